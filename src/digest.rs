@@ -253,6 +253,19 @@ impl VerifyError {
     pub fn from_io(e: &io::Error) -> Option<&VerifyError> {
         e.get_ref()?.downcast_ref::<VerifyError>()
     }
+
+    /// Takes a [`VerifyError`] out of an `io::Error`, or gives the `io::Error` back.
+    pub fn split_io(e: io::Error) -> Result<VerifyError, io::Error> {
+        if VerifyError::from_io(&e).is_none() {
+            return Err(e);
+        }
+        let kind = e.kind();
+        match e.into_inner().map(|b| b.downcast::<VerifyError>()) {
+            Some(Ok(v)) => Ok(*v),
+            Some(Err(b)) => Err(io::Error::new(kind, b)),
+            None => Err(io::Error::from(kind)),
+        }
+    }
 }
 
 impl<R: Read> Read for VerifyingReader<R> {

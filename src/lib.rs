@@ -3,5 +3,9 @@
 //!
 //! The library does the work; `main.rs` only parses arguments and prints errors.
 
+pub mod app;
+pub mod cli;
 pub mod digest;
 pub mod media_type;
+pub mod reference;
+pub mod registry;

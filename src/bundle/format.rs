@@ -1,0 +1,167 @@
+//! The bundle's own metadata: `bundle.json`, the OCI `index.json` and the entry names.
+//! The format is written down in `docs/bundle-format.md`; bump [`FORMAT_VERSION`] on any
+//! change a reader of an older airlock could misread.
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::Digest;
+
+/// `bundle.json` `formatVersion` this airlock writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// `bundle.json` `format`.
+pub const FORMAT_NAME: &str = "airlock-bundle";
+/// Entry names.
+pub const OCI_LAYOUT: &str = "oci-layout";
+pub const INDEX_JSON: &str = "index.json";
+pub const BUNDLE_JSON: &str = "bundle.json";
+/// The content of `oci-layout`.
+pub const OCI_LAYOUT_CONTENT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+/// Annotation with the image's full source reference (OCI image layout).
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The annotation containerd's `ctr images import` reads the image name from.
+pub const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
+
+/// The entry name of a blob.
+pub fn blob_entry(d: &Digest) -> String {
+    format!("blobs/sha256/{}", d.hex())
+}
+
+/// `bundle.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleManifest {
+    pub format: String,
+    pub format_version: u32,
+    pub airlock_version: String,
+    /// `SOURCE_DATE_EPOCH` when it was set, else absent: the same inputs give the same bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<u64>,
+    pub request: Request,
+    /// Platforms kept for multi-platform images: `["linux/amd64"]`, or `["all"]`.
+    pub platforms: Vec<String>,
+    pub images: Vec<ImageRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<Failure>,
+    pub blobs: BlobTotals,
+    /// For a delta bundle: what it builds on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<serde_json::Value>,
+}
+
+/// What the operator asked `pack` for.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rancher_version: Option<String>,
+    /// The Kubernetes templates the images come from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub k8s_templates: Vec<String>,
+    /// Groups asked for with `--only` (empty: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// The `--images` file name and the sha256 of its content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_list: Option<ImageListSource>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ImageListSource {
+    pub file: String,
+    pub sha256: Digest,
+}
+
+/// One image in the bundle.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageRecord {
+    /// Full source reference, e.g. `docker.io/rancher/k8s:v1.8.5-rancher4`.
+    pub source: String,
+    /// Repository path and tag in the private registry, e.g. `rancher/k8s:v1.8.5-rancher4`.
+    pub target: String,
+    /// Further paths the same image is pushed to (the pause image's second path).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alt_targets: Vec<String>,
+    /// Catalog group (pause, infra, addons, stacks) or `list` for `--images`.
+    pub group: String,
+    /// The digest stored under the tag: the manifest (or index, with all platforms).
+    pub digest: Digest,
+    pub media_type: String,
+    /// Manifest size in bytes.
+    pub size: u64,
+    /// Manifest(s), configs and layers of this image, in bytes.
+    pub total_bytes: u64,
+    /// When a single platform was picked out of an index: the index it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_index: Option<FromIndex>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FromIndex {
+    pub digest: Digest,
+    pub media_type: String,
+    pub platform: String,
+}
+
+/// An image `pack --keep-going` could not fetch.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Failure {
+    pub source: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct BlobTotals {
+    /// Distinct blobs (manifests, indexes, configs, layers).
+    pub count: u64,
+    /// Their bytes, each counted once.
+    pub bytes: u64,
+}
+
+/// An OCI descriptor as written in `index.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+/// `index.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OciIndex {
+    pub schema_version: u32,
+    pub media_type: String,
+    pub manifests: Vec<Descriptor>,
+}
+
+impl OciIndex {
+    /// The index of a bundle: one descriptor per image, named with its source reference.
+    pub fn for_images(images: &[ImageRecord]) -> OciIndex {
+        OciIndex {
+            schema_version: 2,
+            media_type: crate::media_type::OCI_INDEX.to_string(),
+            manifests: images
+                .iter()
+                .map(|i| Descriptor {
+                    media_type: i.media_type.clone(),
+                    digest: i.digest.clone(),
+                    size: i.size,
+                    platform: None,
+                    annotations: [
+                        (ANNOTATION_CONTAINERD_NAME.to_string(), i.source.clone()),
+                        (ANNOTATION_REF_NAME.to_string(), i.source.clone()),
+                    ]
+                    .into_iter()
+                    .collect(),
+                })
+                .collect(),
+        }
+    }
+}

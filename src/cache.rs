@@ -1,0 +1,204 @@
+//! The local content-addressed blob cache that `pack` downloads into.
+//!
+//! Layout: `<dir>/blobs/sha256/<hex>` for verified blobs and `<dir>/tmp/` for downloads in
+//! flight. A blob is written under a temporary name, checked (size and sha256) while it
+//! streams, and only then renamed to its digest name (ocidir `complete_verified_as`), so a
+//! file under a digest name is always complete. Re-running an interrupted pack finds what is
+//! already there; a cached file is hashed again before use, and a damaged one is replaced.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::digest::{Digest, Hasher, VerifyError, VerifyingReader};
+
+/// Errors of the cache.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("cache directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("blob {digest}: {source}")]
+    Verify {
+        digest: Digest,
+        #[source]
+        source: VerifyError,
+    },
+    #[error("blob {digest}: download failed")]
+    Download {
+        digest: Digest,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A directory of verified blobs.
+#[derive(Debug)]
+pub struct Cache {
+    dir: PathBuf,
+    tmp_seq: AtomicU64,
+}
+
+/// What [`Cache::check`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cached {
+    /// Present with the right size and digest.
+    Valid,
+    /// Not there.
+    Missing,
+    /// There but damaged; it has been removed.
+    Removed,
+}
+
+impl Cache {
+    /// Opens (creating) a cache directory.
+    pub fn open(dir: &Path) -> Result<Cache, CacheError> {
+        for sub in ["blobs/sha256", "tmp"] {
+            let p = dir.join(sub);
+            fs::create_dir_all(&p).map_err(|source| CacheError::Io { path: p, source })?;
+        }
+        Ok(Cache {
+            dir: dir.to_path_buf(),
+            tmp_seq: AtomicU64::new(0),
+        })
+    }
+
+    /// The default location: `$XDG_CACHE_HOME/airlock` or `~/.cache/airlock`.
+    pub fn default_dir() -> PathBuf {
+        if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(x).join("airlock");
+        }
+        if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(h).join(".cache/airlock");
+        }
+        std::env::temp_dir().join("airlock-cache")
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where a verified blob lives.
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("blobs/sha256").join(digest.hex())
+    }
+
+    /// Checks a cached blob by size and hash; a damaged file is removed.
+    pub fn check(&self, digest: &Digest, size: u64) -> Result<Cached, CacheError> {
+        let path = self.path(digest);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Cached::Missing),
+            Err(source) => return Err(CacheError::Io { path, source }),
+        };
+        let ok = match file.metadata() {
+            Ok(m) if m.len() == size => {
+                let mut h = Hasher::new();
+                let mut r = BufReader::with_capacity(1 << 20, file);
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = r.read(&mut buf).map_err(|source| CacheError::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                }
+                h.finish() == *digest
+            }
+            _ => false,
+        };
+        if ok {
+            return Ok(Cached::Valid);
+        }
+        fs::remove_file(&path).map_err(|source| CacheError::Io { path, source })?;
+        Ok(Cached::Removed)
+    }
+
+    /// Streams `src` into the cache, verifying size and digest, then renames it into place.
+    /// Returns the bytes written. On any failure the partial file is removed.
+    pub fn insert(&self, digest: &Digest, size: u64, src: &mut dyn Read) -> Result<u64, CacheError> {
+        let tmp = self.dir.join("tmp").join(format!(
+            "{}.{}.{}",
+            digest.hex(),
+            std::process::id(),
+            self.tmp_seq.fetch_add(1, Ordering::Relaxed)
+        ));
+        let result = (|| {
+            let mut out = File::create(&tmp).map_err(|source| CacheError::Io {
+                path: tmp.clone(),
+                source,
+            })?;
+            let mut r = VerifyingReader::new(src, digest.clone(), size);
+            let n = io::copy(&mut r, &mut out).map_err(|e| match VerifyError::split_io(e) {
+                Ok(source) => CacheError::Verify {
+                    digest: digest.clone(),
+                    source,
+                },
+                Err(source) => CacheError::Download {
+                    digest: digest.clone(),
+                    source,
+                },
+            })?;
+            out.flush().map_err(|source| CacheError::Io {
+                path: tmp.clone(),
+                source,
+            })?;
+            let dest = self.path(digest);
+            fs::rename(&tmp, &dest).map_err(|source| CacheError::Io { path: dest, source })?;
+            Ok(n)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Opens a verified blob.
+    pub fn open_blob(&self, digest: &Digest) -> Result<File, CacheError> {
+        let path = self.path(digest);
+        File::open(&path).map_err(|source| CacheError::Io { path, source })
+    }
+
+    /// Removes leftovers of downloads that were interrupted.
+    pub fn clean_tmp(&self) {
+        if let Ok(rd) = fs::read_dir(self.dir.join("tmp")) {
+            for e in rd.flatten() {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inserts_verified_and_refuses_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cache::open(dir.path()).unwrap();
+        let data = b"layer bytes".to_vec();
+        let d = Digest::of(&data);
+        assert_eq!(c.check(&d, 11).unwrap(), Cached::Missing);
+        assert_eq!(c.insert(&d, 11, &mut &data[..]).unwrap(), 11);
+        assert_eq!(c.check(&d, 11).unwrap(), Cached::Valid);
+
+        let bad = Digest::of(b"other");
+        let e = c.insert(&bad, 11, &mut &data[..]).unwrap_err();
+        assert!(matches!(e, CacheError::Verify { .. }), "{e}");
+        assert!(!c.path(&bad).exists());
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+
+        // A damaged cached file is detected and removed.
+        fs::write(c.path(&d), b"layer bytez").unwrap();
+        assert_eq!(c.check(&d, 11).unwrap(), Cached::Removed);
+        assert!(!c.path(&d).exists());
+    }
+}

@@ -1,0 +1,76 @@
+//! Command-line types (clap derive). No logic lives here: `app.rs` runs the commands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Move the container images of a Rancher 1.6 Kubernetes environment into an air-gapped
+/// private registry: `pack` on a connected host, carry one file, `unpack` on the other side.
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the images a Rancher 1.6 release needs (works offline).
+    List(ListArgs),
+}
+
+/// Which images of a release: the same flags for `list` and `pack`.
+#[derive(Debug, Args, Clone)]
+pub struct SelectArgs {
+    /// Rancher release, e.g. 1.6.14.
+    #[arg(long = "version", value_name = "RANCHER_VERSION")]
+    pub version: Option<String>,
+    /// Only this Kubernetes template (default: every template the release may run).
+    #[arg(long = "k8s-template", value_name = "TAG")]
+    pub k8s_template: Option<String>,
+    /// Only these groups: pause, infra, addons (or k8saddons), stacks. Repeatable.
+    #[arg(long = "only", value_name = "GROUP")]
+    pub only: Vec<String>,
+    /// Same as `--only addons`, spelled as Rancher's print-catalog-images.py does.
+    #[arg(long = "k8saddons")]
+    pub k8saddons: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Print the known releases and their Kubernetes templates.
+    #[arg(long = "versions", conflicts_with_all = ["version", "k8s_template", "only"])]
+    pub versions: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// How to reach registries: shared by every command that talks to one.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RegistryArgs {
+    /// Allow plain http and https without certificate verification.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Trust the CA certificates in this PEM file (a private registry's CA).
+    #[arg(long = "ca-file", value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Send requests for REGISTRY to URL instead, same repository paths
+    /// (e.g. docker.io=http://127.0.0.1:5001). Repeatable.
+    #[arg(long = "mirror", value_name = "REGISTRY=URL")]
+    pub mirror: Vec<String>,
+    /// User name for the registry (the password is read from standard input).
+    #[arg(long, requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the password from standard input (never from the command line).
+    #[arg(long = "password-stdin", requires = "username")]
+    pub password_stdin: bool,
+}

@@ -1,0 +1,252 @@
+//! Reading manifests and indexes: which blobs and platform manifests a document points at.
+//!
+//! Documents are parsed with `oci-spec` (Docker schema2 and manifest lists have the same
+//! shape as their OCI twins) and every digest is validated again with [`Digest::parse`] before
+//! anything uses it as a path or URL. The raw bytes are never re-serialised.
+
+use std::fmt;
+use std::str::FromStr;
+
+use oci_spec::image::{Descriptor as OciDescriptor, ImageIndex, ImageManifest};
+
+use crate::digest::Digest;
+use crate::media_type::{self, Kind};
+
+/// A pointer to content: digest, size, media type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobRef {
+    pub digest: Digest,
+    pub size: u64,
+    pub media_type: String,
+}
+
+/// `os/architecture[/variant]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// linux/amd64, what a Rancher 1.6 host runs.
+    pub fn linux_amd64() -> Platform {
+        Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        }
+    }
+
+    /// True when `self` (what the operator asked for) accepts `candidate`: os and architecture
+    /// equal, and the variant equal when one was asked for.
+    pub fn matches(&self, candidate: &Platform) -> bool {
+        self.os == candidate.os
+            && self.architecture == candidate.architecture
+            && (self.variant.is_none() || self.variant == candidate.variant)
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for Platform {
+    type Err = ManifestError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let ok = |p: &str| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+        };
+        match parts.as_slice() {
+            [os, arch] if ok(os) && ok(arch) => Ok(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: None,
+            }),
+            [os, arch, v] if ok(os) && ok(arch) && ok(v) => Ok(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: Some(v.to_string()),
+            }),
+            _ => Err(ManifestError::BadPlatform(s.to_string())),
+        }
+    }
+}
+
+/// A platform manifest listed in an index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Child {
+    pub blob: BlobRef,
+    pub platform: Option<Platform>,
+}
+
+/// What a manifest document points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Index(Vec<Child>),
+    Image { config: BlobRef, layers: Vec<BlobRef> },
+}
+
+impl Parsed {
+    /// The config and layers of an image manifest (empty for an index).
+    pub fn blobs(&self) -> Vec<&BlobRef> {
+        match self {
+            Parsed::Index(_) => vec![],
+            Parsed::Image { config, layers } => std::iter::once(config).chain(layers).collect(),
+        }
+    }
+}
+
+/// Why a document could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{what} is not a valid {media_type} document: {reason}")]
+    Invalid {
+        what: String,
+        media_type: String,
+        reason: String,
+    },
+    #[error("{what}: unsupported manifest media type {media_type:?}")]
+    Unsupported { what: String, media_type: String },
+    #[error("{what}: descriptor has an invalid digest")]
+    BadDigest {
+        what: String,
+        #[source]
+        source: crate::digest::DigestError,
+    },
+    #[error("invalid platform {0:?}: expected os/arch or os/arch/variant, e.g. linux/amd64")]
+    BadPlatform(String),
+}
+
+/// Parses `raw` as the given media type. `what` names the document in errors (an image
+/// reference or a blob digest).
+pub fn parse(what: &str, media_type: &str, raw: &[u8]) -> Result<Parsed, ManifestError> {
+    let invalid = |reason: String| ManifestError::Invalid {
+        what: what.to_string(),
+        media_type: media_type.to_string(),
+        reason,
+    };
+    // The document's own mediaType, when present, must agree with the descriptor's.
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    let probe: Probe = serde_json::from_slice(raw).map_err(|e| invalid(e.to_string()))?;
+    if let Some(m) = probe.media_type {
+        if media_type::essence(&m) != media_type::essence(media_type) {
+            return Err(invalid(format!("the document says its media type is {m:?}")));
+        }
+    }
+    match media_type::kind(media_type) {
+        Kind::Index => {
+            let idx = ImageIndex::from_reader(raw).map_err(|e| invalid(e.to_string()))?;
+            let mut out = Vec::new();
+            for d in idx.manifests() {
+                let platform = d.platform().as_ref().map(|p| Platform {
+                    os: p.os().to_string(),
+                    architecture: p.architecture().to_string(),
+                    variant: p.variant().clone().filter(|v| !v.is_empty()),
+                });
+                out.push(Child {
+                    blob: blob_ref(what, d)?,
+                    platform,
+                });
+            }
+            Ok(Parsed::Index(out))
+        }
+        Kind::Manifest => {
+            let m = ImageManifest::from_reader(raw).map_err(|e| invalid(e.to_string()))?;
+            let config = blob_ref(what, m.config())?;
+            let layers = m
+                .layers()
+                .iter()
+                .map(|d| blob_ref(what, d))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Parsed::Image { config, layers })
+        }
+        Kind::Schema1 | Kind::Unknown => Err(ManifestError::Unsupported {
+            what: what.to_string(),
+            media_type: media_type.to_string(),
+        }),
+    }
+}
+
+fn blob_ref(what: &str, d: &OciDescriptor) -> Result<BlobRef, ManifestError> {
+    let digest = Digest::parse(d.digest().as_ref()).map_err(|source| ManifestError::BadDigest {
+        what: what.to_string(),
+        source,
+    })?;
+    Ok(BlobRef {
+        digest,
+        size: d.size(),
+        media_type: d.media_type().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const D2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+    #[test]
+    fn parses_docker_manifest() {
+        let raw = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","size":7,"digest":"{D1}"}},"layers":[{{"mediaType":"{}","size":9,"digest":"{D2}"}}]}}"#,
+            media_type::DOCKER_MANIFEST,
+            media_type::DOCKER_CONFIG,
+            media_type::DOCKER_LAYER_GZIP
+        );
+        let p = parse("x", media_type::DOCKER_MANIFEST, raw.as_bytes()).unwrap();
+        let blobs = p.blobs();
+        assert_eq!(blobs.len(), 2);
+        assert_eq!(blobs[0].size, 7);
+        assert_eq!(blobs[1].digest.to_string(), D2);
+        assert_eq!(blobs[1].media_type, media_type::DOCKER_LAYER_GZIP);
+    }
+
+    #[test]
+    fn parses_index_platforms() {
+        let raw = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{{"mediaType":"{}","size":3,"digest":"{D1}","platform":{{"os":"linux","architecture":"arm","variant":"v7"}}}}]}}"#,
+            media_type::DOCKER_LIST,
+            media_type::DOCKER_MANIFEST
+        );
+        let Parsed::Index(children) = parse("x", media_type::DOCKER_LIST, raw.as_bytes()).unwrap()
+        else {
+            panic!()
+        };
+        let p = children[0].platform.as_ref().unwrap();
+        assert_eq!(p.to_string(), "linux/arm/v7");
+        assert!("linux/arm".parse::<Platform>().unwrap().matches(p));
+        assert!(!"linux/arm/v6".parse::<Platform>().unwrap().matches(p));
+        assert!(!Platform::linux_amd64().matches(p));
+    }
+
+    #[test]
+    fn refuses_bad_documents() {
+        let bad_digest = r#"{"schemaVersion":2,"config":{"mediaType":"a","size":1,"digest":"sha256:../../etc"},"layers":[]}"#;
+        assert!(parse("x", media_type::OCI_MANIFEST, bad_digest.as_bytes()).is_err());
+        let lying = format!(r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[]}}"#, media_type::OCI_INDEX);
+        let e = parse("img", media_type::OCI_MANIFEST, lying.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("img"), "{e}");
+        assert!(parse("x", "application/vnd.foo", b"{}").is_err());
+        assert!(parse("x", media_type::OCI_MANIFEST, b"[").is_err());
+        let deep = "[".repeat(10_000);
+        assert!(parse("x", media_type::OCI_MANIFEST, deep.as_bytes()).is_err());
+        for p in ["linux", "Linux/amd64", "linux/amd64/v8/x", "linux//x", "../x/y"] {
+            assert!(p.parse::<Platform>().is_err(), "{p}");
+        }
+    }
+}

@@ -1,0 +1,645 @@
+//! `airlock pack`: fetch every image into the local cache, then write one bundle.
+//!
+//! 1. Resolve: fetch each image's manifest (and, for an index, the platform manifest or all of
+//!    them), in parallel.
+//! 2. Fetch: download every distinct blob once into the [`Cache`], verified while it streams;
+//!    blobs already cached are checked, not downloaded.
+//! 3. Write: stream the bundle from the cache to a temporary file beside the output, fsync,
+//!    rename. Nothing under the final name is ever incomplete.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::bundle::format::{
+    self, BlobTotals, BundleManifest, Failure, FromIndex, ImageRecord, OciIndex, Request,
+};
+use crate::bundle::writer::{BundleWriter, WriteOptions};
+use crate::cache::{Cache, CacheError, Cached};
+use crate::digest::{Digest, HashingWriter, VerifyingReader};
+use crate::manifest::{self, BlobRef, Parsed, Platform};
+use crate::media_type::{self, Kind};
+use crate::progress::Reporter;
+use crate::reference::Reference;
+use crate::registry::{Client, Manifest, RegistryError};
+
+/// One image to pack, with where it goes in the private registry.
+#[derive(Debug, Clone)]
+pub struct PlannedImage {
+    pub reference: Reference,
+    /// `repository:tag` in the private registry.
+    pub target: String,
+    pub alt_targets: Vec<String>,
+    pub group: String,
+}
+
+/// Which platforms of a multi-platform image to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Platforms {
+    /// The platform manifest matching this platform is stored under the tag.
+    One(Platform),
+    /// The index and every platform, byte for byte.
+    All,
+}
+
+/// Options of a pack run.
+#[derive(Debug, Clone)]
+pub struct PackOptions {
+    pub output: PathBuf,
+    pub cache_dir: PathBuf,
+    /// Parallel downloads.
+    pub jobs: usize,
+    pub platforms: Platforms,
+    /// Write a bundle of what could be fetched even when some images failed.
+    pub keep_going: bool,
+    pub write: WriteOptions,
+    /// `SOURCE_DATE_EPOCH`, recorded as `created`.
+    pub created: Option<u64>,
+}
+
+/// What a pack did.
+#[derive(Debug, Clone)]
+pub struct PackSummary {
+    pub images: usize,
+    pub failures: Vec<Failure>,
+    pub blobs: u64,
+    /// Bytes of every image added up (shared blobs counted per image).
+    pub bytes_summed: u64,
+    /// Bytes of distinct blobs.
+    pub bytes_dedup: u64,
+    /// Bytes downloaded in this run (the rest came from the cache).
+    pub bytes_downloaded: u64,
+    pub blobs_from_cache: u64,
+    pub bundle_size: u64,
+    pub bundle_sha256: Digest,
+    pub elapsed: Duration,
+}
+
+/// Why a pack failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error("{} of {total} images could not be fetched:\n{}", .failures.len(), list_failures(.failures))]
+    ImagesFailed { failures: Vec<Failure>, total: usize },
+    #[error("nothing to pack: the image list is empty")]
+    Empty,
+    #[error("writing {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+}
+
+fn list_failures(f: &[Failure]) -> String {
+    f.iter()
+        .map(|f| format!("  {}: {}", f.source, f.error))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An image after its manifests were fetched.
+struct Resolved {
+    plan: PlannedImage,
+    record: ImageRecord,
+    /// Manifests and indexes: digest -> (media type, raw bytes).
+    manifests: Vec<(Digest, String, Vec<u8>)>,
+    /// Configs and layers.
+    blobs: Vec<BlobRef>,
+    /// Which of `blobs` are configs (written before the layers).
+    configs: Vec<Digest>,
+}
+
+/// A distinct blob to fetch, and one place to fetch it from.
+struct Wanted {
+    blob: BlobRef,
+    is_config: bool,
+    registry: String,
+    repository: String,
+    images: BTreeSet<String>,
+}
+
+/// Packs `images` into one bundle at `opts.output`.
+pub fn pack(
+    client: &Client,
+    images: &[PlannedImage],
+    request: Request,
+    opts: &PackOptions,
+    reporter: &dyn Reporter,
+) -> Result<PackSummary, PackError> {
+    let started = Instant::now();
+    if images.is_empty() {
+        return Err(PackError::Empty);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()
+        .expect("building a thread pool");
+
+    // 1. Resolve manifests.
+    reporter.phase("resolve", 0);
+    let results: Vec<Result<Resolved, Failure>> = pool.install(|| {
+        images
+            .par_iter()
+            .map(|plan| {
+                let r = resolve(client, plan, &opts.platforms).map_err(|e| Failure {
+                    source: plan.reference.to_string(),
+                    error: error_chain(&*e),
+                });
+                if let Ok(r) = &r {
+                    reporter.item(&format!("resolved {} {}", r.record.source, r.record.digest));
+                }
+                r
+            })
+            .collect()
+    });
+    reporter.finish_phase();
+    let mut failures = Vec::new();
+    let mut resolved = Vec::new();
+    for r in results {
+        match r {
+            Ok(r) => resolved.push(r),
+            Err(f) => failures.push(f),
+        }
+    }
+
+    // 2. Fetch distinct blobs.
+    let cache = Cache::open(&opts.cache_dir)?;
+    let mut wanted: BTreeMap<Digest, Wanted> = BTreeMap::new();
+    for r in &resolved {
+        for b in &r.blobs {
+            let w = wanted.entry(b.digest.clone()).or_insert_with(|| Wanted {
+                blob: b.clone(),
+                is_config: false,
+                registry: r.plan.reference.registry().to_string(),
+                repository: r.plan.reference.repository().to_string(),
+                images: BTreeSet::new(),
+            });
+            w.images.insert(r.record.source.clone());
+        }
+        for config in &r.configs {
+            if let Some(w) = wanted.get_mut(config) {
+                w.is_config = true;
+            }
+        }
+    }
+    // Two descriptors that name one digest with different sizes cannot both be right.
+    let mut size_conflicts: BTreeMap<String, String> = BTreeMap::new();
+    for r in &resolved {
+        for b in &r.blobs {
+            let w = &wanted[&b.digest];
+            if w.blob.size != b.size {
+                size_conflicts.insert(
+                    r.record.source.clone(),
+                    format!(
+                        "blob {} is declared with {} bytes here and {} bytes in {}",
+                        b.digest,
+                        b.size,
+                        w.blob.size,
+                        w.images.iter().next().cloned().unwrap_or_default()
+                    ),
+                );
+            }
+        }
+    }
+    let total_fetch: u64 = wanted.values().map(|w| w.blob.size).sum();
+    reporter.phase("download", total_fetch);
+    let downloaded = AtomicU64::new(0);
+    let from_cache = AtomicU64::new(0);
+    let blob_failures: Mutex<BTreeMap<Digest, String>> = Mutex::new(BTreeMap::new());
+    let wanted_list: Vec<&Wanted> = wanted.values().collect();
+    pool.install(|| {
+        wanted_list.par_iter().for_each(|w| {
+            match fetch_blob(client, &cache, w, reporter) {
+                Ok(FetchOutcome::Cached) => {
+                    from_cache.fetch_add(1, Ordering::Relaxed);
+                    reporter.advance(w.blob.size);
+                }
+                Ok(FetchOutcome::Downloaded) => {
+                    downloaded.fetch_add(w.blob.size, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    blob_failures
+                        .lock()
+                        .unwrap()
+                        .insert(w.blob.digest.clone(), error_chain(&e));
+                }
+            }
+        })
+    });
+    reporter.finish_phase();
+    let blob_failures = blob_failures.into_inner().unwrap();
+
+    // Images with a failed blob fail as a whole.
+    let mut ok_images = Vec::new();
+    for r in resolved {
+        let bad: Vec<String> = r
+            .blobs
+            .iter()
+            .filter_map(|b| {
+                blob_failures
+                    .get(&b.digest)
+                    .map(|e| format!("blob {}: {e}", b.digest))
+            })
+            .chain(size_conflicts.get(&r.record.source).cloned())
+            .collect();
+        if bad.is_empty() {
+            ok_images.push(r);
+        } else {
+            failures.push(Failure {
+                source: r.record.source.clone(),
+                error: bad.join("; "),
+            });
+        }
+    }
+    failures.sort_by(|a, b| a.source.cmp(&b.source));
+    if !failures.is_empty() && (!opts.keep_going || ok_images.is_empty()) {
+        return Err(PackError::ImagesFailed {
+            failures,
+            total: images.len(),
+        });
+    }
+
+    // 3. Write the bundle.
+    ok_images.sort_by(|a, b| a.record.source.cmp(&b.record.source));
+    let mut manifests: BTreeMap<Digest, (String, Vec<u8>)> = BTreeMap::new();
+    let mut configs: BTreeMap<Digest, u64> = BTreeMap::new();
+    let mut layers: BTreeMap<Digest, u64> = BTreeMap::new();
+    let mut bytes_summed = 0;
+    for r in &ok_images {
+        bytes_summed += r.record.total_bytes;
+        for (d, mt, raw) in &r.manifests {
+            manifests.insert(d.clone(), (mt.clone(), raw.clone()));
+        }
+        for b in &r.blobs {
+            if wanted[&b.digest].is_config {
+                configs.insert(b.digest.clone(), b.size);
+            } else {
+                layers.insert(b.digest.clone(), b.size);
+            }
+        }
+    }
+    // A digest that is a manifest is written once, as a manifest.
+    configs.retain(|d, _| !manifests.contains_key(d));
+    layers.retain(|d, _| !manifests.contains_key(d) && !configs.contains_key(d));
+    let records: Vec<ImageRecord> = ok_images.iter().map(|r| r.record.clone()).collect();
+    let blob_count = (manifests.len() + configs.len() + layers.len()) as u64;
+    let bytes_dedup = manifests.values().map(|(_, raw)| raw.len() as u64).sum::<u64>()
+        + configs.values().sum::<u64>()
+        + layers.values().sum::<u64>();
+    let bundle = BundleManifest {
+        format: format::FORMAT_NAME.into(),
+        format_version: format::FORMAT_VERSION,
+        airlock_version: env!("CARGO_PKG_VERSION").into(),
+        created: opts.created,
+        request,
+        platforms: match &opts.platforms {
+            Platforms::One(p) => vec![p.to_string()],
+            Platforms::All => vec!["all".into()],
+        },
+        images: records.clone(),
+        failures: failures.clone(),
+        blobs: BlobTotals {
+            count: blob_count,
+            bytes: bytes_dedup,
+        },
+        base: None,
+    };
+    let index = OciIndex::for_images(&records);
+    reporter.phase("write", bytes_dedup);
+    let (bundle_size, bundle_sha256) =
+        write_bundle(&cache, &opts.output, &opts.write, &bundle, &index, &manifests, &configs, &layers, reporter)?;
+    reporter.finish_phase();
+    Ok(PackSummary {
+        images: records.len(),
+        failures,
+        blobs: blob_count,
+        bytes_summed,
+        bytes_dedup,
+        bytes_downloaded: downloaded.into_inner(),
+        blobs_from_cache: from_cache.into_inner(),
+        bundle_size,
+        bundle_sha256,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Fetches the manifest(s) of one image.
+fn resolve(
+    client: &Client,
+    plan: &PlannedImage,
+    platforms: &Platforms,
+) -> Result<Resolved, Box<dyn std::error::Error + Send + Sync>> {
+    let image = &plan.reference;
+    let top = client.get_manifest(image)?;
+    let what = image.to_string();
+    let parsed = manifest::parse(&what, &top.media_type, &top.raw)?;
+    let mut manifests = Vec::new();
+    let mut blobs = Vec::new();
+    let mut configs = Vec::new();
+    let mut add = |p: &Parsed, blobs: &mut Vec<BlobRef>| {
+        if let Parsed::Image { config, .. } = p {
+            configs.push(config.digest.clone());
+        }
+        blobs.extend(p.blobs().into_iter().cloned());
+    };
+    let (record_digest, record_mt, record_size, from_index) = match (&parsed, platforms) {
+        (Parsed::Image { .. }, _) => {
+            add(&parsed, &mut blobs);
+            manifests.push((top.digest.clone(), top.media_type.clone(), top.raw.clone()));
+            (top.digest.clone(), top.media_type.clone(), top.raw.len() as u64, None)
+        }
+        (Parsed::Index(children), Platforms::All) => {
+            manifests.push((top.digest.clone(), top.media_type.clone(), top.raw.clone()));
+            for c in children {
+                let m = fetch_child(client, image, &c.blob)?;
+                let p = manifest::parse(&format!("{what} ({})", c.blob.digest), &m.media_type, &m.raw)?;
+                if matches!(p, Parsed::Index(_)) {
+                    return Err(format!("{what}: nested index {} is not supported", c.blob.digest).into());
+                }
+                add(&p, &mut blobs);
+                manifests.push((m.digest.clone(), m.media_type.clone(), m.raw));
+            }
+            (top.digest.clone(), top.media_type.clone(), top.raw.len() as u64, None)
+        }
+        (Parsed::Index(children), Platforms::One(want)) => {
+            let child = children
+                .iter()
+                .find(|c| c.platform.as_ref().is_some_and(|p| want.matches(p)))
+                .ok_or_else(|| {
+                    let have: Vec<String> = children
+                        .iter()
+                        .filter_map(|c| c.platform.as_ref().map(|p| p.to_string()))
+                        .collect();
+                    format!(
+                        "{what}: no {want} image in its index (it has: {}); choose one with --platform or keep all with --all-platforms",
+                        if have.is_empty() { "no platforms".to_string() } else { have.join(", ") }
+                    )
+                })?;
+            let m = fetch_child(client, image, &child.blob)?;
+            let p = manifest::parse(&format!("{what} ({want})"), &m.media_type, &m.raw)?;
+            if matches!(p, Parsed::Index(_)) {
+                return Err(format!("{what}: nested index {} is not supported", child.blob.digest).into());
+            }
+            add(&p, &mut blobs);
+            let size = m.raw.len() as u64;
+            let platform = child.platform.as_ref().map(|p| p.to_string()).unwrap_or_default();
+            manifests.push((m.digest.clone(), m.media_type.clone(), m.raw));
+            (
+                m.digest,
+                m.media_type,
+                size,
+                Some(FromIndex {
+                    digest: top.digest.clone(),
+                    media_type: top.media_type.clone(),
+                    platform,
+                }),
+            )
+        }
+    };
+    // Blobs shared by several platforms are counted once per image.
+    let mut seen = BTreeSet::new();
+    blobs.retain(|b| seen.insert(b.digest.clone()));
+    let total_bytes = manifests.iter().map(|(_, _, raw)| raw.len() as u64).sum::<u64>()
+        + blobs.iter().map(|b| b.size).sum::<u64>();
+    Ok(Resolved {
+        record: ImageRecord {
+            source: image.to_string(),
+            target: plan.target.clone(),
+            alt_targets: plan.alt_targets.clone(),
+            group: plan.group.clone(),
+            digest: record_digest,
+            media_type: record_mt,
+            size: record_size,
+            total_bytes,
+            from_index,
+        },
+        plan: plan.clone(),
+        manifests,
+        blobs,
+        configs,
+    })
+}
+
+/// Fetches a platform manifest by digest and checks it against its descriptor.
+fn fetch_child(client: &Client, image: &Reference, desc: &BlobRef) -> Result<Manifest, Box<dyn std::error::Error + Send + Sync>> {
+    if media_type::kind(&desc.media_type) == Kind::Schema1 {
+        return Err(Box::new(RegistryError::Schema1 {
+            image: image.to_string(),
+            media_type: desc.media_type.clone(),
+        }));
+    }
+    let by_digest = image.with_digest(desc.digest.clone());
+    let m = client.get_manifest(&by_digest)?;
+    if m.raw.len() as u64 != desc.size {
+        return Err(format!(
+            "{image}: platform manifest {} is {} bytes, its index says {}",
+            desc.digest,
+            m.raw.len(),
+            desc.size
+        )
+        .into());
+    }
+    if media_type::essence(&m.media_type) != media_type::essence(&desc.media_type) {
+        return Err(format!(
+            "{image}: platform manifest {} is {}, its index says {}",
+            desc.digest, m.media_type, desc.media_type
+        )
+        .into());
+    }
+    Ok(m)
+}
+
+enum FetchOutcome {
+    Cached,
+    Downloaded,
+}
+
+/// Ensures one blob is in the cache, downloading it (with retries) if needed.
+fn fetch_blob(
+    client: &Client,
+    cache: &Cache,
+    w: &Wanted,
+    reporter: &dyn Reporter,
+) -> Result<FetchOutcome, Box<dyn std::error::Error + Send + Sync>> {
+    let b = &w.blob;
+    if cache.check(&b.digest, b.size)? == Cached::Valid {
+        return Ok(FetchOutcome::Cached);
+    }
+    let attempts = client.options().retry.attempts.max(1);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = (|| -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+            let stream = client.get_blob(&w.registry, &w.repository, &b.digest)?;
+            if let Some(len) = stream.content_length {
+                if len != b.size {
+                    return Err(format!(
+                        "the registry announces {len} bytes, the manifest says {}",
+                        b.size
+                    )
+                    .into());
+                }
+            }
+            let mut counting = Counting {
+                inner: stream.reader,
+                reporter,
+            };
+            Ok(cache.insert(&b.digest, b.size, &mut counting)?)
+        })();
+        match result {
+            Ok(_) => return Ok(FetchOutcome::Downloaded),
+            Err(e) => {
+                // A digest mismatch will not fix itself; a broken connection may.
+                let permanent = e
+                    .downcast_ref::<CacheError>()
+                    .is_some_and(|c| matches!(c, CacheError::Verify { .. } | CacheError::Io { .. }))
+                    || e.downcast_ref::<RegistryError>().is_some_and(|r| !r.is_temporary());
+                if permanent || attempt >= attempts {
+                    return Err(e);
+                }
+                client.stats().retries.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(client.options().retry.delay(attempt, None));
+            }
+        }
+    }
+}
+
+/// Reports bytes as they pass.
+struct Counting<'a, R> {
+    inner: R,
+    reporter: &'a dyn Reporter,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.reporter.advance(n as u64);
+        Ok(n)
+    }
+}
+
+/// Removes a temporary file unless it was persisted.
+struct TempGuard {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A temporary name beside `output`: same directory, so the rename is atomic.
+pub fn temp_path_for(output: &Path) -> PathBuf {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bundle".into());
+    output.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_bundle(
+    cache: &Cache,
+    output: &Path,
+    wopts: &WriteOptions,
+    bundle: &BundleManifest,
+    index: &OciIndex,
+    manifests: &BTreeMap<Digest, (String, Vec<u8>)>,
+    configs: &BTreeMap<Digest, u64>,
+    layers: &BTreeMap<Digest, u64>,
+    reporter: &dyn Reporter,
+) -> Result<(u64, Digest), PackError> {
+    let tmp = temp_path_for(output);
+    let werr = |source: io::Error| PackError::Write {
+        path: output.to_path_buf(),
+        source,
+    };
+    let mut guard = TempGuard {
+        path: tmp.clone(),
+        keep: false,
+    };
+    let file = File::create(&tmp).map_err(werr)?;
+    let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let mut w = BundleWriter::new(out, wopts);
+    w.add_bytes(format::OCI_LAYOUT, format::OCI_LAYOUT_CONTENT)
+        .map_err(werr)?;
+    let index_json = serde_json::to_vec_pretty(index).expect("index.json serialises");
+    w.add_bytes(format::INDEX_JSON, &index_json).map_err(werr)?;
+    let bundle_json = serde_json::to_vec_pretty(bundle).expect("bundle.json serialises");
+    w.add_bytes(format::BUNDLE_JSON, &bundle_json).map_err(werr)?;
+    for (d, (_, raw)) in manifests {
+        w.add_bytes(&format::blob_entry(d), raw).map_err(werr)?;
+        reporter.advance(raw.len() as u64);
+    }
+    for (d, size) in configs.iter().chain(layers.iter()) {
+        let file = cache.open_blob(d)?;
+        // Hash again on the way out: a cache file changed since it was checked is caught here.
+        let mut r = Counting {
+            inner: VerifyingReader::new(file, d.clone(), *size),
+            reporter,
+        };
+        w.add_reader(&format::blob_entry(d), *size, &mut r)
+            .map_err(werr)?;
+    }
+    let out = w.finish().map_err(werr)?;
+    let (sha, len, buf) = out.finish();
+    let file = buf.into_inner().map_err(|e| werr(e.into_error()))?;
+    file.sync_all().map_err(werr)?;
+    drop(file);
+    fs::rename(&tmp, output).map_err(werr)?;
+    guard.keep = true;
+    sync_dir(output);
+    write_sidecar(output, &sha).map_err(werr)?;
+    Ok((len, sha))
+}
+
+/// Writes `<output>.sha256` in the format `sha256sum -c` reads.
+fn write_sidecar(output: &Path, sha: &Digest) -> io::Result<()> {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let side = PathBuf::from(format!("{}.sha256", output.display()));
+    let tmp = temp_path_for(&side);
+    let mut f = File::create(&tmp)?;
+    writeln!(f, "{}  {name}", sha.hex())?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, &side)?;
+    sync_dir(&side);
+    Ok(())
+}
+
+/// fsyncs the directory holding `path`, so the rename survives a power cut.
+fn sync_dir(path: &Path) {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}

@@ -1,0 +1,15 @@
+//! A blocking client for the OCI distribution API (<https://github.com/opencontainers/distribution-spec/blob/main/spec.md>).
+//!
+//! One [`Client`] holds one shared `ureq::Agent`, the credentials, a bearer-token cache and the
+//! endpoint rules (mirrors, plain-http registries). Spec operations are named after the spec:
+//! [`Client::get_manifest`], [`Client::get_blob`], [`Client::blob_exists`], ...
+
+mod auth;
+mod error;
+mod pull;
+mod transport;
+
+pub use auth::{parse_challenges, Challenge, CredentialStore, Credentials};
+pub use error::{redact_url, ErrorEntry, RegistryError};
+pub use pull::{BlobStream, Manifest, MAX_MANIFEST_BYTES};
+pub use transport::{Action, Client, Endpoint, Options, Retry, Stats};
