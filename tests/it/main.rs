@@ -1,1 +1,5 @@
-fn main(){}
+//! The one integration-test binary (`cargo test --test it`), after ripgrep's `tests/tests.rs`:
+//! every suite is a module here, so the build links once and tests share the harness.
+
+mod harness;
+mod harness_selftest;
