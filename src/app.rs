@@ -7,14 +7,159 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 
+use crate::bundle::format::{ImageListSource, Request};
+use crate::bundle::reader::BundleReader;
+use crate::bundle::writer::WriteOptions;
+use crate::cache::Cache;
 use crate::catalog::{self, Group, Selection};
-use crate::cli::{Cli, Command, ListArgs, OutputFormat, RegistryArgs, SelectArgs};
+use crate::cli::{Cli, Command, InspectArgs, ListArgs, OutputFormat, PackArgs, RegistryArgs, SelectArgs};
+use crate::digest::Digest;
+use crate::pack::{PackOptions, PlannedImage, Platforms};
+use crate::progress::{self, human_bytes};
 use crate::registry::{self, Credentials, Endpoint};
 
 /// Runs one command; the returned code is the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::List(args) => list(args),
+        Command::Pack(args) => pack(args),
+        Command::Inspect(args) => inspect(args),
+    }
+}
+
+fn pack(args: PackArgs) -> Result<i32> {
+    let (planned, request) = match &args.images {
+        Some(file) => {
+            let refs = catalog::read_image_list(file)?;
+            let content = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let planned = refs
+                .into_iter()
+                .map(|r| PlannedImage {
+                    target: list_target(&r),
+                    alt_targets: vec![],
+                    group: "list".into(),
+                    reference: r,
+                })
+                .collect();
+            let request = Request {
+                image_list: Some(ImageListSource {
+                    file: file
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    sha256: Digest::of(&content),
+                }),
+                ..Request::default()
+            };
+            (planned, request)
+        }
+        None => {
+            let sel = selection(&args.select)?;
+            let per_template = catalog::select(&sel)?;
+            let templates = per_template.iter().map(|(t, _)| t.clone()).collect();
+            let planned = catalog::union(&per_template)
+                .into_iter()
+                .map(|c| PlannedImage {
+                    target: c.private_path.clone(),
+                    alt_targets: c.alt_paths.clone(),
+                    group: group_name(c.group).into(),
+                    reference: c.reference.clone(),
+                })
+                .collect();
+            let request = Request {
+                rancher_version: Some(sel.version.clone()),
+                k8s_templates: templates,
+                groups: sel.groups.iter().map(|g| group_name(*g).to_string()).collect(),
+                image_list: None,
+            };
+            (planned, request)
+        }
+    };
+    let platforms = if args.all_platforms {
+        Platforms::All
+    } else {
+        Platforms::One(args.platform.parse()?)
+    };
+    let created = source_date_epoch()?;
+    let opts = PackOptions {
+        output: args.output.clone(),
+        cache_dir: args.cache.clone().unwrap_or_else(Cache::default_dir),
+        jobs: args.jobs.clamp(1, 64),
+        platforms,
+        keep_going: args.keep_going,
+        write: WriteOptions {
+            level: args.level,
+            mtime: created.unwrap_or(0),
+            ..WriteOptions::default()
+        },
+        created,
+    };
+    let client = registry::Client::new(registry_options(&args.registry, None)?)?;
+    let reporter = progress::Stderr::new(args.quiet);
+    let summary = crate::pack::pack(&client, &planned, request, &opts, &reporter)
+        .with_context(|| format!("packing {}", args.output.display()))?;
+    let retries = client.stats().retries.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "packed {} images, {} blobs: {} summed, {} after dedup, {} downloaded ({} blobs from cache); bundle {} is {} (sha256 {}) in {:.1}s{}",
+        summary.images,
+        summary.blobs,
+        human_bytes(summary.bytes_summed),
+        human_bytes(summary.bytes_dedup),
+        human_bytes(summary.bytes_downloaded),
+        summary.blobs_from_cache,
+        args.output.display(),
+        human_bytes(summary.bundle_size),
+        summary.bundle_sha256.hex(),
+        summary.elapsed.as_secs_f64(),
+        if retries > 0 { format!(", {retries} retries") } else { String::new() }
+    );
+    if !summary.failures.is_empty() {
+        eprintln!("error: {} images could not be fetched and are NOT in the bundle:", summary.failures.len());
+        for f in &summary.failures {
+            eprintln!("  {}: {}", f.source, f.error);
+        }
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn inspect(args: InspectArgs) -> Result<i32> {
+    let reader = BundleReader::open(&args.bundle)?;
+    let bundle = reader.bundle_manifest()?;
+    match args.output {
+        OutputFormat::Json => {
+            println!("{}", serde_json::to_string_pretty(&bundle)?);
+        }
+        OutputFormat::Text => print!("{}", crate::bundle::render_inspect(&bundle)),
+    }
+    Ok(0)
+}
+
+/// Where an image from an `--images` list goes: its repository path and tag (or digest).
+fn list_target(r: &crate::reference::Reference) -> String {
+    match (r.tag(), r.digest()) {
+        (Some(t), _) => format!("{}:{t}", r.repository()),
+        (None, Some(d)) => format!("{}@{d}", r.repository()),
+        (None, None) => format!("{}:latest", r.repository()),
+    }
+}
+
+fn group_name(g: Group) -> &'static str {
+    match g {
+        Group::Pause => "pause",
+        Group::Infra => "infra",
+        Group::Addons => "addons",
+        Group::Stacks => "stacks",
+    }
+}
+
+/// `SOURCE_DATE_EPOCH`, when set: the only wall-clock time a bundle may carry.
+fn source_date_epoch() -> Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().parse().with_context(|| {
+            format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")
+        })?)),
+        _ => Ok(None),
     }
 }
 

@@ -17,6 +17,56 @@ pub struct Cli {
 pub enum Command {
     /// Print the images a Rancher 1.6 release needs (works offline).
     List(ListArgs),
+    /// Fetch every image of a release (or a list) into one bundle file.
+    Pack(PackArgs),
+    /// Show what a bundle holds, without unpacking it.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Pack the images listed in FILE (one reference a line; `list` output works too)
+    /// instead of a Rancher release.
+    #[arg(long = "images", value_name = "FILE", conflicts_with_all = ["version", "k8s_template", "only", "k8saddons"])]
+    pub images: Option<PathBuf>,
+    /// The bundle to write, e.g. bundle.tar.zst.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+    /// Platform to keep from multi-platform images (os/arch[/variant]).
+    #[arg(long = "platform", value_name = "PLATFORM", default_value = "linux/amd64")]
+    pub platform: String,
+    /// Keep every platform of multi-platform images, and their index, byte for byte.
+    #[arg(long = "all-platforms")]
+    pub all_platforms: bool,
+    /// Parallel downloads.
+    #[arg(long, default_value_t = 8)]
+    pub jobs: usize,
+    /// Blob cache directory (default: ~/.cache/airlock).
+    #[arg(long = "cache", value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Write a bundle of the images that could be fetched even if some failed (exit code
+    /// stays non-zero; the failures are recorded in bundle.json).
+    #[arg(long = "keep-going")]
+    pub keep_going: bool,
+    /// zstd level (gzip layers do not compress further; higher levels only cost time).
+    #[arg(long = "level", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub level: i32,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The bundle file.
+    pub bundle: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 /// Which images of a release: the same flags for `list` and `pack`.
