@@ -3,5 +3,8 @@
 //!
 //! The library does the work; `main.rs` only parses arguments and prints errors.
 
+pub mod catalog;
 pub mod digest;
+pub mod list;
 pub mod media_type;
+pub mod reference;
