@@ -2,10 +2,19 @@
 //! air-gapped private registry.
 //!
 //! The library does the work; `main.rs` only parses arguments and prints errors.
+//! `pack` resolves and fetches images into a [`cache`], then writes one bundle
+//! ([`bundle`]); `verify` and `unpack` read it back.
 
 pub mod app;
+pub mod bundle;
+pub mod cache;
+pub mod catalog;
 pub mod cli;
 pub mod digest;
+pub mod list;
+pub mod manifest;
 pub mod media_type;
+pub mod pack;
+pub mod progress;
 pub mod reference;
 pub mod registry;

@@ -1,0 +1,205 @@
+//! What `airlock list` prints: a release's images per k8s template, as text or JSON, and the
+//! table of known releases.
+//!
+//! The text form follows Rancher's `print-catalog-images.py` (`k8s: <template>` then `    - image`
+//! lines), with fully qualified references, so that [`crate::catalog::read_image_list`] can read it back.
+//! These functions only build strings; the CLI prints them.
+
+use crate::catalog::{self, CatalogImage};
+
+/// The source of `template` in `release`, if the catalog knows both.
+fn source_of(release: &str, template: &str) -> Option<String> {
+    let rel = catalog::release(release).ok()?;
+    rel.templates
+        .into_iter()
+        .find(|t| t.version == template)
+        .map(|t| t.source)
+}
+
+/// Text listing: a `k8s: <template>  # <source>` line per template, then `    - <reference>` per image,
+/// with `# inferred` after images that are not from sources.
+pub fn render_text(release: &str, per_template: &[(String, Vec<CatalogImage>)]) -> String {
+    let mut out = format!("# Rancher {release}: images per k8s template\n");
+    for (template, images) in per_template {
+        out.push_str(&format!("k8s: {template}"));
+        if let Some(src) = source_of(release, template) {
+            out.push_str(&format!("  # {src}"));
+        }
+        out.push('\n');
+        for i in images {
+            out.push_str(&format!("    - {}", i.reference));
+            if i.inferred {
+                out.push_str(" # inferred");
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[derive(serde::Serialize)]
+struct JsonList<'a> {
+    release: &'a str,
+    templates: Vec<JsonTemplate<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct JsonTemplate<'a> {
+    template: &'a str,
+    source: Option<String>,
+    images: &'a [CatalogImage],
+}
+
+/// JSON listing: `{"release", "templates": [{"template", "source", "images": [..]}]}`, pretty-printed.
+pub fn render_json(release: &str, per_template: &[(String, Vec<CatalogImage>)]) -> String {
+    let doc = JsonList {
+        release,
+        templates: per_template
+            .iter()
+            .map(|(t, images)| JsonTemplate {
+                template: t,
+                source: source_of(release, t),
+                images,
+            })
+            .collect(),
+    };
+    // Plain structs of strings, bools and string-serialised references cannot fail to serialise.
+    let mut s = serde_json::to_string_pretty(&doc).expect("list JSON serialises");
+    s.push('\n');
+    s
+}
+
+/// One line per known release: its final-catalog template, and the at-release one when it differs.
+pub fn render_versions() -> String {
+    let mut out = String::from("# release  k8s template (final catalog); at release: template\n");
+    for v in catalog::releases() {
+        let Ok(rel) = catalog::release(v) else {
+            continue;
+        };
+        let names: Vec<String> = rel
+            .templates
+            .iter()
+            .map(|t| {
+                let inferred = t.images.iter().any(|i| i.inferred);
+                let mut s = t.version.clone();
+                if inferred {
+                    s.push_str(" (add-ons inferred)");
+                }
+                s
+            })
+            .collect();
+        out.push_str(&format!("{v:<8} {}", names.join("; at release: ")));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{select, Group, Selection};
+    use std::path::Path;
+
+    fn sel(version: &str) -> Vec<(String, Vec<CatalogImage>)> {
+        select(&Selection {
+            version: version.into(),
+            template: None,
+            groups: vec![],
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn text_groups_by_template_and_reads_back() {
+        let per = sel("1.6.14");
+        let text = render_text("1.6.14", &per);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "# Rancher 1.6.14: images per k8s template");
+        assert_eq!(
+            lines[1],
+            "k8s: v1.8.10-rancher1-1  # final catalog v1.6-release@52a5850"
+        );
+        assert_eq!(lines[2], "    - gcr.io/google_containers/pause-amd64:3.0");
+        assert!(text.contains(
+            "\nk8s: v1.8.5-rancher4  # at release: catalog commit 069270d (2018-01-11)\n"
+        ));
+        assert!(text.contains("\n    - docker.io/library/busybox:latest\n"));
+        let back = catalog::parse_image_list(&text, Path::new("list.txt")).unwrap();
+        let union = catalog::union(&per);
+        let want: Vec<_> = union.iter().map(|i| i.reference.clone()).collect();
+        assert_eq!(back, want);
+    }
+
+    #[test]
+    fn text_marks_inferred_addons() {
+        let per = select(&Selection {
+            version: "v1.6.30".into(),
+            template: None,
+            groups: vec![Group::Addons],
+        })
+        .unwrap();
+        let text = render_text("1.6.30", &per);
+        assert!(
+            text.contains("    - docker.io/rancher/tiller:v2.11.0 # inferred\n"),
+            "{text}"
+        );
+        assert_eq!(
+            catalog::parse_image_list(&text, Path::new("x"))
+                .unwrap()
+                .len(),
+            8
+        );
+    }
+
+    #[test]
+    fn json_has_the_documented_shape() {
+        let per = select(&Selection {
+            version: "1.6.14".into(),
+            template: Some("v1.8.5-rancher4".into()),
+            groups: vec![Group::Pause, Group::Infra],
+        })
+        .unwrap();
+        let s = render_json("1.6.14", &per);
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v["release"], "1.6.14");
+        let t = &v["templates"][0];
+        assert_eq!(t["template"], "v1.8.5-rancher4");
+        assert!(t["source"].as_str().unwrap().starts_with("at release"));
+        let pause = &t["images"][0];
+        assert_eq!(
+            pause["reference"],
+            "gcr.io/google_containers/pause-amd64:3.0"
+        );
+        assert_eq!(pause["group"], "pause");
+        assert_eq!(pause["private_path"], "google_containers/pause-amd64:3.0");
+        assert_eq!(
+            pause["alt_paths"][0],
+            "gcr.io/google_containers/pause-amd64:3.0"
+        );
+        assert_eq!(pause["inferred"], false);
+        assert_eq!(
+            t["images"][3]["reference"],
+            "docker.io/library/busybox:latest"
+        );
+        assert_eq!(t["images"][3]["private_path"], "busybox:latest");
+        assert_eq!(t["images"].as_array().unwrap().len(), 9);
+        // Field order as documented.
+        let i = s.find("\"reference\"").unwrap();
+        let j = s.find("\"group\"").unwrap();
+        let k = s.find("\"private_path\"").unwrap();
+        assert!(i < j && j < k);
+    }
+
+    #[test]
+    fn versions_lists_every_release() {
+        let s = render_versions();
+        let lines: Vec<&str> = s.lines().skip(1).collect();
+        assert_eq!(lines.len(), 31);
+        assert_eq!(lines[0], "1.6.0    v1.5.4-rancher1-4.1");
+        assert_eq!(
+            lines[14],
+            "1.6.14   v1.8.10-rancher1-1; at release: v1.8.5-rancher4"
+        );
+        assert_eq!(lines[30], "1.6.30   v1.12.10-rancher1-1 (add-ons inferred)");
+    }
+}
