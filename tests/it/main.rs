@@ -3,3 +3,6 @@
 
 mod harness;
 mod harness_selftest;
+mod list;
+mod pull;
+mod support;

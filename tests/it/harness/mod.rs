@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod containerd;
+pub mod fake;
 pub mod http;
 pub mod registry;
 pub mod tls;

@@ -1,0 +1,53 @@
+//! The bundle: one seekable `tar.zst` holding an OCI image layout plus `bundle.json`
+//! (see `docs/bundle-format.md`).
+
+pub mod format;
+pub mod reader;
+pub mod writer;
+
+use std::fmt::Write as _;
+
+use crate::progress::human_bytes;
+use format::BundleManifest;
+
+/// The text `airlock inspect` prints.
+pub fn render_inspect(b: &BundleManifest) -> String {
+    let mut s = String::new();
+    let what = match (&b.request.rancher_version, &b.request.image_list) {
+        (Some(v), _) => format!(
+            "Rancher {v} (k8s templates: {})",
+            b.request.k8s_templates.join(", ")
+        ),
+        (None, Some(l)) => format!("image list {} ({})", l.file, l.sha256.short()),
+        (None, None) => "images".to_string(),
+    };
+    let _ = writeln!(
+        s,
+        "bundle format {} v{}, written by airlock {}",
+        b.format, b.format_version, b.airlock_version
+    );
+    let _ = writeln!(
+        s,
+        "{what}; platforms: {}; {} images, {} blobs, {}",
+        b.platforms.join(", "),
+        b.images.len(),
+        b.blobs.count,
+        human_bytes(b.blobs.bytes)
+    );
+    for i in &b.images {
+        let _ = writeln!(s, "{}", i.source);
+        let _ = writeln!(s, "    target:  {}", i.target);
+        for a in &i.alt_targets {
+            let _ = writeln!(s, "    also:    {a}");
+        }
+        let _ = writeln!(s, "    digest:  {} ({})", i.digest, i.media_type);
+        if let Some(f) = &i.from_index {
+            let _ = writeln!(s, "    from:    {} index {}", f.platform, f.digest);
+        }
+        let _ = writeln!(s, "    size:    {}  group: {}", human_bytes(i.total_bytes), i.group);
+    }
+    for f in &b.failures {
+        let _ = writeln!(s, "MISSING {}: {}", f.source, f.error);
+    }
+    s
+}

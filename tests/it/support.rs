@@ -1,0 +1,160 @@
+//! Shared helpers for the suites: fixture images, seeding registries, running the binary.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use airlock::digest::{Digest, VerifyingReader};
+use airlock::fixtures::{self, Fixture};
+use airlock::manifest::{self, Parsed};
+use airlock::reference::Reference;
+use airlock::registry::{Client, Options};
+
+use crate::harness::Registry;
+
+/// Seed and scale of the test image set: small, but real gzip layers.
+pub const SEED: u64 = 1;
+pub const SCALE: f64 = 0.002;
+
+/// The Rancher 1.6.14 fixture images (17), generated once per test binary.
+pub fn rancher_fixtures() -> &'static [Fixture] {
+    static F: OnceLock<Vec<Fixture>> = OnceLock::new();
+    F.get_or_init(|| fixtures::rancher_1_6_14(SEED, SCALE))
+}
+
+/// The fixture with this full source name.
+pub fn fixture(name: &str) -> &'static Fixture {
+    rancher_fixtures()
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no fixture named {name}"))
+}
+
+pub const PAUSE: &str = "gcr.io/google_containers/pause-amd64:3.0";
+pub const BUSYBOX: &str = "docker.io/library/busybox:latest";
+pub const KUBE_AUTH: &str = "docker.io/rancher/kubernetes-auth:v0.0.8";
+
+/// Pushes fixtures into a plain-http registry at their upstream repository paths, over raw
+/// HTTP (not airlock's push code).
+pub fn seed(reg: &Registry, fixtures: &[&Fixture]) {
+    seed_with(reg, fixtures, None, None)
+}
+
+/// Like [`seed`], with an Authorization header and, for TLS, the CA to trust.
+pub fn seed_with(
+    reg: &Registry,
+    fixtures: &[&Fixture],
+    authorization: Option<&str>,
+    ca_pem: Option<&str>,
+) {
+    let mut tls = ureq::tls::TlsConfig::builder();
+    if let Some(pem) = ca_pem {
+        let cert = ureq::tls::Certificate::from_pem(pem.as_bytes()).expect("CA PEM");
+        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&[cert]));
+    }
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .tls_config(tls.build())
+            .build(),
+    );
+    for f in fixtures {
+        let (_, repo, tag) = fixtures::upstream_path(&f.name);
+        fixtures::push_raw_with(&agent, &reg.url(), authorization, &repo, &tag, &f.artifact)
+            .unwrap_or_else(|e| panic!("seeding {} into {}: {e:#}\n{}", f.name, reg.url(), reg.log()));
+    }
+}
+
+/// Client options with fast retries, as ggcr's tests do.
+pub fn fast_options() -> Options {
+    let mut o = Options::default();
+    o.retry.base = Duration::from_millis(2);
+    o.retry.max = Duration::from_millis(20);
+    o.io_timeout = Duration::from_secs(20);
+    o
+}
+
+/// The reference of a fixture inside a test registry: `127.0.0.1:PORT/<repo>:<tag>`.
+pub fn in_registry(host: &str, f: &Fixture) -> Reference {
+    let (_, repo, tag) = fixtures::upstream_path(&f.name);
+    Reference::parse(&format!("{host}/{repo}:{tag}")).unwrap()
+}
+
+/// Pulls an image completely (index children, config, layers), verifying every byte, and
+/// returns the top digest and how many blobs were read.
+pub fn pull_everything(client: &Client, image: &Reference) -> (Digest, usize) {
+    let top = client
+        .get_manifest(image)
+        .unwrap_or_else(|e| panic!("manifest of {image}: {e}"));
+    let mut blobs = 0;
+    let mut docs = vec![(top.digest.clone(), top.media_type.clone(), top.raw.clone())];
+    while let Some((digest, mt, raw)) = docs.pop() {
+        match manifest::parse(&digest.to_string(), &mt, &raw).unwrap() {
+            Parsed::Index(children) => {
+                for c in children {
+                    let m = client
+                        .get_manifest(&image.with_digest(c.blob.digest.clone()))
+                        .unwrap();
+                    assert_eq!(m.raw.len() as u64, c.blob.size);
+                    docs.push((m.digest, m.media_type, m.raw));
+                }
+            }
+            p => {
+                for b in p.blobs() {
+                    let s = client
+                        .get_blob(image.registry(), image.repository(), &b.digest)
+                        .unwrap_or_else(|e| panic!("blob {} of {image}: {e}", b.digest));
+                    let mut r = VerifyingReader::new(s.reader, b.digest.clone(), b.size);
+                    std::io::copy(&mut r, &mut std::io::sink())
+                        .unwrap_or_else(|e| panic!("blob {} of {image}: {e}", b.digest));
+                    blobs += 1;
+                }
+            }
+        }
+    }
+    (top.digest, blobs)
+}
+
+/// Runs the airlock binary.
+pub fn airlock(args: &[&str]) -> Output {
+    airlock_with(args, None, &[])
+}
+
+/// Runs the airlock binary with standard input and extra environment.
+pub fn airlock_with(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
+    cmd.args(args)
+        .env("AIRLOCK_RETRY_BASE_MS", "2")
+        .env("HOME", std::env::temp_dir().join("airlock-test-home"))
+        .env_remove("DOCKER_CONFIG")
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("running airlock");
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    out
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Reads a whole stream, for tests.
+pub fn read_all(mut r: impl Read) -> Vec<u8> {
+    let mut v = Vec::new();
+    r.read_to_end(&mut v).unwrap();
+    v
+}
