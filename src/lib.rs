@@ -4,4 +4,5 @@
 //! The library does the work; `main.rs` only parses arguments and prints errors.
 
 pub mod digest;
+pub mod fixtures;
 pub mod media_type;
