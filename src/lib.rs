@@ -11,6 +11,7 @@ pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod digest;
+pub mod fixtures;
 pub mod list;
 pub mod manifest;
 pub mod media_type;
