@@ -814,17 +814,31 @@ pub fn push_raw(
     tag: &str,
     artifact: &Artifact,
 ) -> anyhow::Result<()> {
-    let base = base_url.trim_end_matches('/');
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(Duration::from_secs(10)))
         .timeout_global(Some(Duration::from_secs(600)))
         .build()
         .into();
+    push_raw_with(&agent, base_url, None, repository, tag, artifact)
+}
+
+/// [`push_raw`] over a caller's agent (for a test CA) and with an `Authorization` header
+/// (Basic, or a bearer token minted by the test's token server).
+pub fn push_raw_with(
+    agent: &ureq::Agent,
+    base_url: &str,
+    authorization: Option<&str>,
+    repository: &str,
+    tag: &str,
+    artifact: &Artifact,
+) -> anyhow::Result<()> {
+    let base = base_url.trim_end_matches('/');
     let push = Pusher {
         agent,
         base,
         repository,
+        authorization,
     };
     for blob in artifact.all_blobs() {
         push.blob(blob)
@@ -844,20 +858,34 @@ pub fn push_raw(
 }
 
 struct Pusher<'a> {
-    agent: ureq::Agent,
+    agent: &'a ureq::Agent,
     base: &'a str,
     repository: &'a str,
+    authorization: Option<&'a str>,
 }
 
 impl Pusher<'_> {
+    fn request(&self, method: &str, url: &str, content_type: Option<&str>, body: &[u8]) -> anyhow::Result<ureq::http::Response<ureq::Body>> {
+        let mut b = ureq::http::Request::builder().method(method).uri(url);
+        if let Some(a) = self.authorization {
+            b = b.header("Authorization", a);
+        }
+        if let Some(ct) = content_type {
+            b = b.header("Content-Type", ct);
+        }
+        if method != "HEAD" {
+            b = b.header("Content-Length", body.len().to_string());
+        }
+        let req = b.body(body.to_vec())?;
+        self.agent
+            .run(req)
+            .with_context(|| format!("{method} {url}"))
+    }
+
     fn blob(&self, blob: &Blob) -> anyhow::Result<()> {
         let (base, repo, d) = (self.base, self.repository, &blob.digest);
         let url = format!("{base}/v2/{repo}/blobs/{d}");
-        let mut resp = self
-            .agent
-            .head(&url)
-            .call()
-            .with_context(|| format!("HEAD {url}"))?;
+        let mut resp = self.request("HEAD", &url, None, &[])?;
         match resp.status().as_u16() {
             200 => return Ok(()),
             404 => {}
@@ -865,11 +893,7 @@ impl Pusher<'_> {
         }
 
         let url = format!("{base}/v2/{repo}/blobs/uploads/");
-        let mut resp = self
-            .agent
-            .post(&url)
-            .send_empty()
-            .with_context(|| format!("POST {url}"))?;
+        let mut resp = self.request("POST", &url, None, &[])?;
         if resp.status().as_u16() != 202 {
             let s = resp.status().as_u16();
             bail!(
@@ -890,23 +914,15 @@ impl Pusher<'_> {
         };
         let sep = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{sep}digest={d}");
-        let mut resp = self
-            .agent
-            .put(&url)
-            .header("Content-Type", "application/octet-stream")
-            .send(&blob.data[..])
-            .with_context(|| format!("PUT {url}"))?;
+        let mut resp = self.request("PUT", &url, Some("application/octet-stream"), &blob.data)?;
         expect_created(&mut resp, "PUT", &url, repo, d)
     }
 
     fn manifest(&self, reference: &str, mt: &str, raw: &[u8], d: &Digest) -> anyhow::Result<()> {
         let url = format!("{}/v2/{}/manifests/{reference}", self.base, self.repository);
         let mut resp = self
-            .agent
-            .put(&url)
-            .header("Content-Type", mt)
-            .send(raw)
-            .with_context(|| format!("PUT {url} ({} manifest {d})", self.repository))?;
+            .request("PUT", &url, Some(mt), raw)
+            .with_context(|| format!("{} manifest {d}", self.repository))?;
         expect_created(&mut resp, "PUT", &url, self.repository, d)
     }
 }
