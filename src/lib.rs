@@ -5,3 +5,4 @@
 
 pub mod digest;
 pub mod media_type;
+pub mod seekable;
