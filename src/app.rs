@@ -12,7 +12,9 @@ use crate::bundle::reader::BundleReader;
 use crate::bundle::writer::WriteOptions;
 use crate::cache::Cache;
 use crate::catalog::{self, Group, Selection};
-use crate::cli::{Cli, Command, InspectArgs, ListArgs, OutputFormat, PackArgs, RegistryArgs, SelectArgs};
+use crate::cli::{
+    Cli, Command, InspectArgs, ListArgs, OutputFormat, PackArgs, RegistryArgs, SelectArgs,
+};
 use crate::digest::Digest;
 use crate::pack::{PackOptions, PlannedImage, Platforms};
 use crate::progress::{self, human_bytes};
@@ -28,10 +30,11 @@ pub fn run(cli: Cli) -> Result<i32> {
 }
 
 fn pack(args: PackArgs) -> Result<i32> {
-    let (planned, request) = match &args.images {
+    let (planned, request): (Vec<PlannedImage>, Request) = match &args.images {
         Some(file) => {
             let refs = catalog::read_image_list(file)?;
-            let content = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let content =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
             let planned = refs
                 .into_iter()
                 .map(|r| PlannedImage {
@@ -69,7 +72,11 @@ fn pack(args: PackArgs) -> Result<i32> {
             let request = Request {
                 rancher_version: Some(sel.version.clone()),
                 k8s_templates: templates,
-                groups: sel.groups.iter().map(|g| group_name(*g).to_string()).collect(),
+                groups: sel
+                    .groups
+                    .iter()
+                    .map(|g| group_name(*g).to_string())
+                    .collect(),
                 image_list: None,
             };
             (planned, request)
@@ -98,7 +105,10 @@ fn pack(args: PackArgs) -> Result<i32> {
     let reporter = progress::Stderr::new(args.quiet);
     let summary = crate::pack::pack(&client, &planned, request, &opts, &reporter)
         .with_context(|| format!("packing {}", args.output.display()))?;
-    let retries = client.stats().retries.load(std::sync::atomic::Ordering::Relaxed);
+    let retries = client
+        .stats()
+        .retries
+        .load(std::sync::atomic::Ordering::Relaxed);
     eprintln!(
         "packed {} images, {} blobs: {} summed, {} after dedup, {} downloaded ({} blobs from cache); bundle {} is {} (sha256 {}) in {:.1}s{}",
         summary.images,
@@ -114,7 +124,10 @@ fn pack(args: PackArgs) -> Result<i32> {
         if retries > 0 { format!(", {retries} retries") } else { String::new() }
     );
     if !summary.failures.is_empty() {
-        eprintln!("error: {} images could not be fetched and are NOT in the bundle:", summary.failures.len());
+        eprintln!(
+            "error: {} images could not be fetched and are NOT in the bundle:",
+            summary.failures.len()
+        );
         for f in &summary.failures {
             eprintln!("  {}: {}", f.source, f.error);
         }
@@ -156,9 +169,11 @@ fn group_name(g: Group) -> &'static str {
 /// `SOURCE_DATE_EPOCH`, when set: the only wall-clock time a bundle may carry.
 fn source_date_epoch() -> Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().parse().with_context(|| {
-            format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")
-        })?)),
+        Ok(v) if !v.trim().is_empty() => {
+            Ok(Some(v.trim().parse().with_context(|| {
+                format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")
+            })?))
+        }
         _ => Ok(None),
     }
 }

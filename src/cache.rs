@@ -123,7 +123,12 @@ impl Cache {
 
     /// Streams `src` into the cache, verifying size and digest, then renames it into place.
     /// Returns the bytes written. On any failure the partial file is removed.
-    pub fn insert(&self, digest: &Digest, size: u64, src: &mut dyn Read) -> Result<u64, CacheError> {
+    pub fn insert(
+        &self,
+        digest: &Digest,
+        size: u64,
+        src: &mut dyn Read,
+    ) -> Result<u64, CacheError> {
         let tmp = self.dir.join("tmp").join(format!(
             "{}.{}.{}",
             digest.hex(),

@@ -35,7 +35,11 @@ pub struct PackArgs {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
     /// Platform to keep from multi-platform images (os/arch[/variant]).
-    #[arg(long = "platform", value_name = "PLATFORM", default_value = "linux/amd64")]
+    #[arg(
+        long = "platform",
+        value_name = "PLATFORM",
+        default_value = "linux/amd64"
+    )]
     pub platform: String,
     /// Keep every platform of multi-platform images, and their index, byte for byte.
     #[arg(long = "all-platforms")]

@@ -84,8 +84,7 @@ impl Digest {
 
 fn is_encoded(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
 }
 
@@ -278,7 +277,9 @@ impl<R: Read> Read for VerifyingReader<R> {
             self.check_end()?;
             return Ok(0);
         }
-        let want = buf.len().min(usize::try_from(remaining).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(remaining).unwrap_or(usize::MAX));
         let n = loop {
             match self.inner.read(&mut buf[..want]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

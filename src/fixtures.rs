@@ -865,7 +865,13 @@ struct Pusher<'a> {
 }
 
 impl Pusher<'_> {
-    fn request(&self, method: &str, url: &str, content_type: Option<&str>, body: &[u8]) -> anyhow::Result<ureq::http::Response<ureq::Body>> {
+    fn request(
+        &self,
+        method: &str,
+        url: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> anyhow::Result<ureq::http::Response<ureq::Body>> {
         let mut b = ureq::http::Request::builder().method(method).uri(url);
         if let Some(a) = self.authorization {
             b = b.header("Authorization", a);

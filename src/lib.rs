@@ -18,5 +18,5 @@ pub mod media_type;
 pub mod pack;
 pub mod progress;
 pub mod reference;
-pub mod seekable;
 pub mod registry;
+pub mod seekable;

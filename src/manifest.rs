@@ -64,7 +64,7 @@ impl FromStr for Platform {
         let ok = |p: &str| {
             !p.is_empty()
                 && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         };
         match parts.as_slice() {
             [os, arch] if ok(os) && ok(arch) => Ok(Platform {
@@ -93,7 +93,10 @@ pub struct Child {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     Index(Vec<Child>),
-    Image { config: BlobRef, layers: Vec<BlobRef> },
+    Image {
+        config: BlobRef,
+        layers: Vec<BlobRef>,
+    },
 }
 
 impl Parsed {
@@ -144,7 +147,9 @@ pub fn parse(what: &str, media_type: &str, raw: &[u8]) -> Result<Parsed, Manifes
     let probe: Probe = serde_json::from_slice(raw).map_err(|e| invalid(e.to_string()))?;
     if let Some(m) = probe.media_type {
         if media_type::essence(&m) != media_type::essence(media_type) {
-            return Err(invalid(format!("the document says its media type is {m:?}")));
+            return Err(invalid(format!(
+                "the document says its media type is {m:?}"
+            )));
         }
     }
     match media_type::kind(media_type) {
@@ -238,14 +243,23 @@ mod tests {
     fn refuses_bad_documents() {
         let bad_digest = r#"{"schemaVersion":2,"config":{"mediaType":"a","size":1,"digest":"sha256:../../etc"},"layers":[]}"#;
         assert!(parse("x", media_type::OCI_MANIFEST, bad_digest.as_bytes()).is_err());
-        let lying = format!(r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[]}}"#, media_type::OCI_INDEX);
+        let lying = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[]}}"#,
+            media_type::OCI_INDEX
+        );
         let e = parse("img", media_type::OCI_MANIFEST, lying.as_bytes()).unwrap_err();
         assert!(e.to_string().contains("img"), "{e}");
         assert!(parse("x", "application/vnd.foo", b"{}").is_err());
         assert!(parse("x", media_type::OCI_MANIFEST, b"[").is_err());
         let deep = "[".repeat(10_000);
         assert!(parse("x", media_type::OCI_MANIFEST, deep.as_bytes()).is_err());
-        for p in ["linux", "Linux/amd64", "linux/amd64/v8/x", "linux//x", "../x/y"] {
+        for p in [
+            "linux",
+            "Linux/amd64",
+            "linux/amd64/v8/x",
+            "linux//x",
+            "../x/y",
+        ] {
             assert!(p.parse::<Platform>().is_err(), "{p}");
         }
     }

@@ -73,7 +73,10 @@ mod tests {
         assert_eq!(kind(OCI_INDEX), Kind::Index);
         assert_eq!(kind(DOCKER_LIST), Kind::Index);
         assert_eq!(kind(OCI_MANIFEST), Kind::Manifest);
-        assert_eq!(kind("application/vnd.docker.distribution.manifest.v2+json; charset=utf-8"), Kind::Manifest);
+        assert_eq!(
+            kind("application/vnd.docker.distribution.manifest.v2+json; charset=utf-8"),
+            Kind::Manifest
+        );
         assert_eq!(kind(DOCKER_SCHEMA1_SIGNED), Kind::Schema1);
         assert_eq!(kind("text/html"), Kind::Unknown);
         assert!(is_docker(DOCKER_MANIFEST));

@@ -85,7 +85,10 @@ pub struct PackSummary {
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
     #[error("{} of {total} images could not be fetched:\n{}", .failures.len(), list_failures(.failures))]
-    ImagesFailed { failures: Vec<Failure>, total: usize },
+    ImagesFailed {
+        failures: Vec<Failure>,
+        total: usize,
+    },
     #[error("nothing to pack: the image list is empty")]
     Empty,
     #[error("writing {path}")]
@@ -151,7 +154,7 @@ pub fn pack(
             .map(|plan| {
                 let r = resolve(client, plan, &opts.platforms).map_err(|e| Failure {
                     source: plan.reference.to_string(),
-                    error: error_chain(&*e),
+                    error: error_chain(e.as_ref()),
                 });
                 if let Ok(r) = &r {
                     reporter.item(&format!("resolved {} {}", r.record.source, r.record.digest));
@@ -216,8 +219,9 @@ pub fn pack(
     let blob_failures: Mutex<BTreeMap<Digest, String>> = Mutex::new(BTreeMap::new());
     let wanted_list: Vec<&Wanted> = wanted.values().collect();
     pool.install(|| {
-        wanted_list.par_iter().for_each(|w| {
-            match fetch_blob(client, &cache, w, reporter) {
+        wanted_list
+            .par_iter()
+            .for_each(|w| match fetch_blob(client, &cache, w, reporter) {
                 Ok(FetchOutcome::Cached) => {
                     from_cache.fetch_add(1, Ordering::Relaxed);
                     reporter.advance(w.blob.size);
@@ -229,10 +233,9 @@ pub fn pack(
                     blob_failures
                         .lock()
                         .unwrap()
-                        .insert(w.blob.digest.clone(), error_chain(&e));
+                        .insert(w.blob.digest.clone(), error_chain(e.as_ref()));
                 }
-            }
-        })
+            })
     });
     reporter.finish_phase();
     let blob_failures = blob_failures.into_inner().unwrap();
@@ -291,7 +294,10 @@ pub fn pack(
     layers.retain(|d, _| !manifests.contains_key(d) && !configs.contains_key(d));
     let records: Vec<ImageRecord> = ok_images.iter().map(|r| r.record.clone()).collect();
     let blob_count = (manifests.len() + configs.len() + layers.len()) as u64;
-    let bytes_dedup = manifests.values().map(|(_, raw)| raw.len() as u64).sum::<u64>()
+    let bytes_dedup = manifests
+        .values()
+        .map(|(_, raw)| raw.len() as u64)
+        .sum::<u64>()
         + configs.values().sum::<u64>()
         + layers.values().sum::<u64>();
     let bundle = BundleManifest {
@@ -314,8 +320,17 @@ pub fn pack(
     };
     let index = OciIndex::for_images(&records);
     reporter.phase("write", bytes_dedup);
-    let (bundle_size, bundle_sha256) =
-        write_bundle(&cache, &opts.output, &opts.write, &bundle, &index, &manifests, &configs, &layers, reporter)?;
+    let (bundle_size, bundle_sha256) = write_bundle(
+        &cache,
+        &opts.output,
+        &opts.write,
+        &bundle,
+        &index,
+        &manifests,
+        &configs,
+        &layers,
+        reporter,
+    )?;
     reporter.finish_phase();
     Ok(PackSummary {
         images: records.len(),
@@ -365,20 +380,36 @@ fn resolve(
         (Parsed::Image { .. }, _) => {
             add(&parsed, &mut blobs);
             manifests.push((top.digest.clone(), top.media_type.clone(), top.raw.clone()));
-            (top.digest.clone(), top.media_type.clone(), top.raw.len() as u64, None)
+            (
+                top.digest.clone(),
+                top.media_type.clone(),
+                top.raw.len() as u64,
+                None,
+            )
         }
         (Parsed::Index(children), Platforms::All) => {
             manifests.push((top.digest.clone(), top.media_type.clone(), top.raw.clone()));
             for c in children {
                 let m = fetch_child(client, image, &c.blob)?;
-                let p = manifest::parse(&format!("{what} ({})", c.blob.digest), &m.media_type, &m.raw)?;
+                let p = manifest::parse(
+                    &format!("{what} ({})", c.blob.digest),
+                    &m.media_type,
+                    &m.raw,
+                )?;
                 if matches!(p, Parsed::Index(_)) {
-                    return Err(format!("{what}: nested index {} is not supported", c.blob.digest).into());
+                    return Err(
+                        format!("{what}: nested index {} is not supported", c.blob.digest).into(),
+                    );
                 }
                 add(&p, &mut blobs);
                 manifests.push((m.digest.clone(), m.media_type.clone(), m.raw));
             }
-            (top.digest.clone(), top.media_type.clone(), top.raw.len() as u64, None)
+            (
+                top.digest.clone(),
+                top.media_type.clone(),
+                top.raw.len() as u64,
+                None,
+            )
         }
         (Parsed::Index(children), Platforms::One(want)) => {
             let child = children
@@ -397,11 +428,19 @@ fn resolve(
             let m = fetch_child(client, image, &child.blob)?;
             let p = manifest::parse(&format!("{what} ({want})"), &m.media_type, &m.raw)?;
             if matches!(p, Parsed::Index(_)) {
-                return Err(format!("{what}: nested index {} is not supported", child.blob.digest).into());
+                return Err(format!(
+                    "{what}: nested index {} is not supported",
+                    child.blob.digest
+                )
+                .into());
             }
             add(&p, &mut blobs);
             let size = m.raw.len() as u64;
-            let platform = child.platform.as_ref().map(|p| p.to_string()).unwrap_or_default();
+            let platform = child
+                .platform
+                .as_ref()
+                .map(|p| p.to_string())
+                .unwrap_or_default();
             manifests.push((m.digest.clone(), m.media_type.clone(), m.raw));
             (
                 m.digest,
@@ -418,7 +457,10 @@ fn resolve(
     // Blobs shared by several platforms are counted once per image.
     let mut seen = BTreeSet::new();
     blobs.retain(|b| seen.insert(b.digest.clone()));
-    let total_bytes = manifests.iter().map(|(_, _, raw)| raw.len() as u64).sum::<u64>()
+    let total_bytes = manifests
+        .iter()
+        .map(|(_, _, raw)| raw.len() as u64)
+        .sum::<u64>()
         + blobs.iter().map(|b| b.size).sum::<u64>();
     Ok(Resolved {
         record: ImageRecord {
@@ -440,7 +482,11 @@ fn resolve(
 }
 
 /// Fetches a platform manifest by digest and checks it against its descriptor.
-fn fetch_child(client: &Client, image: &Reference, desc: &BlobRef) -> Result<Manifest, Box<dyn std::error::Error + Send + Sync>> {
+fn fetch_child(
+    client: &Client,
+    image: &Reference,
+    desc: &BlobRef,
+) -> Result<Manifest, Box<dyn std::error::Error + Send + Sync>> {
     if media_type::kind(&desc.media_type) == Kind::Schema1 {
         return Err(Box::new(RegistryError::Schema1 {
             image: image.to_string(),
@@ -509,10 +555,11 @@ fn fetch_blob(
             Ok(_) => return Ok(FetchOutcome::Downloaded),
             Err(e) => {
                 // A digest mismatch will not fix itself; a broken connection may.
-                let permanent = e
-                    .downcast_ref::<CacheError>()
-                    .is_some_and(|c| matches!(c, CacheError::Verify { .. } | CacheError::Io { .. }))
-                    || e.downcast_ref::<RegistryError>().is_some_and(|r| !r.is_temporary());
+                let permanent = e.downcast_ref::<CacheError>().is_some_and(|c| {
+                    matches!(c, CacheError::Verify { .. } | CacheError::Io { .. })
+                }) || e
+                    .downcast_ref::<RegistryError>()
+                    .is_some_and(|r| !r.is_temporary());
                 if permanent || attempt >= attempts {
                     return Err(e);
                 }
@@ -589,7 +636,8 @@ fn write_bundle(
     let index_json = serde_json::to_vec_pretty(index).expect("index.json serialises");
     w.add_bytes(format::INDEX_JSON, &index_json).map_err(werr)?;
     let bundle_json = serde_json::to_vec_pretty(bundle).expect("bundle.json serialises");
-    w.add_bytes(format::BUNDLE_JSON, &bundle_json).map_err(werr)?;
+    w.add_bytes(format::BUNDLE_JSON, &bundle_json)
+        .map_err(werr)?;
     for (d, (_, raw)) in manifests {
         w.add_bytes(&format::blob_entry(d), raw).map_err(werr)?;
         reporter.advance(raw.len() as u64);

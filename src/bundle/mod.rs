@@ -44,7 +44,12 @@ pub fn render_inspect(b: &BundleManifest) -> String {
         if let Some(f) = &i.from_index {
             let _ = writeln!(s, "    from:    {} index {}", f.platform, f.digest);
         }
-        let _ = writeln!(s, "    size:    {}  group: {}", human_bytes(i.total_bytes), i.group);
+        let _ = writeln!(
+            s,
+            "    size:    {}  group: {}",
+            human_bytes(i.total_bytes),
+            i.group
+        );
     }
     for f in &b.failures {
         let _ = writeln!(s, "MISSING {}: {}", f.source, f.error);

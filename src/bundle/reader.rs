@@ -269,7 +269,10 @@ fn walk(path: &Path, src: &dyn ReadAt, table: &SeekTable) -> Result<Vec<Entry>, 
     let mut pending_size: Option<u64> = None;
     loop {
         if offset == end {
-            return Err(tar_err(offset, "the tar stream ends without its end-of-archive blocks".into()));
+            return Err(tar_err(
+                offset,
+                "the tar stream ends without its end-of-archive blocks".into(),
+            ));
         }
         let block = read_at(offset, 512)?;
         if block.iter().all(|&b| b == 0) {
@@ -296,7 +299,10 @@ fn walk(path: &Path, src: &dyn ReadAt, table: &SeekTable) -> Result<Vec<Entry>, 
         match kind {
             tar::EntryType::XHeader => {
                 if size > MAX_EXT_HEADER {
-                    return Err(tar_err(offset, format!("PAX header of {size} bytes is too large")));
+                    return Err(tar_err(
+                        offset,
+                        format!("PAX header of {size} bytes is too large"),
+                    ));
                 }
                 let raw = read_at(data, size)?;
                 for rec in pax_records(&raw).map_err(|r| tar_err(offset, r))? {
@@ -316,7 +322,10 @@ fn walk(path: &Path, src: &dyn ReadAt, table: &SeekTable) -> Result<Vec<Entry>, 
             }
             tar::EntryType::GNULongName => {
                 if size > MAX_EXT_HEADER {
-                    return Err(tar_err(offset, format!("GNU long name of {size} bytes is too large")));
+                    return Err(tar_err(
+                        offset,
+                        format!("GNU long name of {size} bytes is too large"),
+                    ));
                 }
                 let raw = read_at(data, size)?;
                 let name = raw.split(|&b| b == 0).next().unwrap_or(&[]);
@@ -330,17 +339,19 @@ fn walk(path: &Path, src: &dyn ReadAt, table: &SeekTable) -> Result<Vec<Entry>, 
             tar::EntryType::XGlobalHeader => {
                 // Global PAX records apply to every later entry; airlock never writes them
                 // and refuses them rather than model their effect on names and sizes.
-                return Err(tar_err(offset, "global PAX headers are not accepted in a bundle".into()));
+                return Err(tar_err(
+                    offset,
+                    "global PAX headers are not accepted in a bundle".into(),
+                ));
             }
             _ => {}
         }
         let raw_name = match pending_name.take() {
             Some(n) => n,
             None => {
-                let p = header
-                    .path_bytes()
-                    .into_owned();
-                String::from_utf8(p).map_err(|_| tar_err(offset, "entry name is not UTF-8".into()))?
+                let p = header.path_bytes().into_owned();
+                String::from_utf8(p)
+                    .map_err(|_| tar_err(offset, "entry name is not UTF-8".into()))?
             }
         };
         if let Some(ps) = pending_size.take() {
@@ -371,7 +382,9 @@ fn walk(path: &Path, src: &dyn ReadAt, table: &SeekTable) -> Result<Vec<Entry>, 
                 offset = next;
                 continue;
             }
-            tar::EntryType::Symlink => return Err(refuse("symbolic links are not accepted in a bundle")),
+            tar::EntryType::Symlink => {
+                return Err(refuse("symbolic links are not accepted in a bundle"))
+            }
             tar::EntryType::Link => return Err(refuse("hard links are not accepted in a bundle")),
             tar::EntryType::Char | tar::EntryType::Block => {
                 return Err(refuse("device files are not accepted in a bundle"))
@@ -388,13 +401,18 @@ fn walk(path: &Path, src: &dyn ReadAt, table: &SeekTable) -> Result<Vec<Entry>, 
             return Err(BundleError::Entry {
                 path: path.to_path_buf(),
                 name: raw_name,
-                reason: format!("a second entry with the same name (the first is at offset {first})"),
+                reason: format!(
+                    "a second entry with the same name (the first is at offset {first})"
+                ),
             });
         }
         if let Some(hex) = name.strip_prefix("blobs/sha256/") {
-            Digest::parse(&format!("sha256:{hex}")).map_err(|e| refuse(&format!("not a valid blob name: {e}")))?;
+            Digest::parse(&format!("sha256:{hex}"))
+                .map_err(|e| refuse(&format!("not a valid blob name: {e}")))?;
         } else if name.starts_with("blobs/") {
-            return Err(refuse("blobs of an algorithm other than sha256 are not accepted"));
+            return Err(refuse(
+                "blobs of an algorithm other than sha256 are not accepted",
+            ));
         }
         entries.push(Entry {
             name,
@@ -404,7 +422,10 @@ fn walk(path: &Path, src: &dyn ReadAt, table: &SeekTable) -> Result<Vec<Entry>, 
         offset = next;
     }
     if pending_name.is_some() || pending_size.is_some() {
-        return Err(tar_err(offset, "a PAX or long-name header is not followed by an entry".into()));
+        return Err(tar_err(
+            offset,
+            "a PAX or long-name header is not followed by an entry".into(),
+        ));
     }
     Ok(entries)
 }
@@ -422,10 +443,18 @@ fn check_checksum(block: &[u8]) -> Result<(), String> {
     let sum: u32 = block
         .iter()
         .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u32::from(b) })
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
         .sum();
     if sum != stored {
-        return Err(format!("checksum mismatch (stored {stored}, computed {sum})"));
+        return Err(format!(
+            "checksum mismatch (stored {stored}, computed {sum})"
+        ));
     }
     Ok(())
 }
@@ -445,7 +474,8 @@ fn pax_records(mut raw: &[u8]) -> Result<Vec<(String, String)>, String> {
         if len <= sp + 1 || len > raw.len() || raw[len - 1] != b'\n' {
             return Err("PAX record length does not fit the record".into());
         }
-        let rec = std::str::from_utf8(&raw[sp + 1..len - 1]).map_err(|_| "PAX record is not UTF-8")?;
+        let rec =
+            std::str::from_utf8(&raw[sp + 1..len - 1]).map_err(|_| "PAX record is not UTF-8")?;
         let (k, v) = rec.split_once('=').ok_or("PAX record without '='")?;
         out.push((k.to_string(), v.to_string()));
         raw = &raw[len..];
@@ -493,8 +523,14 @@ mod tests {
 
     #[test]
     fn pax() {
-        let r = pax_records(b"16 path=abc/def\n12 size=10\n").unwrap();
-        assert_eq!(r, vec![("path".into(), "abc/def".into()), ("size".into(), "10".into())]);
+        let r = pax_records(b"16 path=abc/def\n11 size=10\n").unwrap();
+        assert_eq!(
+            r,
+            vec![
+                ("path".into(), "abc/def".into()),
+                ("size".into(), "10".into())
+            ]
+        );
         assert!(pax_records(b"99 path=x\n").is_err());
         assert!(pax_records(b"x").is_err());
     }

@@ -85,7 +85,9 @@ impl CredentialStore {
 
     /// Uses `creds` for `registry` (a host such as `reg.local:5000` or `docker.io`).
     pub fn insert(&mut self, registry: &str, creds: Credentials) {
-        self.explicit.push((normalize_host(registry), creds));
+        let host = normalize_host(registry);
+        self.explicit.retain(|(h, _)| *h != host);
+        self.explicit.push((host, creds));
     }
 
     /// Uses `creds` for every registry that has no more specific entry.
@@ -110,9 +112,8 @@ impl CredentialStore {
 
     /// Reads the `auths` of a Docker `config.json`.
     pub fn load_docker_config_file(&mut self, path: &Path) -> Result<(), RegistryError> {
-        let text = std::fs::read(path).map_err(|e| {
-            RegistryError::Config(format!("cannot read {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read(path)
+            .map_err(|e| RegistryError::Config(format!("cannot read {}: {e}", path.display())))?;
         #[derive(serde::Deserialize)]
         struct File {
             #[serde(default)]
@@ -126,7 +127,10 @@ impl CredentialStore {
         }
         let file: File = serde_json::from_slice(&text).map_err(|e| {
             // serde_json's message names a position, never the content.
-            RegistryError::Config(format!("{} is not a valid Docker config.json: {e}", path.display()))
+            RegistryError::Config(format!(
+                "{} is not a valid Docker config.json: {e}",
+                path.display()
+            ))
         })?;
         for (key, entry) in file.auths {
             let creds = if let Some(auth) = entry.auth.filter(|a| !a.is_empty()) {
@@ -184,8 +188,14 @@ fn normalize_host(s: &str) -> String {
 /// A parsed `WWW-Authenticate` challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {
-    Basic { realm: Option<String> },
-    Bearer { realm: String, service: Option<String>, scope: Option<String> },
+    Basic {
+        realm: Option<String>,
+    },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
 }
 
 /// Parses the challenges of one or more `WWW-Authenticate` header values (RFC 7235 auth-params,
@@ -195,7 +205,9 @@ pub fn parse_challenges<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Ch
     for value in values {
         let mut rest = value.trim();
         while !rest.is_empty() {
-            let scheme_end = rest.find(|c: char| c.is_whitespace() || c == ',').unwrap_or(rest.len());
+            let scheme_end = rest
+                .find(|c: char| c.is_whitespace() || c == ',')
+                .unwrap_or(rest.len());
             let scheme = rest[..scheme_end].to_ascii_lowercase();
             rest = rest[scheme_end..].trim_start_matches([' ', '\t', ',']);
             let (params, after) = parse_params(rest);
@@ -379,11 +391,16 @@ mod tests {
         let mut s = CredentialStore::new();
         s.load_docker_config_file(&p).unwrap();
         let c = s.get("docker.io").unwrap();
-        assert_eq!((c.username.as_str(), c.password()), ("alice", "pw:with:colons"));
+        assert_eq!(
+            (c.username.as_str(), c.password()),
+            ("alice", "pw:with:colons")
+        );
         assert_eq!(s.get("reg.local:5000").unwrap().username, "bob");
         assert!(s.get("gcr.io").is_none());
         std::fs::write(&p, r#"{"auths":{"x":{"auth":"!!!"}}}"#).unwrap();
-        let e = CredentialStore::new().load_docker_config_file(&p).unwrap_err();
+        let e = CredentialStore::new()
+            .load_docker_config_file(&p)
+            .unwrap_err();
         assert!(e.to_string().contains("not base64"), "{e}");
     }
 
@@ -401,8 +418,10 @@ mod tests {
         assert!(Token::from_response("r", b"{}").is_err());
         assert!(Token::from_response("r", b"not json").is_err());
         assert!(Token::from_response("r", br#"{"token":"a\r\nX-Evil: 1"}"#).is_err());
-        assert!(Token::from_response("r", br#"{"access_token":"abc","expires_in":300}"#)
-            .unwrap()
-            .is_fresh());
+        assert!(
+            Token::from_response("r", br#"{"access_token":"abc","expires_in":300}"#)
+                .unwrap()
+                .is_fresh()
+        );
     }
 }

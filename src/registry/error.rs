@@ -173,7 +173,15 @@ pub fn redact_url(url: &str) -> String {
             let keys: Vec<String> = q
                 .split('&')
                 .map(|kv| match kv.split_once('=') {
-                    Some((k, _)) if k == "digest" || k == "mount" || k == "from" || k == "scope" || k == "service" => kv.to_string(),
+                    Some((k, _))
+                        if k == "digest"
+                            || k == "mount"
+                            || k == "from"
+                            || k == "scope"
+                            || k == "service" =>
+                    {
+                        kv.to_string()
+                    }
                     Some((k, _)) => format!("{k}=<redacted>"),
                     None => kv.to_string(),
                 })

@@ -228,7 +228,10 @@ fn blob_req<'a>(
         repository: Some(repository),
         action: Action::Pull,
         // The digest is validated, so it cannot change the path.
-        path: format!("/v2/{repository}/blobs/{}", encode_query(&digest.to_string())),
+        path: format!(
+            "/v2/{repository}/blobs/{}",
+            encode_query(&digest.to_string())
+        ),
         headers: vec![],
         body: ReqBody::Empty,
         follow_redirects: true,
@@ -284,20 +287,26 @@ pub fn detect_media_type(
             media_type: header.into(),
         });
     }
-    let probe: Probe = serde_json::from_slice(raw).map_err(|e| RegistryError::UnsupportedMediaType {
-        image: image.into(),
-        media_type: format!("{header} (not valid JSON: {e})"),
-    })?;
+    let probe: Probe =
+        serde_json::from_slice(raw).map_err(|e| RegistryError::UnsupportedMediaType {
+            image: image.into(),
+            media_type: format!("{header} (not valid JSON: {e})"),
+        })?;
     if probe.schema_version == Some(1) || probe.fs_layers.is_some() {
         return Err(RegistryError::Schema1 {
             image: image.into(),
-            media_type: if header.is_empty() { "schemaVersion 1".into() } else { header.into() },
+            media_type: if header.is_empty() {
+                "schemaVersion 1".into()
+            } else {
+                header.into()
+            },
         });
     }
     if probe.manifests.is_some() && (probe.layers.is_some() || probe.config.is_some()) {
         return Err(RegistryError::UnsupportedMediaType {
             image: image.into(),
-            media_type: "a document that is both an index (manifests) and a manifest (config/layers)".into(),
+            media_type:
+                "a document that is both an index (manifests) and a manifest (config/layers)".into(),
         });
     }
     let body_type = probe.media_type.as_deref().map(media_type::essence);
@@ -349,19 +358,32 @@ mod tests {
     #[test]
     fn detects_media_types() {
         let m = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{},"layers":[]}"#;
-        assert_eq!(detect_media_type("x", Some(DOCKER_MANIFEST), m).unwrap(), DOCKER_MANIFEST);
-        assert_eq!(detect_media_type("x", Some("application/json"), m).unwrap(), DOCKER_MANIFEST);
+        assert_eq!(
+            detect_media_type("x", Some(DOCKER_MANIFEST), m).unwrap(),
+            DOCKER_MANIFEST
+        );
+        assert_eq!(
+            detect_media_type("x", Some("application/json"), m).unwrap(),
+            DOCKER_MANIFEST
+        );
         let oci = br#"{"schemaVersion":2,"config":{},"layers":[]}"#;
-        assert_eq!(detect_media_type("x", Some(OCI_MANIFEST), oci).unwrap(), OCI_MANIFEST);
+        assert_eq!(
+            detect_media_type("x", Some(OCI_MANIFEST), oci).unwrap(),
+            OCI_MANIFEST
+        );
         assert_eq!(detect_media_type("x", None, oci).unwrap(), OCI_MANIFEST);
         let idx = br#"{"schemaVersion":2,"manifests":[]}"#;
-        assert_eq!(detect_media_type("x", Some("text/plain"), idx).unwrap(), OCI_INDEX);
+        assert_eq!(
+            detect_media_type("x", Some("text/plain"), idx).unwrap(),
+            OCI_INDEX
+        );
     }
 
     #[test]
     fn refuses_schema1_ambiguous_and_unknown() {
         let s1 = br#"{"schemaVersion":1,"name":"x","fsLayers":[]}"#;
-        let e = detect_media_type("docker.io/library/x:1", Some(DOCKER_SCHEMA1_SIGNED), s1).unwrap_err();
+        let e = detect_media_type("docker.io/library/x:1", Some(DOCKER_SCHEMA1_SIGNED), s1)
+            .unwrap_err();
         assert!(e.to_string().contains("docker.io/library/x:1"), "{e}");
         assert!(matches!(e, RegistryError::Schema1 { .. }));
         assert!(matches!(
@@ -372,8 +394,15 @@ mod tests {
         assert!(detect_media_type("x", Some(OCI_INDEX), both).is_err());
         let lie = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","config":{},"layers":[]}"#;
         assert!(detect_media_type("x", Some(OCI_MANIFEST), lie).is_err());
-        assert!(detect_media_type("x", Some(OCI_INDEX), br#"{"schemaVersion":2,"config":{}}"#).is_err());
+        assert!(
+            detect_media_type("x", Some(OCI_INDEX), br#"{"schemaVersion":2,"config":{}}"#).is_err()
+        );
         assert!(detect_media_type("x", Some("text/html"), b"<html>").is_err());
-        assert!(detect_media_type("x", Some("application/vnd.foo"), br#"{"mediaType":"application/vnd.foo"}"#).is_err());
+        assert!(detect_media_type(
+            "x",
+            Some("application/vnd.foo"),
+            br#"{"mediaType":"application/vnd.foo"}"#
+        )
+        .is_err());
     }
 }

@@ -50,7 +50,9 @@ impl Retry {
         if let Some(s) = retry_after {
             return Duration::from_secs(s).min(self.max);
         }
-        let exp = self.base.saturating_mul(1u32 << (n.saturating_sub(1)).min(16));
+        let exp = self
+            .base
+            .saturating_mul(1u32 << (n.saturating_sub(1)).min(16));
         let d = exp.min(self.max);
         let jitter = (jitter_seed() % 1000) as u32; // 0..999 per mille
         d + d.mul_f64(f64::from(jitter) / 2000.0)
@@ -297,7 +299,10 @@ impl Client {
                 return Err(RegistryError::Protocol {
                     method: req.method.to_string(),
                     url: redact_url(&req.path),
-                    reason: format!("the registry sent us to another host than {}", endpoint.host),
+                    reason: format!(
+                        "the registry sent us to another host than {}",
+                        endpoint.host
+                    ),
                 });
             }
             req.path.clone()
@@ -370,7 +375,10 @@ impl Client {
                 url = resolve_location(&url, &location).ok_or_else(|| RegistryError::Protocol {
                     method: req.method.to_string(),
                     url: redact_url(&url),
-                    reason: format!("redirect to an unusable location {:?}", redact_url(&location)),
+                    reason: format!(
+                        "redirect to an unusable location {:?}",
+                        redact_url(&location)
+                    ),
                 })?;
                 on_registry_host = origin_of(&url) == endpoint.base();
                 continue;
@@ -387,7 +395,11 @@ impl Client {
             }
         }
         if self.basic.lock().unwrap().contains(&endpoint.host) {
-            return self.opts.credentials.get(req.registry).map(|c| c.basic_header());
+            return self
+                .opts
+                .credentials
+                .get(req.registry)
+                .map(|c| c.basic_header());
         }
         None
     }
@@ -423,7 +435,10 @@ impl Client {
             self.tokens.lock().unwrap().insert(key, token);
             return Ok(());
         }
-        if challenges.iter().any(|c| matches!(c, Challenge::Basic { .. })) {
+        if challenges
+            .iter()
+            .any(|c| matches!(c, Challenge::Basic { .. }))
+        {
             let host = self.endpoint(req.registry).host;
             let already = self.basic.lock().unwrap().contains(&host);
             if creds.is_some() && !(already && had_auth) {
@@ -494,7 +509,11 @@ impl Client {
                     if status == 401 || status == 403 {
                         return Err(terr(format!(
                             "HTTP {status}: the token server refused {}",
-                            if basic.is_some() { "the user name and password" } else { "anonymous access; give credentials" }
+                            if basic.is_some() {
+                                "the user name and password"
+                            } else {
+                                "anonymous access; give credentials"
+                            }
                         )));
                     }
                     if status != 200 {
@@ -572,7 +591,10 @@ impl Client {
         }
         let body = match &req.body {
             ReqBody::Empty => {
-                if req.method == http::Method::PUT || req.method == http::Method::POST || req.method == http::Method::PATCH {
+                if req.method == http::Method::PUT
+                    || req.method == http::Method::POST
+                    || req.method == http::Method::PATCH
+                {
                     b = b.header(http::header::CONTENT_LENGTH, "0");
                 }
                 SendBody::none()
@@ -607,7 +629,11 @@ impl Client {
     }
 
     /// Reads an error answer into a typed error.
-    pub(crate) fn api_error(req_method: &http::Method, url: &str, mut resp: Response<Body>) -> RegistryError {
+    pub(crate) fn api_error(
+        req_method: &http::Method,
+        url: &str,
+        mut resp: Response<Body>,
+    ) -> RegistryError {
         let status = resp.status().as_u16();
         let retry_after = retry_after(&resp);
         let body = resp
@@ -653,7 +679,14 @@ fn unauthorized(req: &Req<'_>, url: &str, resp: Response<Body>, detail: &str) ->
     let api = Client::api_error(&req.method, url, resp);
     let codes = match &api {
         RegistryError::Api { errors, .. } if !errors.is_empty() => {
-            format!(" [{}]", errors.iter().map(|e| e.code.as_str()).collect::<Vec<_>>().join(", "))
+            format!(
+                " [{}]",
+                errors
+                    .iter()
+                    .map(|e| e.code.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
         _ => String::new(),
     };
@@ -675,7 +708,10 @@ fn retry_after(resp: &Response<Body>) -> Option<u64> {
 fn is_transient(e: &ureq::Error) -> bool {
     matches!(
         e,
-        ureq::Error::Io(_) | ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::Protocol(_)
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::Protocol(_)
     )
 }
 
@@ -717,7 +753,9 @@ pub(crate) fn encode_query(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -742,7 +780,10 @@ mod tests {
         assert_eq!(c.endpoint("docker.io"), e);
         assert_eq!(c.endpoint("gcr.io").base(), "https://gcr.io");
         let c = Client::new(Options::default()).unwrap();
-        assert_eq!(c.endpoint("docker.io").base(), "https://registry-1.docker.io");
+        assert_eq!(
+            c.endpoint("docker.io").base(),
+            "https://registry-1.docker.io"
+        );
     }
 
     #[test]
@@ -771,6 +812,9 @@ mod tests {
         assert!(r.delay(1, None) <= Duration::from_millis(150));
         assert!(r.delay(5, None) <= Duration::from_millis(450));
         assert_eq!(r.delay(1, Some(100)), Duration::from_millis(300));
-        assert_eq!(encode_query("repository:a/b:pull,push"), "repository%3Aa%2Fb%3Apull%2Cpush");
+        assert_eq!(
+            encode_query("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
     }
 }

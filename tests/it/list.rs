@@ -54,8 +54,17 @@ fn list_1_6_14_has_the_docs_images_and_the_final_catalog() {
 #[test]
 fn list_template_and_groups_gives_exactly_the_docs_17() {
     let o = airlock(&[
-        "list", "--version", "1.6.14", "--k8s-template", "v1.8.5-rancher4", "--only", "pause",
-        "--only", "infra", "--only", "addons",
+        "list",
+        "--version",
+        "1.6.14",
+        "--k8s-template",
+        "v1.8.5-rancher4",
+        "--only",
+        "pause",
+        "--only",
+        "infra",
+        "--only",
+        "addons",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let mut got = images(&stdout(&o));
@@ -64,7 +73,14 @@ fn list_template_and_groups_gives_exactly_the_docs_17() {
     want.sort();
     assert_eq!(got, want);
     // Rancher's spelling of the add-on filter works too.
-    let o = airlock(&["list", "--version", "1.6.14", "--k8s-template", "v1.8.5-rancher4", "--k8saddons"]);
+    let o = airlock(&[
+        "list",
+        "--version",
+        "1.6.14",
+        "--k8s-template",
+        "v1.8.5-rancher4",
+        "--k8saddons",
+    ]);
     assert_eq!(images(&stdout(&o)).len(), 8, "{}", stdout(&o));
 }
 
@@ -72,7 +88,8 @@ fn list_template_and_groups_gives_exactly_the_docs_17() {
 fn list_json_carries_groups_and_private_paths() {
     let o = airlock(&["list", "--version", "1.6.14", "--output", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("list --output json parses");
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).expect("list --output json parses");
     let images: Vec<&serde_json::Value> = v["templates"]
         .as_array()
         .unwrap()
@@ -90,7 +107,10 @@ fn list_json_carries_groups_and_private_paths() {
         .find(|i| i["reference"] == "gcr.io/google_containers/pause-amd64:3.0")
         .unwrap();
     assert_eq!(pause["private_path"], "google_containers/pause-amd64:3.0");
-    assert_eq!(pause["alt_paths"][0], "gcr.io/google_containers/pause-amd64:3.0");
+    assert_eq!(
+        pause["alt_paths"][0],
+        "gcr.io/google_containers/pause-amd64:3.0"
+    );
 }
 
 #[test]
@@ -98,19 +118,34 @@ fn list_unknown_version_names_the_known_ones() {
     let o = airlock(&["list", "--version", "1.6.99"]);
     assert!(!o.status.success());
     let e = stderr(&o);
-    assert!(e.contains("1.6.99") && e.contains("1.6.0") && e.contains("1.6.30"), "{e}");
+    assert!(
+        e.contains("1.6.99") && e.contains("1.6.0") && e.contains("1.6.30"),
+        "{e}"
+    );
     let o = airlock(&["list", "--versions"]);
     assert!(o.status.success());
-    assert_eq!(stdout(&o).lines().filter(|l| l.starts_with("1.6.")).count(), 31, "{}", stdout(&o));
+    assert_eq!(
+        stdout(&o).lines().filter(|l| l.starts_with("1.6.")).count(),
+        31,
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
 fn list_of_later_releases() {
     // 1.6.15 moved pause and add-ons to docker.io/rancher.
     let o = airlock(&["list", "--version", "1.6.15", "--only", "pause"]);
-    assert!(images(&stdout(&o)).contains(&"docker.io/rancher/pause-amd64:3.0".to_string()), "{}", stdout(&o));
+    assert!(
+        images(&stdout(&o)).contains(&"docker.io/rancher/pause-amd64:3.0".to_string()),
+        "{}",
+        stdout(&o)
+    );
     // 1.6.29's add-ons are inferred, and marked so.
     let o = airlock(&["list", "--version", "1.6.29", "--only", "addons"]);
     let out = stdout(&o);
-    assert!(out.contains("docker.io/rancher/tiller:v2.11.0") && out.contains("inferred"), "{out}");
+    assert!(
+        out.contains("docker.io/rancher/tiller:v2.11.0") && out.contains("inferred"),
+        "{out}"
+    );
 }

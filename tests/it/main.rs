@@ -4,5 +4,6 @@
 mod harness;
 mod harness_selftest;
 mod list;
+mod pack;
 mod pull;
 mod support;

@@ -39,7 +39,11 @@ fn pull_all_kinds(client: &Client, host: &str) {
     let kinds: Vec<&str> = three().iter().map(|f| f.artifact.media_type()).collect();
     assert_eq!(
         kinds,
-        [media_type::DOCKER_MANIFEST, media_type::OCI_MANIFEST, media_type::DOCKER_LIST]
+        [
+            media_type::DOCKER_MANIFEST,
+            media_type::OCI_MANIFEST,
+            media_type::DOCKER_LIST
+        ]
     );
 }
 
@@ -48,7 +52,8 @@ fn pulls_over_plain_http() {
     let reg = Registry::start();
     seed(&reg, &three());
     let mut o = fast_options();
-    o.endpoints.push((reg.host(), Endpoint::parse(&reg.url()).unwrap()));
+    o.endpoints
+        .push((reg.host(), Endpoint::parse(&reg.url()).unwrap()));
     let client = Client::new(o).unwrap();
     client.ping(&reg.host()).unwrap();
     pull_all_kinds(&client, &reg.host());
@@ -78,7 +83,10 @@ fn pulls_over_tls_with_ca_file() {
     let client = Client::new(o).unwrap();
     pull_all_kinds(&client, &reg.host());
     // Without the CA the certificate is refused, with an error that says so.
-    let e = Client::new(fast_options()).unwrap().ping(&reg.host()).unwrap_err();
+    let e = Client::new(fast_options())
+        .unwrap()
+        .ping(&reg.host())
+        .unwrap_err();
     assert!(matches!(e, RegistryError::Transport { .. }), "{e}");
     // --insecure skips verification.
     let mut o = fast_options();
@@ -92,20 +100,29 @@ fn pulls_with_basic_auth() {
     let auth = crate::harness::http::basic("alice", "s3cret-basic");
     seed_with(&reg, &three(), Some(&auth), None);
     let mut o = fast_options();
-    o.endpoints.push((reg.host(), Endpoint::parse(&reg.url()).unwrap()));
-    o.credentials.insert(&reg.host(), Credentials::new("alice", "s3cret-basic"));
+    o.endpoints
+        .push((reg.host(), Endpoint::parse(&reg.url()).unwrap()));
+    o.credentials
+        .insert(&reg.host(), Credentials::new("alice", "s3cret-basic"));
     let client = Client::new(o.clone()).unwrap();
     pull_all_kinds(&client, &reg.host());
 
     // Anonymous and wrong passwords are refused with an authentication error.
     o.credentials = Default::default();
-    let e = Client::new(o.clone()).unwrap().ping(&reg.host()).unwrap_err();
+    let e = Client::new(o.clone())
+        .unwrap()
+        .ping(&reg.host())
+        .unwrap_err();
     assert!(matches!(e, RegistryError::Unauthorized { .. }), "{e}");
     assert!(e.to_string().contains("--username"), "{e}");
-    o.credentials.insert(&reg.host(), Credentials::new("alice", "wrong"));
+    o.credentials
+        .insert(&reg.host(), Credentials::new("alice", "wrong"));
     let e = Client::new(o).unwrap().ping(&reg.host()).unwrap_err();
     assert!(matches!(e, RegistryError::Unauthorized { .. }), "{e}");
-    assert!(!e.to_string().contains("wrong"), "no password in errors: {e}");
+    assert!(
+        !e.to_string().contains("wrong"),
+        "no password in errors: {e}"
+    );
 }
 
 #[test]
@@ -124,20 +141,34 @@ fn pulls_with_bearer_tokens() {
             .map(|r| (r.as_str(), &["pull", "push"][..]))
             .collect::<Vec<_>>(),
     );
-    seed_with(&reg, &three(), Some(&crate::harness::http::bearer(&seed_token)), None);
+    seed_with(
+        &reg,
+        &three(),
+        Some(&crate::harness::http::bearer(&seed_token)),
+        None,
+    );
     let before = ts.requests();
     let mut o = fast_options();
-    o.endpoints.push((reg.host(), Endpoint::parse(&reg.url()).unwrap()));
-    o.credentials.insert(&reg.host(), Credentials::new("bob", "s3cret-token"));
+    o.endpoints
+        .push((reg.host(), Endpoint::parse(&reg.url()).unwrap()));
+    o.credentials
+        .insert(&reg.host(), Credentials::new("bob", "s3cret-token"));
     let client = Client::new(o.clone()).unwrap();
     pull_all_kinds(&client, &reg.host());
     // One token per repository, cached: not one per request.
     let fetched = ts.requests() - before;
     assert!((3..=4).contains(&fetched), "token requests: {fetched}");
-    assert!(client.stats().requests.load(std::sync::atomic::Ordering::Relaxed) > 10);
+    assert!(
+        client
+            .stats()
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 10
+    );
 
     // Wrong credentials: the token server refuses, and the error says so.
-    o.credentials.insert(&reg.host(), Credentials::new("bob", "wrong"));
+    o.credentials
+        .insert(&reg.host(), Credentials::new("bob", "wrong"));
     let e = Client::new(o)
         .unwrap()
         .get_manifest(&in_registry(&reg.host(), fixture(PAUSE)))
@@ -152,8 +183,10 @@ fn mirror_serves_docker_io_and_gcr_io_names() {
     seed(&docker, &[fixture(BUSYBOX), fixture(KUBE_AUTH)]);
     seed(&gcr, &[fixture(PAUSE)]);
     let mut o = fast_options();
-    o.endpoints.push(("docker.io".into(), Endpoint::parse(&docker.url()).unwrap()));
-    o.endpoints.push(("gcr.io".into(), Endpoint::parse(&gcr.url()).unwrap()));
+    o.endpoints
+        .push(("docker.io".into(), Endpoint::parse(&docker.url()).unwrap()));
+    o.endpoints
+        .push(("gcr.io".into(), Endpoint::parse(&gcr.url()).unwrap()));
     let client = Client::new(o).unwrap();
     // The images keep their upstream names; `busybox` keeps its library/ prefix on the mirror.
     for name in ["busybox", KUBE_AUTH, PAUSE] {
@@ -172,23 +205,30 @@ fn detects_a_corrupted_blob_in_the_registry() {
     // Flip a byte of the layer in the registry's own storage; distribution serves it as is.
     let layer = f.artifact.images()[0].layers[0].digest.clone();
     let hex = layer.hex();
-    let data = reg
-        .storage_dir()
-        .join(format!("docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]));
+    let data = reg.storage_dir().join(format!(
+        "docker/registry/v2/blobs/sha256/{}/{hex}/data",
+        &hex[..2]
+    ));
     let mut bytes = std::fs::read(&data).unwrap();
     let n = bytes.len();
     bytes[n / 2] ^= 0xff;
     std::fs::write(&data, bytes).unwrap();
     let mut o = fast_options();
-    o.endpoints.push((reg.host(), Endpoint::parse(&reg.url()).unwrap()));
+    o.endpoints
+        .push((reg.host(), Endpoint::parse(&reg.url()).unwrap()));
     let client = Client::new(o).unwrap();
     let r = in_registry(&reg.host(), f);
-    let s = client.get_blob(r.registry(), r.repository(), &layer).unwrap();
+    let s = client
+        .get_blob(r.registry(), r.repository(), &layer)
+        .unwrap();
     let size = f.artifact.images()[0].layers[0].data.len() as u64;
     let mut v = airlock::digest::VerifyingReader::new(s.reader, layer.clone(), size);
     let e = std::io::copy(&mut v, &mut std::io::sink()).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("corrupt") && msg.contains(&layer.to_string()), "{msg}");
+    assert!(
+        msg.contains("corrupt") && msg.contains(&layer.to_string()),
+        "{msg}"
+    );
 }
 
 fn manifest_server(body: Vec<u8>, header_digest: String) -> FakeServer {
@@ -209,7 +249,8 @@ fn refuses_a_wrong_docker_content_digest() {
     let wrong = Digest::of(b"something else");
     let srv = manifest_server(f.artifact.manifest().to_vec(), wrong.to_string());
     let mut o = fast_options();
-    o.endpoints.push((srv.host(), Endpoint::parse(&srv.url()).unwrap()));
+    o.endpoints
+        .push((srv.host(), Endpoint::parse(&srv.url()).unwrap()));
     let client = Client::new(o).unwrap();
     let r = Reference::parse(&format!("{}/google_containers/pause-amd64:3.0", srv.host())).unwrap();
     let e = client.get_manifest(&r).unwrap_err();
@@ -219,7 +260,8 @@ fn refuses_a_wrong_docker_content_digest() {
     let body = f.artifact.manifest().to_vec();
     let srv = manifest_server(body.clone(), Digest::of(&body).to_string());
     let mut o = fast_options();
-    o.endpoints.push((srv.host(), Endpoint::parse(&srv.url()).unwrap()));
+    o.endpoints
+        .push((srv.host(), Endpoint::parse(&srv.url()).unwrap()));
     let client = Client::new(o).unwrap();
     let r = Reference::parse(&format!("{}/x@{}", srv.host(), wrong)).unwrap();
     let e = client.get_manifest(&r).unwrap_err();
@@ -235,7 +277,8 @@ fn refuses_schema1_with_the_image_name() {
             .body(body.clone())
     });
     let mut o = fast_options();
-    o.endpoints.push((srv.host(), Endpoint::parse(&srv.url()).unwrap()));
+    o.endpoints
+        .push((srv.host(), Endpoint::parse(&srv.url()).unwrap()));
     let r = Reference::parse(&format!("{}/library/old:1", srv.host())).unwrap();
     let e = Client::new(o).unwrap().get_manifest(&r).unwrap_err();
     assert!(matches!(e, RegistryError::Schema1 { .. }), "{e}");
@@ -257,22 +300,40 @@ fn redirect_to_another_host_carries_no_credentials() {
             return Reply::new(401).header("WWW-Authenticate", "Basic realm=\"fake\"");
         }
         if req.path.contains("/blobs/") {
-            return Reply::new(307).header("Location", &format!("{cdn_url}/storage/{}?X-Signature=abc", d.hex()));
+            return Reply::new(307).header(
+                "Location",
+                &format!("{cdn_url}/storage/{}?X-Signature=abc", d.hex()),
+            );
         }
         Reply::new(200)
     });
     let mut o = fast_options();
-    o.endpoints.push((registry.host(), Endpoint::parse(&registry.url()).unwrap()));
-    o.credentials.insert(&registry.host(), Credentials::new("carol", "canary-redirect-pw"));
+    o.endpoints
+        .push((registry.host(), Endpoint::parse(&registry.url()).unwrap()));
+    o.credentials.insert(
+        &registry.host(),
+        Credentials::new("carol", "canary-redirect-pw"),
+    );
     let client = Client::new(o).unwrap();
     let s = client.get_blob(&registry.host(), "x/y", &digest).unwrap();
-    let got = read_all(airlock::digest::VerifyingReader::new(s.reader, digest.clone(), data.len() as u64));
+    let got = read_all(airlock::digest::VerifyingReader::new(
+        s.reader,
+        digest.clone(),
+        data.len() as u64,
+    ));
     assert_eq!(got, data);
     // The registry saw the credentials; the redirect target never did.
-    assert!(registry.requests().iter().any(|r| r.header("authorization").is_some()));
+    assert!(registry
+        .requests()
+        .iter()
+        .any(|r| r.header("authorization").is_some()));
     let cdn_reqs = cdn.requests();
     assert_eq!(cdn_reqs.len(), 1);
-    assert!(cdn_reqs[0].header("authorization").is_none(), "{:?}", cdn_reqs[0].headers);
+    assert!(
+        cdn_reqs[0].header("authorization").is_none(),
+        "{:?}",
+        cdn_reqs[0].headers
+    );
 }
 
 #[test]
@@ -283,7 +344,8 @@ fn retries_5xx_and_429_but_not_404() {
     let c = calls.clone();
     let srv = FakeServer::start(move |req| {
         if req.path.starts_with("/v2/missing") {
-            return Reply::new(404).body(r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#);
+            return Reply::new(404)
+                .body(r#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#);
         }
         match c.fetch_add(1, Ordering::SeqCst) {
             0 => Reply::new(503),
@@ -292,7 +354,8 @@ fn retries_5xx_and_429_but_not_404() {
         }
     });
     let mut o = fast_options();
-    o.endpoints.push((srv.host(), Endpoint::parse(&srv.url()).unwrap()));
+    o.endpoints
+        .push((srv.host(), Endpoint::parse(&srv.url()).unwrap()));
     let client = Client::new(o).unwrap();
     client.ping(&srv.host()).unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 3);

@@ -64,7 +64,14 @@ pub fn seed_with(
     for f in fixtures {
         let (_, repo, tag) = fixtures::upstream_path(&f.name);
         fixtures::push_raw_with(&agent, &reg.url(), authorization, &repo, &tag, &f.artifact)
-            .unwrap_or_else(|e| panic!("seeding {} into {}: {e:#}\n{}", f.name, reg.url(), reg.log()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "seeding {} into {}: {e:#}\n{}",
+                    f.name,
+                    reg.url(),
+                    reg.log()
+                )
+            });
     }
 }
 
@@ -130,7 +137,11 @@ pub fn airlock_with(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -
         .env("AIRLOCK_RETRY_BASE_MS", "2")
         .env("HOME", std::env::temp_dir().join("airlock-test-home"))
         .env_remove("DOCKER_CONFIG")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in env {
