@@ -67,7 +67,7 @@ pub enum RegistryError {
         url: String,
         reason: String,
         #[source]
-        source: ureq::Error,
+        source: Box<ureq::Error>,
     },
     /// Reading a response body failed part way.
     #[error("{method} {url}: reading the response failed")]

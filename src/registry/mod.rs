@@ -7,9 +7,11 @@
 mod auth;
 mod error;
 mod pull;
+mod push;
 mod transport;
 
 pub use auth::{parse_challenges, Challenge, CredentialStore, Credentials};
 pub use error::{redact_url, ErrorEntry, RegistryError};
 pub use pull::{BlobStream, Manifest, MAX_MANIFEST_BYTES};
+pub use push::{BlobOutcome, OpenBlob, PushError};
 pub use transport::{Action, Client, Endpoint, Options, Retry, Stats};

@@ -549,6 +549,11 @@ impl Client {
         url: &str,
         authorization: Option<&str>,
     ) -> Result<Response<Body>, RegistryError> {
+        // A streamed body is retried by its caller, which knows whether the bytes were bad.
+        let attempts = match req.body {
+            ReqBody::Stream { .. } => 1,
+            _ => self.opts.retry.attempts,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -566,7 +571,7 @@ impl Client {
                 Err(_) => None,
             };
             match retry_after_secs {
-                Some(after) if attempt < self.opts.retry.attempts => {
+                Some(after) if attempt < attempts => {
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     std::thread::sleep(self.opts.retry.delay(attempt, after));
                 }
@@ -624,7 +629,7 @@ impl Client {
                 method: req.method.to_string(),
                 url: redact_url(url),
                 reason: describe(&e),
-                source: e,
+                source: Box::new(e),
             })
     }
 

@@ -1,0 +1,307 @@
+//! The push side of the distribution API: blob uploads (POST, then a monolithic PUT with
+//! `?digest=`), cross-repository mounts, and manifests.
+//!
+//! See the distribution-spec "Pushing blobs" and "Mounting a blob from another repository".
+
+use std::io::{self, Read};
+use std::sync::{Arc, Mutex};
+
+use ureq::http::{self, header};
+
+use super::error::{redact_url, RegistryError};
+use super::transport::{encode_query, Action, Client, Req, ReqBody};
+use crate::digest::{Digest, VerifyError, VerifyingReader};
+
+/// Opens a blob's bytes again for each attempt.
+pub type OpenBlob<'a> = dyn Fn() -> io::Result<Box<dyn Read + Send + 'static>> + Sync + 'a;
+
+/// How a blob got into the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobOutcome {
+    /// It was there already.
+    Present,
+    /// Mounted from another repository of the same registry, no bytes sent.
+    Mounted,
+    /// Uploaded.
+    Uploaded,
+}
+
+/// Why a push of a blob failed in a way retrying cannot fix.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The bytes read from the source did not match the digest: nothing was committed.
+    #[error("blob {digest} was not uploaded: its bytes do not match")]
+    Corrupt {
+        digest: Digest,
+        #[source]
+        source: VerifyError,
+    },
+    #[error("reading blob {digest} failed")]
+    Read {
+        digest: Digest,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Client {
+    /// `POST /v2/<name>/blobs/uploads/` then `DELETE` of the session: proves we may push to
+    /// `repository` without leaving anything behind.
+    pub fn check_push_access(&self, registry: &str, repository: &str) -> Result<(), RegistryError> {
+        let location = match self.start_upload(registry, repository, None)? {
+            Started::Location(l) => l,
+            Started::Mounted => return Ok(()),
+        };
+        let req = Req {
+            method: http::Method::DELETE,
+            registry,
+            repository: Some(repository),
+            action: Action::Push,
+            path: location,
+            headers: vec![],
+            body: ReqBody::Empty,
+            follow_redirects: false,
+        };
+        // Some registries do not implement cancel; the session then simply expires.
+        let _ = self.send(&req);
+        Ok(())
+    }
+
+    /// Makes sure `repository` holds the blob: HEAD, then a mount from `mount_from` if given,
+    /// then an upload of the bytes `open` yields, verified against `digest` and `size` while
+    /// they stream. Transient failures are retried as a whole (a new upload session).
+    pub fn push_blob(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        mount_from: Option<&str>,
+        open: &OpenBlob<'_>,
+    ) -> Result<BlobOutcome, PushError> {
+        if self.blob_exists(registry, repository, digest)?.is_some() {
+            return Ok(BlobOutcome::Present);
+        }
+        let attempts = self.options().retry.attempts.max(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.upload_once(registry, repository, digest, size, mount_from, open) {
+                Err(PushError::Registry(e)) if e.is_temporary() && attempt < attempts => {
+                    self.stats()
+                        .retries
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    std::thread::sleep(self.options().retry.delay(attempt, None));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn upload_once(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        mount_from: Option<&str>,
+        open: &OpenBlob<'_>,
+    ) -> Result<BlobOutcome, PushError> {
+        let location =
+            match self.start_upload(registry, repository, mount_from.map(|f| (digest, f)))? {
+                Started::Mounted => return Ok(BlobOutcome::Mounted),
+                Started::Location(l) => l,
+            };
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let path = format!(
+            "{location}{sep}digest={}",
+            encode_query(&digest.to_string())
+        );
+        // The verifying reader fails the request body when the bytes are wrong; the failure is
+        // kept here so it is reported as corruption, not as a network error.
+        let failure: Arc<Mutex<Option<VerifyError>>> = Arc::new(Mutex::new(None));
+        let stream_open = || -> io::Result<Box<dyn Read + Send + 'static>> {
+            let inner = open()?;
+            Ok(Box::new(Sentinel {
+                inner: VerifyingReader::new(inner, digest.clone(), size),
+                failure: failure.clone(),
+            }))
+        };
+        let req = Req {
+            method: http::Method::PUT,
+            registry,
+            repository: Some(repository),
+            action: Action::Push,
+            path,
+            headers: vec![("content-type", "application/octet-stream".into())],
+            body: ReqBody::Stream {
+                len: size,
+                open: &stream_open,
+            },
+            follow_redirects: false,
+        };
+        let result = self.send(&req);
+        if let Some(source) = failure.lock().unwrap().take() {
+            return Err(PushError::Corrupt {
+                digest: digest.clone(),
+                source,
+            });
+        }
+        let resp = result?;
+        let url = self.display_url(registry, &req.path);
+        if resp.status().as_u16() != 201 {
+            return Err(Client::api_error(&req.method, &url, resp).into());
+        }
+        // The registry hashed what it stored; it must be what we meant to send.
+        if let Some(h) = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+        {
+            if h.trim() != digest.to_string() {
+                return Err(RegistryError::Protocol {
+                    method: "PUT".into(),
+                    url: redact_url(&url),
+                    reason: format!("the registry stored {h}, not {digest}"),
+                }
+                .into());
+            }
+        }
+        Ok(BlobOutcome::Uploaded)
+    }
+
+    /// `POST /v2/<name>/blobs/uploads/`, with `?mount=&from=` when mounting.
+    fn start_upload(
+        &self,
+        registry: &str,
+        repository: &str,
+        mount: Option<(&Digest, &str)>,
+    ) -> Result<Started, RegistryError> {
+        let mut path = format!("/v2/{repository}/blobs/uploads/");
+        if let Some((d, from)) = mount {
+            path.push_str(&format!(
+                "?mount={}&from={}",
+                encode_query(&d.to_string()),
+                encode_query(from)
+            ));
+        }
+        let req = Req {
+            method: http::Method::POST,
+            registry,
+            repository: Some(repository),
+            action: Action::Push,
+            path,
+            headers: vec![],
+            body: ReqBody::Empty,
+            follow_redirects: false,
+        };
+        let resp = self.send(&req)?;
+        let url = self.display_url(registry, &req.path);
+        match resp.status().as_u16() {
+            201 if mount.is_some() => Ok(Started::Mounted),
+            202 => {
+                let loc = resp
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .ok_or_else(|| RegistryError::Protocol {
+                        method: "POST".into(),
+                        url: redact_url(&url),
+                        reason: "upload started without a Location".into(),
+                    })?;
+                let base = self.endpoint(registry).base();
+                let location = if loc.starts_with("http://") || loc.starts_with("https://") {
+                    loc.to_string()
+                } else if loc.starts_with('/') && !loc.starts_with("//") {
+                    // Keep relative locations relative: `send` puts them on the endpoint.
+                    loc.to_string()
+                } else {
+                    return Err(RegistryError::Protocol {
+                        method: "POST".into(),
+                        url: redact_url(&format!("{base}{}", req.path)),
+                        reason: format!("unusable upload Location {:?}", redact_url(loc)),
+                    });
+                };
+                Ok(Started::Location(location))
+            }
+            _ => Err(Client::api_error(&req.method, &url, resp)),
+        }
+    }
+
+    /// `PUT /v2/<name>/manifests/<reference>` with the exact bytes; checks the digest the
+    /// registry computed.
+    pub fn put_manifest(
+        &self,
+        registry: &str,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        raw: &[u8],
+    ) -> Result<Digest, RegistryError> {
+        let req = Req {
+            method: http::Method::PUT,
+            registry,
+            repository: Some(repository),
+            action: Action::Push,
+            path: format!("/v2/{repository}/manifests/{reference}"),
+            headers: vec![("content-type", media_type.to_string())],
+            body: ReqBody::Bytes(raw),
+            follow_redirects: false,
+        };
+        let resp = self.send(&req)?;
+        let url = self.display_url(registry, &req.path);
+        if resp.status().as_u16() != 201 {
+            return Err(Client::api_error(&req.method, &url, resp));
+        }
+        let want = Digest::of(raw);
+        match resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(h) if h.trim() != want.to_string() => Err(RegistryError::Protocol {
+                method: "PUT".into(),
+                url: redact_url(&url),
+                reason: format!("the registry stored the manifest as {h}, not {want}"),
+            }),
+            _ => Ok(want),
+        }
+    }
+
+    fn display_url(&self, registry: &str, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.endpoint(registry).base())
+        }
+    }
+}
+
+enum Started {
+    Mounted,
+    Location(String),
+}
+
+/// Passes reads through and remembers a verification failure.
+struct Sentinel<R> {
+    inner: VerifyingReader<R>,
+    failure: Arc<Mutex<Option<VerifyError>>>,
+}
+
+impl<R: Read> Read for Sentinel<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => Ok(n),
+            Err(e) => match VerifyError::split_io(e) {
+                Ok(v) => {
+                    let msg = v.to_string();
+                    *self.failure.lock().unwrap() = Some(v);
+                    Err(io::Error::new(io::ErrorKind::InvalidData, msg))
+                }
+                Err(e) => Err(e),
+            },
+        }
+    }
+}
