@@ -14,11 +14,13 @@ use crate::cache::Cache;
 use crate::catalog::{self, Group, Selection};
 use crate::cli::{
     Cli, Command, InspectArgs, ListArgs, OutputFormat, PackArgs, RegistryArgs, SelectArgs,
+    UnpackArgs, VerifyArgs,
 };
 use crate::digest::Digest;
 use crate::pack::{PackOptions, PlannedImage, Platforms};
 use crate::progress::{self, human_bytes};
 use crate::registry::{self, Credentials, Endpoint};
+use crate::unpack::UnpackOptions;
 
 /// Runs one command; the returned code is the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
@@ -26,7 +28,144 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::List(args) => list(args),
         Command::Pack(args) => pack(args),
         Command::Inspect(args) => inspect(args),
+        Command::Verify(args) => verify(args),
+        Command::Unpack(args) => unpack(args),
     }
+}
+
+fn verify(args: VerifyArgs) -> Result<i32> {
+    let reader = BundleReader::open(&args.bundle)?;
+    let reporter = progress::Stderr::new(args.quiet || args.output == OutputFormat::Json);
+    let report = crate::verify::verify(&reader, &reporter)?;
+    if args.output == OutputFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    if report.is_ok() {
+        if args.output == OutputFormat::Text {
+            println!(
+                "{}: OK: {} images, {} blobs, {} verified in {:.1}s",
+                args.bundle.display(),
+                report.images,
+                report.blobs,
+                human_bytes(report.bytes),
+                report.elapsed.as_secs_f64()
+            );
+        }
+        return Ok(0);
+    }
+    eprintln!(
+        "error: {} is damaged: {} problems",
+        args.bundle.display(),
+        report.problems.len()
+    );
+    for p in &report.problems {
+        eprintln!("  {p}");
+    }
+    eprintln!("  hint: copy the bundle again from the source (sha256sum -c bundle.tar.zst.sha256 tells whether the copy differs)");
+    Ok(1)
+}
+
+fn unpack(args: UnpackArgs) -> Result<i32> {
+    let (registry, endpoint) = if args.registry.contains("://") {
+        let e = Endpoint::parse(&args.registry)?;
+        (e.host.clone(), Some(e))
+    } else {
+        (args.registry.trim_end_matches('/').to_string(), None)
+    };
+    if registry.is_empty() || registry.contains('/') {
+        bail!(
+            "--registry {:?}: give host[:port] or http(s)://host[:port]; use --prefix for a path",
+            args.registry
+        );
+    }
+    let prefix = match args.prefix.trim_matches('/') {
+        "" => String::new(),
+        p => format!("{p}/"),
+    };
+    let reader = BundleReader::open(&args.bundle)?;
+    let mut opts = registry_options(&args.registry_args, Some(&registry))?;
+    if let Some(e) = endpoint {
+        opts.endpoints.push((registry.clone(), e));
+    }
+    let client = registry::Client::new(opts)?;
+    let reporter = progress::Stderr::new(args.quiet || args.output == OutputFormat::Json);
+    let uopts = UnpackOptions {
+        registry: registry.clone(),
+        prefix,
+        jobs: args.jobs.clamp(1, 64),
+        dry_run: args.dry_run,
+    };
+    let (mappings, report) = crate::unpack::unpack(&client, &reader, &uopts, &reporter)
+        .with_context(|| format!("unpacking {} into {registry}", args.bundle.display()))?;
+    let Some(report) = report else {
+        // --dry-run
+        if args.output == OutputFormat::Json {
+            println!("{}", serde_json::to_string_pretty(&mappings)?);
+        } else {
+            println!(
+                "would push {} images to {registry} (nothing was pushed):",
+                mappings.len()
+            );
+            for m in &mappings {
+                println!(
+                    "{}
+    -> {}  ({})",
+                    m.source,
+                    m.targets.join("\n    -> "),
+                    m.digest
+                );
+            }
+        }
+        return Ok(0);
+    };
+    if args.output == OutputFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", crate::app::render_unpack(&report));
+    }
+    let failed = report.failed();
+    if failed > 0 {
+        eprintln!("error: {failed} of {} images were not pushed (see above); rerun the same command to retry them", report.images.len());
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// The closing report of `unpack`.
+pub fn render_unpack(r: &crate::unpack::UnpackReport) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    for i in &r.images {
+        let status = match i.status {
+            crate::unpack::Status::Pushed => "pushed",
+            crate::unpack::Status::AlreadyPresent => "already present",
+            crate::unpack::Status::Failed => "FAILED",
+        };
+        let _ = writeln!(s, "{status:16} {}", i.source);
+        for t in &i.targets {
+            let _ = writeln!(s, "{:16}   -> {t}", "");
+        }
+        let _ = writeln!(s, "{:16}   {}", "", i.digest);
+        if let Some(e) = &i.error {
+            let _ = writeln!(s, "{:16}   error: {e}", "");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\n{} images into {}: {} blobs uploaded ({}), {} mounted, {} already there, in {:.1}s",
+        r.images.len(),
+        r.registry,
+        r.blobs_uploaded,
+        human_bytes(r.bytes_uploaded),
+        r.blobs_mounted,
+        r.blobs_present,
+        r.elapsed.as_secs_f64()
+    );
+    let _ = writeln!(s, "\nSet in Rancher:");
+    for (k, v) in &r.rancher_settings {
+        let _ = writeln!(s, "  {k}:\n      {v}");
+    }
+    s
 }
 
 fn pack(args: PackArgs) -> Result<i32> {

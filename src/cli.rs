@@ -21,6 +21,48 @@ pub enum Command {
     Pack(PackArgs),
     /// Show what a bundle holds, without unpacking it.
     Inspect(InspectArgs),
+    /// Check every byte of a bundle, offline.
+    Verify(VerifyArgs),
+    /// Push every image of a bundle into a private registry, at the paths Rancher expects.
+    Unpack(UnpackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The bundle file.
+    pub bundle: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The bundle file.
+    pub bundle: PathBuf,
+    /// The private registry: host[:port], or http(s)://host[:port].
+    #[arg(long, value_name = "REGISTRY")]
+    pub registry: String,
+    /// Put every image under this path (a Harbor project, e.g. `rancher-mirror/`).
+    #[arg(long, value_name = "PATH", default_value = "")]
+    pub prefix: String,
+    /// Parallel uploads.
+    #[arg(long, default_value_t = 6)]
+    pub jobs: usize,
+    /// Print where each image would go, push nothing.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Output format of the closing report.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub registry_args: RegistryArgs,
 }
 
 #[derive(Debug, Args)]

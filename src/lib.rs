@@ -20,3 +20,5 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod seekable;
+pub mod unpack;
+pub mod verify;

@@ -88,7 +88,9 @@ impl Reporter for Stderr {
                 started: Instant::now(),
                 last_print: Instant::now(),
             };
-            eprintln!("{name}: {}", human_bytes(total_bytes));
+            if total_bytes > 0 {
+                eprintln!("{name}: {}", human_bytes(total_bytes));
+            }
         }
     }
 

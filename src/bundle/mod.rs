@@ -1,6 +1,7 @@
 //! The bundle: one seekable `tar.zst` holding an OCI image layout plus `bundle.json`
 //! (see `docs/bundle-format.md`).
 
+pub mod check;
 pub mod format;
 pub mod reader;
 pub mod writer;

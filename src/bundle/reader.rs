@@ -10,10 +10,11 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::format::{self, BundleManifest, OciIndex};
 use crate::digest::Digest;
-use crate::seekable::{ReadAt, SeekTable, SeekableError, SeekableReader};
+use crate::seekable::{OwnedRange, ReadAt, SeekTable, SeekableError, SeekableReader};
 
 /// Largest `index.json` / `bundle.json` accepted.
 pub const MAX_JSON_BYTES: u64 = 8 << 20;
@@ -89,8 +90,8 @@ pub enum BundleError {
 /// A bundle opened for random access.
 pub struct BundleReader {
     path: PathBuf,
-    src: Box<dyn ReadAt>,
-    table: SeekTable,
+    src: Arc<dyn ReadAt>,
+    table: Arc<SeekTable>,
     entries: Vec<Entry>,
     by_name: HashMap<String, usize>,
 }
@@ -111,11 +112,11 @@ impl BundleReader {
             path: path.to_path_buf(),
             source,
         })?;
-        BundleReader::from_source(path, Box::new(file))
+        BundleReader::from_source(path, Arc::new(file))
     }
 
     /// Indexes the entries of a bundle read from `src`; `path` names it in errors.
-    pub fn from_source(path: &Path, src: Box<dyn ReadAt>) -> Result<BundleReader, BundleError> {
+    pub fn from_source(path: &Path, src: Arc<dyn ReadAt>) -> Result<BundleReader, BundleError> {
         let stream_err = |source| BundleError::Stream {
             path: path.to_path_buf(),
             source,
@@ -134,7 +135,7 @@ impl BundleReader {
         Ok(BundleReader {
             path: path.to_path_buf(),
             src,
-            table,
+            table: Arc::new(table),
             entries,
             by_name,
         })
@@ -169,6 +170,11 @@ impl BundleReader {
     /// Streams an entry's bytes (decompressing only the frames it spans).
     pub fn open_entry(&self, e: &Entry) -> impl Read + '_ {
         SeekableReader::new(self.src.as_ref(), &self.table).range(e.offset, e.size)
+    }
+
+    /// Like [`BundleReader::open_entry`], but owning what it reads from (for request bodies).
+    pub fn open_entry_owned(&self, e: &Entry) -> OwnedRange {
+        OwnedRange::new(self.src.clone(), self.table.clone(), e.offset, e.size)
     }
 
     /// Reads a small entry whole, refusing one over `limit` bytes.

@@ -15,10 +15,12 @@
 
 use std::io::{self, Read};
 
+mod owned;
 mod reader;
 mod table;
 mod writer;
 
+pub use owned::OwnedRange;
 pub use reader::{ParFrames, RangeReader, SeekableReader};
 pub use table::{FrameInfo, SeekTable};
 pub use writer::SeekableWriter;

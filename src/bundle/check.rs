@@ -1,0 +1,294 @@
+//! The structural check of a bundle, shared by `verify` and `unpack`: `oci-layout`,
+//! `index.json` and `bundle.json` agree; every manifest, index and config referenced is
+//! present, hashes to its name and parses; every layer is present with its declared size.
+//! Layers are not hashed here (that is `verify`'s job, and `unpack` hashes while it uploads).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io::Read;
+
+use super::format::{self, BundleManifest, ImageRecord, ANNOTATION_REF_NAME};
+use super::reader::{BundleError, BundleReader};
+use crate::digest::Digest;
+use crate::manifest::{self, BlobRef, Parsed};
+use crate::media_type::{self, Kind};
+use crate::registry::MAX_MANIFEST_BYTES;
+
+/// Something wrong with one image, blob or document of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// What it is about: an image reference, `blob sha256:..`, or a file name.
+    pub subject: String,
+    pub what: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.subject, self.what)
+    }
+}
+
+/// One image with everything needed to push it.
+#[derive(Debug, Clone)]
+pub struct ImageContent {
+    pub record: ImageRecord,
+    /// Manifests and indexes to push, platform manifests before their index: (digest, media
+    /// type, raw bytes). The last one is the image's own (`record.digest`).
+    pub manifests: Vec<(Digest, String, Vec<u8>)>,
+    /// Configs and layers, each once.
+    pub blobs: Vec<BlobRef>,
+}
+
+/// The outcome of the structural check.
+#[derive(Debug)]
+pub struct Checked {
+    pub manifest: BundleManifest,
+    /// Images that passed, in `bundle.json` order.
+    pub images: Vec<ImageContent>,
+    pub problems: Vec<Problem>,
+}
+
+impl Checked {
+    /// Every config and layer digest, with its size and the images that use it.
+    pub fn blob_users(&self) -> BTreeMap<Digest, (u64, Vec<String>)> {
+        let mut m: BTreeMap<Digest, (u64, Vec<String>)> = BTreeMap::new();
+        for i in &self.images {
+            for b in &i.blobs {
+                m.entry(b.digest.clone())
+                    .or_insert((b.size, vec![]))
+                    .1
+                    .push(i.record.source.clone());
+            }
+        }
+        m
+    }
+}
+
+/// Runs the structural check. Errors that make the bundle unreadable as a whole come back
+/// as `Err`; problems with single images are listed in [`Checked::problems`].
+pub fn check(r: &BundleReader) -> Result<Checked, BundleError> {
+    let layout = r.read_small(format::OCI_LAYOUT, 4096)?;
+    #[derive(serde::Deserialize)]
+    struct Layout {
+        #[serde(rename = "imageLayoutVersion")]
+        version: String,
+    }
+    let l: Layout = serde_json::from_slice(&layout).map_err(|source| BundleError::Json {
+        path: r.path().to_path_buf(),
+        name: format::OCI_LAYOUT.into(),
+        source,
+    })?;
+    if l.version != "1.0.0" {
+        return Err(BundleError::Format {
+            path: r.path().to_path_buf(),
+            reason: format!("oci-layout version {:?} is not 1.0.0", l.version),
+        });
+    }
+    let manifest = r.bundle_manifest()?;
+    let index = r.oci_index()?;
+    let mut problems = Vec::new();
+
+    // index.json and bundle.json must describe the same images.
+    let mut by_name: BTreeMap<&str, &format::Descriptor> = BTreeMap::new();
+    for d in &index.manifests {
+        let Some(name) = d.annotations.get(ANNOTATION_REF_NAME) else {
+            problems.push(Problem {
+                subject: format::INDEX_JSON.into(),
+                what: format!(
+                    "descriptor {} has no {ANNOTATION_REF_NAME} annotation",
+                    d.digest
+                ),
+            });
+            continue;
+        };
+        if by_name.insert(name, d).is_some() {
+            problems.push(Problem {
+                subject: name.clone(),
+                what: "index.json names this image twice".into(),
+            });
+        }
+    }
+    let mut sources = BTreeSet::new();
+    let mut images = Vec::new();
+    let mut blob_sizes: BTreeMap<Digest, u64> = BTreeMap::new();
+    for rec in &manifest.images {
+        let subject = rec.source.clone();
+        if !sources.insert(rec.source.as_str()) {
+            problems.push(Problem {
+                subject,
+                what: "bundle.json lists this image twice".into(),
+            });
+            continue;
+        }
+        match by_name.get(rec.source.as_str()) {
+            None => {
+                problems.push(Problem {
+                    subject,
+                    what: "bundle.json lists it, index.json does not".into(),
+                });
+                continue;
+            }
+            Some(d)
+                if d.digest != rec.digest
+                    || d.size != rec.size
+                    || d.media_type != rec.media_type =>
+            {
+                problems.push(Problem {
+                    subject,
+                    what: format!(
+                        "index.json says {} ({}, {} bytes), bundle.json says {} ({}, {} bytes)",
+                        d.digest, d.media_type, d.size, rec.digest, rec.media_type, rec.size
+                    ),
+                });
+                continue;
+            }
+            Some(_) => {}
+        }
+        match image_content(r, rec) {
+            Ok(content) => {
+                for (d, _, raw) in &content.manifests {
+                    blob_sizes.insert(d.clone(), raw.len() as u64);
+                }
+                for b in &content.blobs {
+                    blob_sizes.insert(b.digest.clone(), b.size);
+                }
+                images.push(content);
+            }
+            Err(what) => problems.push(Problem { subject, what }),
+        }
+    }
+    for name in by_name.keys() {
+        if !sources.contains(name) {
+            problems.push(Problem {
+                subject: name.to_string(),
+                what: "index.json lists it, bundle.json does not".into(),
+            });
+        }
+    }
+    if problems.is_empty() {
+        let bytes: u64 = blob_sizes.values().sum();
+        if manifest.blobs.count != blob_sizes.len() as u64 || manifest.blobs.bytes != bytes {
+            problems.push(Problem {
+                subject: format::BUNDLE_JSON.into(),
+                what: format!(
+                    "its totals ({} blobs, {} bytes) disagree with the images ({} blobs, {} bytes)",
+                    manifest.blobs.count,
+                    manifest.blobs.bytes,
+                    blob_sizes.len(),
+                    bytes
+                ),
+            });
+        }
+    }
+    Ok(Checked {
+        manifest,
+        images,
+        problems,
+    })
+}
+
+/// Reads and checks one image's manifests and the presence of its blobs.
+fn image_content(r: &BundleReader, rec: &ImageRecord) -> Result<ImageContent, String> {
+    let top = read_manifest(r, &rec.digest, rec.size, &rec.media_type)?;
+    let mut manifests = Vec::new();
+    let mut blobs: Vec<BlobRef> = Vec::new();
+    let mut configs: Vec<BlobRef> = Vec::new();
+    let mut take = |p: Parsed, blobs: &mut Vec<BlobRef>| {
+        if let Parsed::Image { config, .. } = &p {
+            configs.push(config.clone());
+        }
+        blobs.extend(p.blobs().into_iter().cloned());
+    };
+    match manifest::parse(&rec.digest.to_string(), &rec.media_type, &top)
+        .map_err(|e| e.to_string())?
+    {
+        Parsed::Index(children) => {
+            if rec.from_index.is_some() {
+                return Err("an index stored where a single platform was recorded".into());
+            }
+            for c in children {
+                if media_type::kind(&c.blob.media_type) != Kind::Manifest {
+                    return Err(format!(
+                        "platform manifest {} has media type {:?}, not an image manifest",
+                        c.blob.digest, c.blob.media_type
+                    ));
+                }
+                let raw = read_manifest(r, &c.blob.digest, c.blob.size, &c.blob.media_type)?;
+                let parsed = manifest::parse(&c.blob.digest.to_string(), &c.blob.media_type, &raw)
+                    .map_err(|e| e.to_string())?;
+                take(parsed, &mut blobs);
+                manifests.push((c.blob.digest.clone(), c.blob.media_type.clone(), raw));
+            }
+        }
+        p => take(p, &mut blobs),
+    }
+    manifests.push((rec.digest.clone(), rec.media_type.clone(), top));
+    let mut seen = BTreeSet::new();
+    blobs.retain(|b| seen.insert(b.digest.clone()));
+    for b in &blobs {
+        match r.blob(&b.digest) {
+            None => return Err(format!("blob {} is missing from the bundle", b.digest)),
+            Some(e) if e.size != b.size => {
+                return Err(format!(
+                    "blob {} is {} bytes in the bundle, its manifest says {}",
+                    b.digest, e.size, b.size
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    for c in &configs {
+        let raw = read_blob(r, c, MAX_CONFIG_BYTES, "config")?;
+        serde_json::from_slice::<serde_json::Value>(&raw)
+            .map_err(|e| format!("config {} is not valid JSON: {e}", c.digest))?;
+    }
+    Ok(ImageContent {
+        record: rec.clone(),
+        manifests,
+        blobs,
+    })
+}
+
+/// Largest image config accepted.
+pub const MAX_CONFIG_BYTES: u64 = 8 << 20;
+
+/// Reads a manifest blob, checking its media type, size (before reading) and digest.
+fn read_manifest(r: &BundleReader, d: &Digest, size: u64, mt: &str) -> Result<Vec<u8>, String> {
+    if matches!(media_type::kind(mt), Kind::Schema1 | Kind::Unknown) {
+        return Err(format!("manifest {d} has unsupported media type {mt:?}"));
+    }
+    let b = BlobRef {
+        digest: d.clone(),
+        size,
+        media_type: mt.to_string(),
+    };
+    read_blob(r, &b, MAX_MANIFEST_BYTES, "manifest")
+}
+
+/// Reads a small blob whole, checking size (before reading) and digest.
+fn read_blob(r: &BundleReader, b: &BlobRef, limit: u64, kind: &str) -> Result<Vec<u8>, String> {
+    let (d, size) = (&b.digest, b.size);
+    let e = r
+        .blob(d)
+        .ok_or_else(|| format!("{kind} {d} is missing from the bundle"))?;
+    if e.size != size {
+        return Err(format!(
+            "{kind} {d} is {} bytes in the bundle, its descriptor says {size}",
+            e.size
+        ));
+    }
+    if size > limit {
+        return Err(format!(
+            "{kind} {d} is {size} bytes, more than the {limit} accepted"
+        ));
+    }
+    let mut raw = Vec::with_capacity(size as usize);
+    r.open_entry(e)
+        .read_to_end(&mut raw)
+        .map_err(|err| format!("{kind} {d} cannot be read: {err}"))?;
+    let actual = Digest::of(&raw);
+    if actual != *d {
+        return Err(format!("{kind} {d} is corrupt: its bytes hash to {actual}"));
+    }
+    Ok(raw)
+}

@@ -1,0 +1,493 @@
+//! `airlock unpack`: pushes every image of a bundle into the private registry, at the paths
+//! Rancher expects, with the digests unchanged.
+//!
+//! Order of work:
+//! 1. structural check of the bundle (as `verify`, without hashing layers);
+//! 2. the target mapping, refusing two images on one target;
+//! 3. the registry: reachable, credentials accepted, pushing permitted;
+//! 4. blobs in parallel, each once per target registry (HEAD first; a mount from a
+//!    repository that already got it; else an upload, hashed while it streams);
+//! 5. manifests, only once every blob (and platform manifest) they reference is confirmed,
+//!    as the exact bytes in the bundle;
+//! 6. every target checked by HEAD against the bundle's digest.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::bundle::check::{self, ImageContent, Problem};
+use crate::bundle::format::ImageRecord;
+use crate::bundle::reader::{BundleError, BundleReader};
+use crate::digest::Digest;
+use crate::progress::Reporter;
+use crate::reference::Reference;
+use crate::registry::{BlobOutcome, Client, PushError, RegistryError};
+
+/// Options of an unpack run.
+#[derive(Debug, Clone)]
+pub struct UnpackOptions {
+    /// The registry host (`reg.local`, `127.0.0.1:5000`).
+    pub registry: String,
+    /// A path prefix for every image (`project/`), Harbor-style; empty for none.
+    pub prefix: String,
+    pub jobs: usize,
+    pub dry_run: bool,
+}
+
+/// Where one image goes.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Mapping {
+    pub source: String,
+    /// The main target, then the alternative paths (the pause image's second path).
+    pub targets: Vec<String>,
+    pub digest: Digest,
+}
+
+/// The result for one image.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    Pushed,
+    AlreadyPresent,
+    Failed,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ImageReport {
+    pub source: String,
+    pub targets: Vec<String>,
+    pub digest: Digest,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What unpack did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UnpackReport {
+    pub registry: String,
+    pub images: Vec<ImageReport>,
+    pub blobs_uploaded: u64,
+    pub blobs_mounted: u64,
+    pub blobs_present: u64,
+    pub bytes_uploaded: u64,
+    /// What to set in Rancher.
+    pub rancher_settings: Vec<(String, String)>,
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+impl UnpackReport {
+    pub fn failed(&self) -> usize {
+        self.images
+            .iter()
+            .filter(|i| i.status == Status::Failed)
+            .count()
+    }
+}
+
+/// Why unpack stopped before pushing anything.
+#[derive(Debug, thiserror::Error)]
+pub enum UnpackError {
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error("the bundle is damaged; nothing was pushed:\n{}", list(.0))]
+    Structure(Vec<Problem>),
+    #[error("invalid target for {source_ref}: {reason}")]
+    Target { source_ref: String, reason: String },
+    #[error("{target} would receive two images: {first} and {second}; nothing was pushed")]
+    Collision {
+        target: String,
+        first: String,
+        second: String,
+    },
+    #[error("cannot use registry {registry}; nothing was pushed")]
+    Registry {
+        registry: String,
+        #[source]
+        source: RegistryError,
+    },
+}
+
+fn list(p: &[Problem]) -> String {
+    p.iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Maps every image of the bundle to its target references under `registry`/`prefix`.
+pub fn plan(
+    images: &[ImageRecord],
+    registry: &str,
+    prefix: &str,
+) -> Result<Vec<Mapping>, UnpackError> {
+    let mut owner: BTreeMap<String, String> = BTreeMap::new();
+    let mut out = Vec::new();
+    for rec in images {
+        let mut targets = Vec::new();
+        for t in std::iter::once(&rec.target).chain(&rec.alt_targets) {
+            let r =
+                target_reference(registry, prefix, t).map_err(|reason| UnpackError::Target {
+                    source_ref: rec.source.clone(),
+                    reason,
+                })?;
+            let key = r.to_string();
+            if let Some(first) = owner.insert(key.clone(), rec.source.clone()) {
+                if first != rec.source {
+                    return Err(UnpackError::Collision {
+                        target: key,
+                        first,
+                        second: rec.source.clone(),
+                    });
+                }
+                continue;
+            }
+            targets.push(key);
+        }
+        out.push(Mapping {
+            source: rec.source.clone(),
+            targets,
+            digest: rec.digest.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// `registry/prefix/repository:tag`, validated: the path from `bundle.json` can only name a
+/// repository and tag under `--registry`, never another host or a `..` path.
+fn target_reference(registry: &str, prefix: &str, target: &str) -> Result<Reference, String> {
+    let (repo, tag) = target
+        .rsplit_once(':')
+        .filter(|(r, t)| !t.contains('/') && !r.is_empty())
+        .ok_or_else(|| format!("target {target:?} is not repository:tag"))?;
+    let repository = format!("{prefix}{repo}");
+    let full = format!("{registry}/{repository}:{tag}");
+    let r = Reference::parse(&full).map_err(|e| e.to_string())?;
+    if r.registry() != registry
+        || r.repository() != repository
+        || r.tag() != Some(tag)
+        || r.digest().is_some()
+    {
+        return Err(format!(
+            "target {target:?} does not stay a repository under {registry}"
+        ));
+    }
+    Ok(r)
+}
+
+/// Unpacks the bundle read by `r` into `opts.registry`.
+pub fn unpack(
+    client: &Client,
+    r: &BundleReader,
+    opts: &UnpackOptions,
+    reporter: &dyn Reporter,
+) -> Result<(Vec<Mapping>, Option<UnpackReport>), UnpackError> {
+    let started = Instant::now();
+    let checked = check::check(r)?;
+    if !checked.problems.is_empty() {
+        return Err(UnpackError::Structure(checked.problems));
+    }
+    let mappings = plan(&checked.manifest.images, &opts.registry, &opts.prefix)?;
+    if opts.dry_run {
+        return Ok((mappings, None));
+    }
+    let reg = opts.registry.as_str();
+    let registry_err = |source| UnpackError::Registry {
+        registry: reg.to_string(),
+        source,
+    };
+    client.ping(reg).map_err(registry_err)?;
+    let first_repo = Reference::parse(&mappings[0].targets[0]).expect("validated by plan");
+    client
+        .check_push_access(reg, first_repo.repository())
+        .map_err(registry_err)?;
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()
+        .expect("building a thread pool");
+
+    // Images whose every target already has the digest need nothing (a rerun).
+    let targets: Vec<Vec<Reference>> = mappings
+        .iter()
+        .map(|m| {
+            m.targets
+                .iter()
+                .map(|t| Reference::parse(t).expect("validated"))
+                .collect()
+        })
+        .collect();
+    let present: Vec<bool> = pool.install(|| {
+        checked
+            .images
+            .par_iter()
+            .zip(&targets)
+            .map(|(img, ts)| {
+                ts.iter().all(|t| {
+                    matches!(client.head_manifest(t), Ok(Some((d, _, _))) if d == img.record.digest)
+                })
+            })
+            .collect()
+    });
+
+    // Which repositories need which blob.
+    let mut need: BTreeMap<Digest, (u64, BTreeSet<String>)> = BTreeMap::new();
+    for ((img, ts), done) in checked.images.iter().zip(&targets).zip(&present) {
+        if *done {
+            continue;
+        }
+        for b in &img.blobs {
+            let e = need
+                .entry(b.digest.clone())
+                .or_insert((b.size, BTreeSet::new()));
+            for t in ts {
+                e.1.insert(t.repository().to_string());
+            }
+        }
+    }
+    let total: u64 = need.values().map(|(s, _)| *s).sum();
+    reporter.phase("push", total);
+    let mut jobs: Vec<(&Digest, &(u64, BTreeSet<String>))> = need.iter().collect();
+    jobs.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+    let counters = Mutex::new((0u64, 0u64, 0u64, 0u64));
+    let failed_blobs: Mutex<BTreeMap<Digest, String>> = Mutex::new(BTreeMap::new());
+    pool.install(|| {
+        jobs.par_iter().for_each(|(digest, (size, repos))| {
+            let entry = r.blob(digest).expect("checked");
+            let open = || -> std::io::Result<Box<dyn Read + Send + 'static>> {
+                Ok(Box::new(r.open_entry_owned(entry)))
+            };
+            let mut first: Option<&str> = None;
+            for repo in repos.iter() {
+                match client.push_blob(reg, repo, digest, *size, first, &open) {
+                    Ok(outcome) => {
+                        let mut c = counters.lock().unwrap();
+                        match outcome {
+                            BlobOutcome::Uploaded => {
+                                c.0 += 1;
+                                c.3 += size;
+                            }
+                            BlobOutcome::Mounted => c.1 += 1,
+                            BlobOutcome::Present => c.2 += 1,
+                        }
+                        first.get_or_insert(repo);
+                    }
+                    Err(e) => {
+                        let msg = match &e {
+                            PushError::Corrupt { .. } => format!("{e}: {}", chain(&e)),
+                            _ => chain(&e),
+                        };
+                        failed_blobs.lock().unwrap().insert((*digest).clone(), msg);
+                        break;
+                    }
+                }
+            }
+            reporter.advance(*size);
+        })
+    });
+    reporter.finish_phase();
+    let failed_blobs = failed_blobs.into_inner().unwrap();
+    let (uploaded, mounted, present_blobs, bytes) = counters.into_inner().unwrap();
+
+    // Manifests, image by image, only when all their blobs are there.
+    reporter.phase("manifests", 0);
+    let reports: Vec<ImageReport> = pool.install(|| {
+        checked
+            .images
+            .par_iter()
+            .zip(&targets)
+            .zip(&present)
+            .map(|((img, ts), done)| {
+                let mut rep = ImageReport {
+                    source: img.record.source.clone(),
+                    targets: ts.iter().map(|t| t.to_string()).collect(),
+                    digest: img.record.digest.clone(),
+                    status: Status::AlreadyPresent,
+                    error: None,
+                };
+                if *done {
+                    return rep;
+                }
+                let bad: Vec<String> = img
+                    .blobs
+                    .iter()
+                    .filter_map(|b| {
+                        failed_blobs
+                            .get(&b.digest)
+                            .map(|e| format!("blob {}: {e}", b.digest))
+                    })
+                    .collect();
+                let result = if bad.is_empty() {
+                    push_manifests(client, img, ts)
+                } else {
+                    Err(format!("not pushed, its blobs failed: {}", bad.join("; ")))
+                };
+                match result {
+                    Ok(()) => rep.status = Status::Pushed,
+                    Err(e) => {
+                        rep.status = Status::Failed;
+                        rep.error = Some(e);
+                    }
+                }
+                reporter.item(&format!(
+                    "{:?} {} -> {}",
+                    rep.status,
+                    rep.source,
+                    rep.targets.join(", ")
+                ));
+                rep
+            })
+            .collect()
+    });
+    reporter.finish_phase();
+    Ok((
+        mappings,
+        Some(UnpackReport {
+            registry: opts.registry.clone(),
+            rancher_settings: rancher_settings(&checked.images, &opts.registry, &opts.prefix),
+            images: reports,
+            blobs_uploaded: uploaded,
+            blobs_mounted: mounted,
+            blobs_present: present_blobs,
+            bytes_uploaded: bytes,
+            elapsed: started.elapsed(),
+        }),
+    ))
+}
+
+/// Pushes an image's platform manifests by digest, then its manifest to every target tag,
+/// then checks each target by HEAD.
+fn push_manifests(
+    client: &Client,
+    img: &ImageContent,
+    targets: &[Reference],
+) -> Result<(), String> {
+    let (top, children) = img
+        .manifests
+        .split_last()
+        .expect("at least the image's own manifest");
+    for t in targets {
+        for (d, mt, raw) in children {
+            client
+                .put_manifest(t.registry(), t.repository(), &d.to_string(), mt, raw)
+                .map_err(|e| format!("platform manifest {d} to {t}: {}", chain(&e)))?;
+        }
+        let tag = t.tag().expect("targets have tags");
+        let got = client
+            .put_manifest(t.registry(), t.repository(), tag, &top.1, &top.2)
+            .map_err(|e| format!("manifest to {t}: {}", chain(&e)))?;
+        if got != top.0 {
+            return Err(format!(
+                "{t}: the registry stored {got}, the bundle has {}",
+                top.0
+            ));
+        }
+    }
+    for t in targets {
+        match client.head_manifest(t) {
+            Ok(Some((d, _, _))) if d == top.0 => {}
+            Ok(Some((d, _, _))) => {
+                return Err(format!(
+                    "{t}: after the push the registry answers {d}, not {}",
+                    top.0
+                ))
+            }
+            Ok(None) => return Err(format!("{t}: not found after the push")),
+            Err(e) => return Err(format!("{t}: checking after the push: {}", chain(&e))),
+        }
+    }
+    Ok(())
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// What to set in Rancher 1.6, in the words of its Kubernetes template and settings.
+pub fn rancher_settings(
+    images: &[ImageContent],
+    registry: &str,
+    prefix: &str,
+) -> Vec<(String, String)> {
+    let reg = format!(
+        "{registry}{}",
+        if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("/{}", prefix.trim_end_matches('/'))
+        }
+    );
+    let mut out = vec![
+        (
+            "Admin > Settings > Advanced > registry.default (Default Registry for Infrastructure Stacks)".to_string(),
+            reg.clone(),
+        ),
+        (
+            "Kubernetes template: Private Registry for Add-Ons and Pod Infra Container Image".to_string(),
+            reg.clone(),
+        ),
+    ];
+    if let Some(pause) = images.iter().find(|i| i.record.group == "pause") {
+        out.push((
+            "Kubernetes template: Pod Infra Container Image".to_string(),
+            pause.record.target.clone(),
+        ));
+        if let Some((ns, _)) = pause.record.target.split_once('/') {
+            out.push((
+                "Kubernetes template: Image namespace for Add-Ons and Pod Infra Container Image"
+                    .to_string(),
+                ns.to_string(),
+            ));
+        }
+    }
+    if images
+        .iter()
+        .any(|i| i.record.target.starts_with("kubernetes-helm/"))
+    {
+        out.push((
+            "Kubernetes template: Image namespace for kubernetes-helm Image".to_string(),
+            "kubernetes-helm".to_string(),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_stay_under_the_registry() {
+        let ok = target_reference("reg.local:5000", "", "busybox:latest").unwrap();
+        assert_eq!(ok.to_string(), "reg.local:5000/busybox:latest");
+        let p = target_reference("reg.local", "proj/", "rancher/k8s:v1").unwrap();
+        assert_eq!(p.to_string(), "reg.local/proj/rancher/k8s:v1");
+        let alt =
+            target_reference("reg.local", "", "gcr.io/google_containers/pause-amd64:3.0").unwrap();
+        assert_eq!(alt.repository(), "gcr.io/google_containers/pause-amd64");
+        for bad in [
+            "../x:1",
+            "a/../b:1",
+            "x",
+            "evil.com:5000/x",
+            "X:1",
+            "a:b/c",
+            "a@sha256:00:1",
+            "/x:1",
+            "a//b:1",
+        ] {
+            assert!(target_reference("reg.local", "", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `airlock verify`: checks a bundle offline, every byte of it.
+//!
+//! The structural check ([`crate::bundle::check`]) first, then every blob is hashed against
+//! its name, blobs in parallel, each streamed frame by frame through the seek table: no
+//! extraction to disk, memory bounded by a few frames per core.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::bundle::check::{self, Problem};
+use crate::bundle::reader::{BundleError, BundleReader, Entry};
+use crate::digest::{Digest, Hasher};
+use crate::progress::Reporter;
+
+/// What `verify` found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VerifyReport {
+    pub images: usize,
+    pub blobs: usize,
+    pub bytes: u64,
+    pub problems: Vec<Problem>,
+    #[serde(skip)]
+    pub elapsed: Duration,
+}
+
+impl VerifyReport {
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Verifies `r`. `Err` means the bundle could not be read at all; everything else is a
+/// [`Problem`] in the report.
+pub fn verify(r: &BundleReader, reporter: &dyn Reporter) -> Result<VerifyReport, BundleError> {
+    let started = Instant::now();
+    let checked = check::check(r)?;
+    let mut problems = checked.problems.clone();
+    let users = checked.blob_users();
+    let mut blobs: Vec<(Digest, &Entry)> = r
+        .entries()
+        .iter()
+        .filter_map(|e| {
+            let hex = e.name.strip_prefix("blobs/sha256/")?;
+            Some((Digest::parse(&format!("sha256:{hex}")).ok()?, e))
+        })
+        .collect();
+    // Largest first, so the last blob to finish is a small one.
+    blobs.sort_by(|a, b| b.1.size.cmp(&a.1.size));
+    let bytes: u64 = blobs.iter().map(|(_, e)| e.size).sum();
+    reporter.phase("verify", bytes);
+    let mut bad: Vec<Problem> = blobs
+        .par_iter()
+        .filter_map(|(d, e)| {
+            let result = hash_entry(r, e, reporter);
+            let what = match result {
+                Ok(actual) if actual == *d => return None,
+                Ok(actual) => format!("wrong digest: its bytes hash to {actual}"),
+                Err(err) => format!("unreadable: {err}"),
+            };
+            let used_by = users
+                .get(d)
+                .map(|(_, imgs)| format!(" (used by {})", imgs.join(", ")))
+                .unwrap_or_default();
+            Some(Problem {
+                subject: format!("blob {d}"),
+                what: format!("{what}{used_by}"),
+            })
+        })
+        .collect();
+    reporter.finish_phase();
+    bad.sort_by(|a, b| a.subject.cmp(&b.subject));
+    problems.extend(bad);
+    Ok(VerifyReport {
+        images: checked.manifest.images.len(),
+        blobs: blobs.len(),
+        bytes,
+        problems,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn hash_entry(r: &BundleReader, e: &Entry, reporter: &dyn Reporter) -> std::io::Result<Digest> {
+    let mut h = Hasher::new();
+    let mut rd = r.open_entry(e);
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = rd.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        reporter.advance(n as u64);
+    }
+    Ok(h.finish())
+}
