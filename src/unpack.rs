@@ -252,7 +252,7 @@ pub fn unpack(
     let total: u64 = need.values().map(|(s, _)| *s).sum();
     reporter.phase("push", total);
     let mut jobs: Vec<(&Digest, &(u64, BTreeSet<String>))> = need.iter().collect();
-    jobs.sort_by(|a, b| b.1 .0.cmp(&a.1 .0));
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.1 .0));
     let counters = Mutex::new((0u64, 0u64, 0u64, 0u64));
     let failed_blobs: Mutex<BTreeMap<Digest, String>> = Mutex::new(BTreeMap::new());
     pool.install(|| {

@@ -47,7 +47,7 @@ pub fn verify(r: &BundleReader, reporter: &dyn Reporter) -> Result<VerifyReport,
         })
         .collect();
     // Largest first, so the last blob to finish is a small one.
-    blobs.sort_by(|a, b| b.1.size.cmp(&a.1.size));
+    blobs.sort_by_key(|b| std::cmp::Reverse(b.1.size));
     let bytes: u64 = blobs.iter().map(|(_, e)| e.size).sum();
     reporter.phase("verify", bytes);
     let mut bad: Vec<Problem> = blobs

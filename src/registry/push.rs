@@ -50,23 +50,26 @@ impl Client {
     /// `POST /v2/<name>/blobs/uploads/` then `DELETE` of the session: proves we may push to
     /// `repository` without leaving anything behind.
     pub fn check_push_access(&self, registry: &str, repository: &str) -> Result<(), RegistryError> {
-        let location = match self.start_upload(registry, repository, None)? {
-            Started::Location(l) => l,
-            Started::Mounted => return Ok(()),
-        };
+        if let Started::Location(l) = self.start_upload(registry, repository, None)? {
+            self.cancel_upload(registry, repository, &l);
+        }
+        Ok(())
+    }
+
+    /// `DELETE` of an upload session, best effort: some registries do not implement cancel,
+    /// and the session then simply expires.
+    fn cancel_upload(&self, registry: &str, repository: &str, location: &str) {
         let req = Req {
             method: http::Method::DELETE,
             registry,
             repository: Some(repository),
             action: Action::Push,
-            path: location,
+            path: location.to_string(),
             headers: vec![],
             body: ReqBody::Empty,
             follow_redirects: false,
         };
-        // Some registries do not implement cancel; the session then simply expires.
         let _ = self.send(&req);
-        Ok(())
     }
 
     /// Makes sure `repository` holds the blob: HEAD, then a mount from `mount_from` if given,
@@ -109,11 +112,37 @@ impl Client {
         mount_from: Option<&str>,
         open: &OpenBlob<'_>,
     ) -> Result<BlobOutcome, PushError> {
-        let location =
-            match self.start_upload(registry, repository, mount_from.map(|f| (digest, f)))? {
-                Started::Mounted => return Ok(BlobOutcome::Mounted),
-                Started::Location(l) => l,
+        let mount = mount_from.map(|f| (digest, f));
+        let started =
+            match self.start_upload(registry, repository, mount) {
+                // A mount needs pull access to the other repository; without it, upload instead.
+                Err(
+                    RegistryError::Unauthorized { .. } | RegistryError::Api { status: 403, .. },
+                ) if mount.is_some() => self.start_upload(registry, repository, None)?,
+                r => r?,
             };
+        let location = match started {
+            Started::Mounted => return Ok(BlobOutcome::Mounted),
+            Started::Location(l) => l,
+        };
+        let result = self.put_upload(registry, repository, digest, size, &location, open);
+        if result.is_err() {
+            // Leave no half-written session behind in the registry's storage.
+            self.cancel_upload(registry, repository, &location);
+        }
+        result
+    }
+
+    /// The monolithic `PUT <location>&digest=` of an upload session.
+    fn put_upload(
+        &self,
+        registry: &str,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        location: &str,
+        open: &OpenBlob<'_>,
+    ) -> Result<BlobOutcome, PushError> {
         let sep = if location.contains('?') { '&' } else { '?' };
         let path = format!(
             "{location}{sep}digest={}",

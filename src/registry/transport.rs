@@ -415,21 +415,34 @@ impl Client {
     ) -> Result<(), RegistryError> {
         let creds = self.opts.credentials.get(req.registry);
         let bearer = challenges.iter().find_map(|c| match c {
-            Challenge::Bearer { realm, service, .. } => Some((realm, service)),
+            Challenge::Bearer {
+                realm,
+                service,
+                scope,
+            } => Some((realm, service, scope)),
             _ => None,
         });
-        if let Some((realm, service)) = bearer {
+        if let Some((realm, service, challenge_scope)) = bearer {
             // Whatever token we sent (if any) was not good enough: expired during a long push,
             // or scoped too narrowly. Fetch a new one; a second refusal ends in an error.
             let key = token_key(req);
             self.tokens.lock().unwrap().remove(&key);
-            let scope = req
+            // Ask for our own scope and whatever else the registry says it needs (a mount also
+            // needs pull on the repository it mounts from).
+            let mut scopes: Vec<String> = req
                 .repository
-                .map(|r| format!("repository:{r}:{}", req.action.scope_actions()));
+                .map(|r| format!("repository:{r}:{}", req.action.scope_actions()))
+                .into_iter()
+                .collect();
+            for s in challenge_scope.iter().flat_map(|s| s.split(' ')) {
+                if !s.is_empty() && !scopes.iter().any(|have| have == s) {
+                    scopes.push(s.to_string());
+                }
+            }
             let token = self.fetch_token(
                 realm,
                 service.as_deref(),
-                scope.as_deref(),
+                &scopes,
                 creds.map(|c| c.basic_header()),
             )?;
             self.tokens.lock().unwrap().insert(key, token);
@@ -464,7 +477,7 @@ impl Client {
         &self,
         realm: &str,
         service: Option<&str>,
-        scope: Option<&str>,
+        scopes: &[String],
         basic: Option<String>,
     ) -> Result<Token, RegistryError> {
         self.stats.token_fetches.fetch_add(1, Ordering::Relaxed);
@@ -479,7 +492,7 @@ impl Client {
         if let Some(s) = service {
             query.push(format!("service={}", encode_query(s)));
         }
-        if let Some(s) = scope {
+        for s in scopes {
             query.push(format!("scope={}", encode_query(s)));
         }
         let url = if query.is_empty() {

@@ -1,9 +1,11 @@
 //! The one integration-test binary (`cargo test --test it`), after ripgrep's `tests/tests.rs`:
 //! every suite is a module here, so the build links once and tests share the harness.
 
+mod bundles;
 mod harness;
 mod harness_selftest;
 mod list;
 mod pack;
 mod pull;
 mod support;
+mod unpack;

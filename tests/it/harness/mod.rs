@@ -11,6 +11,7 @@
 pub mod containerd;
 pub mod fake;
 pub mod http;
+pub mod proxy;
 pub mod registry;
 pub mod tls;
 pub mod token;
