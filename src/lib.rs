@@ -20,5 +20,6 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod seekable;
+pub mod stream;
 pub mod unpack;
 pub mod verify;

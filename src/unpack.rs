@@ -361,7 +361,7 @@ pub fn unpack(
 
 /// Pushes an image's platform manifests by digest, then its manifest to every target tag,
 /// then checks each target by HEAD.
-fn push_manifests(
+pub(crate) fn push_manifests(
     client: &Client,
     img: &ImageContent,
     targets: &[Reference],

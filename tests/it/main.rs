@@ -7,5 +7,6 @@ mod harness_selftest;
 mod list;
 mod pack;
 mod pull;
+mod stream;
 mod support;
 mod unpack;

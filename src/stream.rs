@@ -1,0 +1,969 @@
+//! Reading a bundle without a seek table, in one sequential pass: a bundle recompressed with
+//! the plain `zstd` tool, or one read from a pipe (`-`).
+//!
+//! The pass relies on the entry order every airlock bundle has (`oci-layout`, `index.json`,
+//! `bundle.json`, then manifests, configs and layers): small blobs (up to 4 MiB, at most
+//! 64 MiB of them in all) are held in memory until the manifests that use them are known;
+//! every larger blob must already be known to be needed when it arrives, and is hashed (and,
+//! for `unpack`, uploaded) as it streams. Entries are validated as in
+//! [`crate::bundle::reader`]: only regular files, no links, devices, `..` or absolute names,
+//! no duplicates.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::bundle::check::{ImageContent, Problem, MAX_CONFIG_BYTES};
+use crate::bundle::format::{self, BundleManifest, OciIndex};
+use crate::bundle::reader::{normalize_name, BundleError, MAX_JSON_BYTES};
+use crate::digest::{Digest, Hasher};
+use crate::manifest::{self, BlobRef, Parsed};
+use crate::media_type::{self, Kind};
+use crate::progress::Reporter;
+use crate::reference::Reference;
+use crate::registry::{BlobOutcome, Client, PushError, MAX_MANIFEST_BYTES};
+use crate::unpack::{self, ImageReport, Mapping, Status, UnpackError, UnpackOptions, UnpackReport};
+use crate::verify::VerifyReport;
+
+/// Blobs up to this size may be held in memory while their manifest is not known yet.
+const SMALL_BLOB: u64 = MAX_MANIFEST_BYTES;
+/// At most this much is held in memory in all.
+const SMALL_TOTAL: u64 = 64 << 20;
+
+/// What happens to the blobs as they stream by.
+trait Consumer {
+    /// Called once, after `bundle.json`, before any blob.
+    fn start(&mut self, bundle: &BundleManifest) -> Result<(), UnpackError>;
+    /// A needed blob from memory (already verified).
+    fn small_blob(&mut self, d: &Digest, data: &[u8], users: &BTreeSet<String>);
+    /// A needed blob streaming by; the consumer must read exactly `size` bytes from `r` and
+    /// report a mismatch as an error string.
+    fn stream_blob(
+        &mut self,
+        d: &Digest,
+        size: u64,
+        r: &mut dyn Read,
+        users: &BTreeSet<String>,
+    ) -> Result<(), String>;
+}
+
+/// The state of one sequential pass.
+struct Pass<'a> {
+    path: PathBuf,
+    reporter: &'a dyn Reporter,
+    bundle: Option<BundleManifest>,
+    index: Option<OciIndex>,
+    names: HashSet<String>,
+    /// Verified small blobs.
+    small: HashMap<Digest, Vec<u8>>,
+    small_total: u64,
+    /// Sizes of the blobs seen and found good.
+    good: BTreeMap<Digest, u64>,
+    problems: Vec<Problem>,
+    /// Manifests expected: digest -> (media type, size, owning image).
+    expected: BTreeMap<Digest, (String, u64, String)>,
+    parsed: BTreeMap<Digest, Parsed>,
+    /// Configs and layers referenced so far: digest -> (size, images).
+    needed: BTreeMap<Digest, (u64, BTreeSet<String>)>,
+    configs: BTreeSet<Digest>,
+    delivered: BTreeSet<Digest>,
+    blobs: usize,
+    bytes: u64,
+}
+
+impl<'a> Pass<'a> {
+    fn new(path: &Path, reporter: &'a dyn Reporter) -> Pass<'a> {
+        Pass {
+            path: path.to_path_buf(),
+            reporter,
+            bundle: None,
+            index: None,
+            names: HashSet::new(),
+            small: HashMap::new(),
+            small_total: 0,
+            good: BTreeMap::new(),
+            problems: Vec::new(),
+            expected: BTreeMap::new(),
+            parsed: BTreeMap::new(),
+            needed: BTreeMap::new(),
+            configs: BTreeSet::new(),
+            delivered: BTreeSet::new(),
+            blobs: 0,
+            bytes: 0,
+        }
+    }
+
+    fn entry_err(&self, name: &str, reason: impl Into<String>) -> BundleError {
+        BundleError::Entry {
+            path: self.path.clone(),
+            name: name.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn run(&mut self, src: impl Read, consumer: &mut dyn Consumer) -> Result<(), UnpackError> {
+        let decoder =
+            crate::seekable::streaming_decoder(src).map_err(|source| BundleError::Read {
+                path: self.path.clone(),
+                offset: 0,
+                source,
+            })?;
+        let mut archive = tar::Archive::new(decoder);
+        let entries = archive.entries().map_err(|source| BundleError::Read {
+            path: self.path.clone(),
+            offset: 0,
+            source,
+        })?;
+        for entry in entries {
+            let mut entry = entry.map_err(|source| BundleError::Read {
+                path: self.path.clone(),
+                offset: 0,
+                source,
+            })?;
+            let Some(name) = self.validate(&entry)? else {
+                continue;
+            };
+            let size = entry.size();
+            match name.as_str() {
+                format::OCI_LAYOUT | format::INDEX_JSON | format::BUNDLE_JSON => {
+                    let raw = self.read_json(&name, size, &mut entry)?;
+                    self.metadata(&name, &raw)?;
+                    if self.bundle.is_some() && self.index.is_some() && name != format::OCI_LAYOUT {
+                        let b = self.bundle.clone().expect("just set");
+                        self.expect_images(&b);
+                        consumer.start(&b)?;
+                    }
+                }
+                n if n.starts_with("blobs/sha256/") => {
+                    if self.bundle.is_none() || self.index.is_none() {
+                        return Err(self
+                            .entry_err(n, "a blob comes before index.json and bundle.json; a sequential read needs them first")
+                            .into());
+                    }
+                    let d = Digest::parse(&format!("sha256:{}", &n["blobs/sha256/".len()..]))
+                        .map_err(|e| self.entry_err(n, format!("not a valid blob name: {e}")))?;
+                    self.blob(d, size, &mut entry, consumer)?;
+                }
+                n if n.starts_with("blobs/") => {
+                    return Err(self
+                        .entry_err(
+                            n,
+                            "blobs of an algorithm other than sha256 are not accepted",
+                        )
+                        .into())
+                }
+                // Unknown regular files (an operator's metadata) are read past.
+                _ => {
+                    io::copy(&mut entry, &mut io::sink()).map_err(|source| BundleError::Read {
+                        path: self.path.clone(),
+                        offset: 0,
+                        source,
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks an entry's type and name; `None` for directories, which are ignored.
+    fn validate<R: Read>(
+        &mut self,
+        entry: &tar::Entry<'_, R>,
+    ) -> Result<Option<String>, BundleError> {
+        let raw = String::from_utf8(entry.path_bytes().into_owned())
+            .map_err(|_| self.entry_err("?", "entry name is not UTF-8"))?;
+        let path = self.path.clone();
+        let refuse = |what: &str| BundleError::Entry {
+            path: path.clone(),
+            name: raw.clone(),
+            reason: what.to_string(),
+        };
+        let header_size = entry
+            .header()
+            .entry_size()
+            .map_err(|e| refuse(&format!("bad size field: {e}")))?;
+        match entry.header().entry_type() {
+            tar::EntryType::Regular | tar::EntryType::Continuous => {}
+            tar::EntryType::Directory => return Ok(None),
+            tar::EntryType::Symlink => {
+                return Err(refuse("symbolic links are not accepted in a bundle"))
+            }
+            tar::EntryType::Link => return Err(refuse("hard links are not accepted in a bundle")),
+            tar::EntryType::Char | tar::EntryType::Block => {
+                return Err(refuse("device files are not accepted in a bundle"))
+            }
+            tar::EntryType::Fifo => return Err(refuse("FIFOs are not accepted in a bundle")),
+            other => {
+                return Err(refuse(&format!(
+                    "entry type {:?} is not accepted in a bundle (only regular files)",
+                    other.as_byte() as char
+                )))
+            }
+        }
+        if entry.size() != header_size {
+            return Err(refuse(&format!(
+                "its PAX size ({}) disagrees with its header size ({header_size})",
+                entry.size()
+            )));
+        }
+        let name = normalize_name(&raw).map_err(|r| refuse(&r))?;
+        if !self.names.insert(name.clone()) {
+            return Err(refuse("a second entry with the same name"));
+        }
+        Ok(Some(name))
+    }
+
+    fn read_json(&self, name: &str, size: u64, r: &mut dyn Read) -> Result<Vec<u8>, BundleError> {
+        if size > MAX_JSON_BYTES {
+            return Err(BundleError::TooLarge {
+                path: self.path.clone(),
+                name: name.to_string(),
+                size,
+                limit: MAX_JSON_BYTES,
+            });
+        }
+        let mut raw = Vec::with_capacity(size as usize);
+        r.take(size)
+            .read_to_end(&mut raw)
+            .map_err(|source| BundleError::Read {
+                path: self.path.clone(),
+                offset: 0,
+                source,
+            })?;
+        Ok(raw)
+    }
+
+    fn metadata(&mut self, name: &str, raw: &[u8]) -> Result<(), BundleError> {
+        let json_err = |source| BundleError::Json {
+            path: self.path.clone(),
+            name: name.to_string(),
+            source,
+        };
+        match name {
+            format::BUNDLE_JSON => {
+                let m: BundleManifest = serde_json::from_slice(raw).map_err(json_err)?;
+                if m.format != format::FORMAT_NAME || m.format_version != format::FORMAT_VERSION {
+                    return Err(BundleError::Format {
+                        path: self.path.clone(),
+                        reason: format!(
+                            "bundle.json says format {:?} version {}; this airlock reads {} version {}",
+                            m.format,
+                            m.format_version,
+                            format::FORMAT_NAME,
+                            format::FORMAT_VERSION
+                        ),
+                    });
+                }
+                self.bundle = Some(m);
+            }
+            format::INDEX_JSON => self.index = Some(serde_json::from_slice(raw).map_err(json_err)?),
+            _ => {
+                serde_json::from_slice::<serde_json::Value>(raw).map_err(json_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The manifests `bundle.json` and `index.json` promise.
+    fn expect_images(&mut self, b: &BundleManifest) {
+        let index = self.index.as_ref().expect("read before");
+        let by_name: BTreeMap<&str, &format::Descriptor> = index
+            .manifests
+            .iter()
+            .filter_map(|d| Some((d.annotations.get(format::ANNOTATION_REF_NAME)?.as_str(), d)))
+            .collect();
+        for rec in &b.images {
+            match by_name.get(rec.source.as_str()) {
+                Some(d)
+                    if d.digest == rec.digest
+                        && d.size == rec.size
+                        && d.media_type == rec.media_type =>
+                {
+                    self.expected.insert(
+                        rec.digest.clone(),
+                        (rec.media_type.clone(), rec.size, rec.source.clone()),
+                    );
+                }
+                _ => self.problems.push(Problem {
+                    subject: rec.source.clone(),
+                    what: "bundle.json and index.json disagree about this image".into(),
+                }),
+            }
+        }
+        if by_name.len() != b.images.len() {
+            self.problems.push(Problem {
+                subject: format::INDEX_JSON.into(),
+                what: format!(
+                    "lists {} images, bundle.json {}",
+                    by_name.len(),
+                    b.images.len()
+                ),
+            });
+        }
+    }
+
+    fn blob(
+        &mut self,
+        d: Digest,
+        size: u64,
+        r: &mut dyn Read,
+        consumer: &mut dyn Consumer,
+    ) -> Result<(), UnpackError> {
+        self.blobs += 1;
+        self.bytes += size;
+        if size <= SMALL_BLOB && self.small_total + size <= SMALL_TOTAL {
+            let mut data = Vec::with_capacity(size as usize);
+            let mut h = Hasher::new();
+            let read = r.take(size).read_to_end(&mut data);
+            self.reporter.advance(size);
+            if let Err(e) = read {
+                self.bad(&d, format!("unreadable: {e}"));
+                return Err(self.read_error(e));
+            }
+            h.update(&data);
+            let actual = h.finish();
+            if actual != d {
+                self.bad(&d, format!("wrong digest: its bytes hash to {actual}"));
+                return Ok(());
+            }
+            self.good.insert(d.clone(), size);
+            self.small_total += size;
+            self.small.insert(d, data);
+            self.resolve(consumer);
+            return Ok(());
+        }
+        let users = match self.needed.get(&d) {
+            Some((want, users)) if *want == size => users.clone(),
+            Some((want, _)) => {
+                self.bad(&d, format!("{size} bytes in the bundle, its manifest says {want}"));
+                io::copy(r, &mut io::sink()).map_err(|e| self.read_error(e))?;
+                return Ok(());
+            }
+            None if self.expected.keys().all(|m| self.parsed.contains_key(m)) => {
+                // Every manifest is known and none uses it: hash it and move on.
+                let result = hash_stream(r, size, &d, self.reporter);
+                match result {
+                    Ok(()) => {
+                        self.good.insert(d, size);
+                    }
+                    Err(e) => self.bad(&d, e),
+                }
+                return Ok(());
+            }
+            None => {
+                return Err(self
+                    .entry_err(
+                        &format::blob_entry(&d),
+                        format!("this {size}-byte blob comes before the manifest that uses it; a sequential read cannot hold it (use a bundle with its seek table)"),
+                    )
+                    .into())
+            }
+        };
+        match consumer.stream_blob(&d, size, r, &users) {
+            Ok(()) => {
+                self.good.insert(d.clone(), size);
+                self.delivered.insert(d);
+            }
+            Err(e) => self.bad(&d, e),
+        }
+        Ok(())
+    }
+
+    fn read_error(&self, source: io::Error) -> UnpackError {
+        BundleError::Read {
+            path: self.path.clone(),
+            offset: 0,
+            source,
+        }
+        .into()
+    }
+
+    fn bad(&mut self, d: &Digest, what: String) {
+        let used_by = self
+            .needed
+            .get(d)
+            .map(|(_, u)| {
+                format!(
+                    " (used by {})",
+                    u.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })
+            .unwrap_or_default();
+        self.problems.push(Problem {
+            subject: format!("blob {d}"),
+            what: format!("{what}{used_by}"),
+        });
+    }
+
+    /// Parses every expected manifest that has arrived, learning what else is needed, and
+    /// hands over small blobs that are now known to be needed.
+    fn resolve(&mut self, consumer: &mut dyn Consumer) {
+        loop {
+            let ready: Vec<Digest> = self
+                .expected
+                .keys()
+                .filter(|d| !self.parsed.contains_key(*d) && self.small.contains_key(*d))
+                .cloned()
+                .collect();
+            if ready.is_empty() {
+                break;
+            }
+            for d in ready {
+                let (mt, size, owner) = self.expected[&d].clone();
+                let raw = &self.small[&d];
+                let parsed = if raw.len() as u64 != size {
+                    Err(format!("{} bytes, its descriptor says {size}", raw.len()))
+                } else {
+                    manifest::parse(&d.to_string(), &mt, raw).map_err(|e| e.to_string())
+                };
+                let parsed = match parsed {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.problems.push(Problem {
+                            subject: owner,
+                            what: format!("manifest {d}: {e}"),
+                        });
+                        self.parsed.insert(d, Parsed::Index(vec![]));
+                        continue;
+                    }
+                };
+                match &parsed {
+                    Parsed::Index(children) => {
+                        for c in children {
+                            if media_type::kind(&c.blob.media_type) == Kind::Manifest {
+                                self.expected.entry(c.blob.digest.clone()).or_insert((
+                                    c.blob.media_type.clone(),
+                                    c.blob.size,
+                                    owner.clone(),
+                                ));
+                            } else {
+                                self.problems.push(Problem {
+                                    subject: owner.clone(),
+                                    what: format!(
+                                        "platform manifest {} is not an image manifest",
+                                        c.blob.digest
+                                    ),
+                                });
+                            }
+                        }
+                    }
+                    Parsed::Image { config, .. } => {
+                        self.configs.insert(config.digest.clone());
+                        for b in parsed.blobs() {
+                            let e = self
+                                .needed
+                                .entry(b.digest.clone())
+                                .or_insert((b.size, BTreeSet::new()));
+                            e.1.insert(owner.clone());
+                        }
+                    }
+                }
+                self.parsed.insert(d, parsed);
+            }
+        }
+        let ready: Vec<Digest> = self
+            .needed
+            .keys()
+            .filter(|d| !self.delivered.contains(*d) && self.small.contains_key(*d))
+            .cloned()
+            .collect();
+        for d in ready {
+            let (size, users) = self.needed[&d].clone();
+            let data = &self.small[&d];
+            if data.len() as u64 != size {
+                self.bad(
+                    &d,
+                    format!(
+                        "{} bytes in the bundle, its manifest says {size}",
+                        data.len()
+                    ),
+                );
+                self.delivered.insert(d);
+                continue;
+            }
+            if self.configs.contains(&d)
+                && (size > MAX_CONFIG_BYTES
+                    || serde_json::from_slice::<serde_json::Value>(data).is_err())
+            {
+                self.bad(&d, "the image config is not valid JSON".into());
+                self.delivered.insert(d);
+                continue;
+            }
+            consumer.small_blob(&d, data, &users);
+            self.delivered.insert(d);
+        }
+    }
+
+    /// What is missing at the end of the pass.
+    fn finish(&mut self) {
+        let Some(count) = self.bundle.as_ref().map(|b| b.blobs.count) else {
+            self.problems.push(Problem {
+                subject: format::BUNDLE_JSON.into(),
+                what: "the bundle has no bundle.json".into(),
+            });
+            return;
+        };
+        let missing_manifests: Vec<(Digest, String)> = self
+            .expected
+            .iter()
+            .filter(|(d, _)| !self.parsed.contains_key(*d))
+            .map(|(d, (_, _, owner))| (d.clone(), owner.clone()))
+            .collect();
+        for (d, owner) in missing_manifests {
+            self.problems.push(Problem {
+                subject: owner,
+                what: format!("manifest {d} is missing from the bundle"),
+            });
+        }
+        let missing: Vec<Digest> = self
+            .needed
+            .keys()
+            .filter(|d| {
+                !self.good.contains_key(*d)
+                    && !self
+                        .problems
+                        .iter()
+                        .any(|p| p.subject == format!("blob {d}"))
+            })
+            .cloned()
+            .collect();
+        for d in missing {
+            self.bad(&d, "missing from the bundle".into());
+        }
+        let referenced: u64 = self.needed.len() as u64 + self.parsed.len() as u64;
+        if self.problems.is_empty() && count != referenced {
+            self.problems.push(Problem {
+                subject: format::BUNDLE_JSON.into(),
+                what: format!(
+                    "its totals ({count} blobs) disagree with the images ({referenced} blobs)"
+                ),
+            });
+        }
+    }
+
+    /// The images whose manifests and blobs all arrived intact, ready to push.
+    fn complete_images(&self) -> Vec<ImageContent> {
+        let Some(bundle) = &self.bundle else {
+            return vec![];
+        };
+        let failed: BTreeSet<&str> = self
+            .problems
+            .iter()
+            .flat_map(|p| {
+                std::iter::once(p.subject.as_str()).chain(
+                    self.needed
+                        .iter()
+                        .filter(|(d, _)| p.subject == format!("blob {d}"))
+                        .flat_map(|(_, (_, u))| u.iter().map(String::as_str)),
+                )
+            })
+            .collect();
+        let mut out = Vec::new();
+        for rec in &bundle.images {
+            if failed.contains(rec.source.as_str()) || !self.parsed.contains_key(&rec.digest) {
+                continue;
+            }
+            let mut manifests = Vec::new();
+            let mut blobs: Vec<BlobRef> = Vec::new();
+            let mut ok = true;
+            let mut push_blobs = |p: &Parsed| {
+                for b in p.blobs() {
+                    if !blobs.iter().any(|x| x.digest == b.digest) {
+                        blobs.push(b.clone());
+                    }
+                }
+            };
+            if let Some(Parsed::Index(children)) = self.parsed.get(&rec.digest) {
+                for c in children {
+                    match (
+                        self.parsed.get(&c.blob.digest),
+                        self.small.get(&c.blob.digest),
+                    ) {
+                        (Some(p), Some(raw)) => {
+                            push_blobs(p);
+                            manifests.push((
+                                c.blob.digest.clone(),
+                                c.blob.media_type.clone(),
+                                raw.clone(),
+                            ));
+                        }
+                        _ => ok = false,
+                    }
+                }
+            } else if let Some(p) = self.parsed.get(&rec.digest) {
+                push_blobs(p);
+            }
+            let Some(raw) = self.small.get(&rec.digest) else {
+                continue;
+            };
+            manifests.push((rec.digest.clone(), rec.media_type.clone(), raw.clone()));
+            if ok && blobs.iter().all(|b| self.good.contains_key(&b.digest)) {
+                out.push(ImageContent {
+                    record: rec.clone(),
+                    manifests,
+                    blobs,
+                });
+            }
+        }
+        out
+    }
+}
+
+fn hash_stream(
+    r: &mut dyn Read,
+    size: u64,
+    d: &Digest,
+    reporter: &dyn Reporter,
+) -> Result<(), String> {
+    let mut h = Hasher::new();
+    let mut buf = vec![0u8; 256 << 10];
+    let mut limited = r.take(size);
+    loop {
+        let n = limited
+            .read(&mut buf)
+            .map_err(|e| format!("unreadable: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        reporter.advance(n as u64);
+    }
+    if h.len() != size {
+        return Err(format!("truncated: {} of {size} bytes", h.len()));
+    }
+    let actual = h.finish();
+    if actual != *d {
+        return Err(format!("wrong digest: its bytes hash to {actual}"));
+    }
+    Ok(())
+}
+
+/// `verify` without a seek table.
+struct VerifySink;
+
+impl Consumer for VerifySink {
+    fn start(&mut self, _: &BundleManifest) -> Result<(), UnpackError> {
+        Ok(())
+    }
+    fn small_blob(&mut self, _: &Digest, _: &[u8], _: &BTreeSet<String>) {}
+    fn stream_blob(
+        &mut self,
+        d: &Digest,
+        size: u64,
+        r: &mut dyn Read,
+        _: &BTreeSet<String>,
+    ) -> Result<(), String> {
+        hash_stream(r, size, d, &crate::progress::Silent)
+    }
+}
+
+/// Verifies a bundle read sequentially from `src`; `path` names it in messages.
+pub fn verify_stream(
+    src: impl Read,
+    path: &Path,
+    reporter: &dyn Reporter,
+) -> Result<VerifyReport, BundleError> {
+    let started = Instant::now();
+    let mut pass = Pass::new(path, reporter);
+    reporter.phase("verify", 0);
+    match pass.run(src, &mut VerifySink) {
+        Ok(()) => {}
+        Err(UnpackError::Bundle(e)) => return Err(e),
+        Err(e) => {
+            return Err(BundleError::Format {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })
+        }
+    }
+    reporter.finish_phase();
+    pass.finish();
+    Ok(VerifyReport {
+        images: pass.bundle.as_ref().map_or(0, |b| b.images.len()),
+        blobs: pass.blobs,
+        bytes: pass.bytes,
+        problems: pass.problems,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// `unpack` without a seek table: blobs are pushed as they stream by.
+struct UnpackSink<'a> {
+    client: &'a Client,
+    opts: &'a UnpackOptions,
+    /// Image source -> target references.
+    targets: BTreeMap<String, Vec<Reference>>,
+    mappings: Vec<Mapping>,
+    counters: (u64, u64, u64, u64),
+    reporter: &'a dyn Reporter,
+}
+
+impl UnpackSink<'_> {
+    /// The repositories that need a blob used by `users`.
+    fn repos(&self, users: &BTreeSet<String>) -> Vec<String> {
+        let mut repos: Vec<String> = users
+            .iter()
+            .flat_map(|u| self.targets.get(u).into_iter().flatten())
+            .map(|t| t.repository().to_string())
+            .collect();
+        repos.sort();
+        repos.dedup();
+        repos
+    }
+
+    fn count(&mut self, outcome: BlobOutcome, size: u64) {
+        match outcome {
+            BlobOutcome::Uploaded => {
+                self.counters.0 += 1;
+                self.counters.3 += size;
+            }
+            BlobOutcome::Mounted => self.counters.1 += 1,
+            BlobOutcome::Present => self.counters.2 += 1,
+        }
+    }
+
+    /// Mounts (or, for bytes in memory, uploads) the blob into every repository after the first.
+    fn spread(
+        &mut self,
+        d: &Digest,
+        size: u64,
+        repos: &[String],
+        data: Option<&[u8]>,
+    ) -> Result<(), String> {
+        let reg = self.opts.registry.clone();
+        for repo in repos.iter().skip(1) {
+            let owned: Option<Vec<u8>> = data.map(<[u8]>::to_vec);
+            let open = move || -> io::Result<Box<dyn Read + Send + 'static>> {
+                match &owned {
+                    Some(v) => Ok(Box::new(io::Cursor::new(v.clone()))),
+                    None => Err(io::Error::other(
+                        "the bytes of a streamed blob are gone; rerun unpack to finish",
+                    )),
+                }
+            };
+            let outcome = self
+                .client
+                .push_blob(&reg, repo, d, size, Some(&repos[0]), &open)
+                .map_err(|e| chain(&e))?;
+            self.count(outcome, size);
+        }
+        Ok(())
+    }
+}
+
+impl Consumer for UnpackSink<'_> {
+    fn start(&mut self, bundle: &BundleManifest) -> Result<(), UnpackError> {
+        self.mappings = unpack::plan(&bundle.images, &self.opts.registry, &self.opts.prefix)?;
+        for m in &self.mappings {
+            self.targets.insert(
+                m.source.clone(),
+                m.targets
+                    .iter()
+                    .map(|t| Reference::parse(t).expect("validated by plan"))
+                    .collect(),
+            );
+        }
+        if self.opts.dry_run {
+            return Ok(());
+        }
+        let reg = self.opts.registry.as_str();
+        let registry_err = |source| UnpackError::Registry {
+            registry: reg.to_string(),
+            source,
+        };
+        self.client.ping(reg).map_err(registry_err)?;
+        if let Some(first) = self.targets.values().flatten().next() {
+            self.client
+                .check_push_access(reg, first.repository())
+                .map_err(registry_err)?;
+        }
+        Ok(())
+    }
+
+    fn small_blob(&mut self, d: &Digest, data: &[u8], users: &BTreeSet<String>) {
+        if self.opts.dry_run {
+            return;
+        }
+        let repos = self.repos(users);
+        let Some(first) = repos.first() else { return };
+        let owned = data.to_vec();
+        let open = move || -> io::Result<Box<dyn Read + Send + 'static>> {
+            Ok(Box::new(io::Cursor::new(owned.clone())))
+        };
+        let size = data.len() as u64;
+        match self
+            .client
+            .push_blob(&self.opts.registry, first, d, size, None, &open)
+        {
+            Ok(o) => {
+                self.count(o, size);
+                if let Err(e) = self.spread(d, size, &repos, Some(data)) {
+                    self.reporter.warn(&format!("blob {d}: {e}"));
+                }
+            }
+            Err(e) => self.reporter.warn(&format!("blob {d}: {}", chain(&e))),
+        }
+        self.reporter.advance(size);
+    }
+
+    fn stream_blob(
+        &mut self,
+        d: &Digest,
+        size: u64,
+        r: &mut dyn Read,
+        users: &BTreeSet<String>,
+    ) -> Result<(), String> {
+        let repos = self.repos(users);
+        if self.opts.dry_run || repos.is_empty() {
+            return hash_stream(r, size, d, self.reporter);
+        }
+        let reg = self.opts.registry.clone();
+        let first = repos[0].clone();
+        let outcome = if matches!(self.client.blob_exists(&reg, &first, d), Ok(Some(_))) {
+            // Already there: the bytes still pass through the hash, so the report is honest.
+            hash_stream(r, size, d, self.reporter)?;
+            BlobOutcome::Present
+        } else {
+            // The upload reads from a pipe that this thread fills from the tar stream.
+            let (pipe_r, mut pipe_w) = io::pipe().map_err(|e| format!("creating a pipe: {e}"))?;
+            let slot = Mutex::new(Some(pipe_r));
+            let open = || -> io::Result<Box<dyn Read + Send + 'static>> {
+                slot.lock()
+                    .unwrap()
+                    .take()
+                    .map(|p| Box::new(p) as Box<dyn Read + Send>)
+                    .ok_or_else(|| {
+                        io::Error::other(
+                            "a streamed blob cannot be sent twice; rerun unpack to finish",
+                        )
+                    })
+            };
+            let client = self.client;
+            let reporter = self.reporter;
+            let (pushed, copied) = std::thread::scope(|s| {
+                let h = s.spawn(|| {
+                    let r = client.push_blob(&reg, &first, d, size, None, &open);
+                    // Whatever happened, stop the writer from blocking on a full pipe.
+                    slot.lock().unwrap().take();
+                    r
+                });
+                let mut counted = CountingReader {
+                    inner: r.take(size),
+                    reporter,
+                };
+                let copied = io::copy(&mut counted, &mut pipe_w);
+                drop(pipe_w);
+                (h.join().expect("upload thread"), copied)
+            });
+            match (pushed, copied) {
+                (Ok(o), Ok(n)) if n == size => o,
+                (Ok(_), Ok(n)) => return Err(format!("truncated: {n} of {size} bytes")),
+                (Err(PushError::Corrupt { source, .. }), _) => return Err(source.to_string()),
+                (Err(e), _) => return Err(chain(&e)),
+                (Ok(_), Err(e)) => return Err(format!("unreadable: {e}")),
+            }
+        };
+        self.count(outcome, size);
+        self.spread(d, size, &repos, None)
+    }
+}
+
+struct CountingReader<'a, R> {
+    inner: R,
+    reporter: &'a dyn Reporter,
+}
+
+impl<R: Read> Read for CountingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.reporter.advance(n as u64);
+        Ok(n)
+    }
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// Unpacks a bundle read sequentially from `src`.
+pub fn unpack_stream(
+    client: &Client,
+    src: impl Read,
+    path: &Path,
+    opts: &UnpackOptions,
+    reporter: &dyn Reporter,
+) -> Result<(Vec<Mapping>, Option<UnpackReport>), UnpackError> {
+    let started = Instant::now();
+    let mut pass = Pass::new(path, reporter);
+    let mut sink = UnpackSink {
+        client,
+        opts,
+        targets: BTreeMap::new(),
+        mappings: Vec::new(),
+        counters: (0, 0, 0, 0),
+        reporter,
+    };
+    reporter.phase("push", 0);
+    pass.run(src, &mut sink)?;
+    reporter.finish_phase();
+    if opts.dry_run {
+        return Ok((sink.mappings, None));
+    }
+    pass.finish();
+    let complete = pass.complete_images();
+    let mut reports = Vec::new();
+    let bundle = pass.bundle.clone().expect("run read bundle.json");
+    for rec in &bundle.images {
+        let targets = sink.targets.get(&rec.source).cloned().unwrap_or_default();
+        let mut rep = ImageReport {
+            source: rec.source.clone(),
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            digest: rec.digest.clone(),
+            status: Status::Failed,
+            error: None,
+        };
+        match complete.iter().find(|c| c.record.source == rec.source) {
+            Some(img) => match unpack::push_manifests(client, img, &targets) {
+                Ok(()) => rep.status = Status::Pushed,
+                Err(e) => rep.error = Some(e),
+            },
+            None => {
+                let why: Vec<String> = pass
+                    .problems
+                    .iter()
+                    .filter(|p| p.subject == rec.source || p.what.contains(&rec.source))
+                    .map(|p| p.to_string())
+                    .collect();
+                rep.error = Some(if why.is_empty() {
+                    "not pushed: its content is incomplete in the bundle".into()
+                } else {
+                    format!("not pushed: {}", why.join("; "))
+                });
+            }
+        }
+        reports.push(rep);
+    }
+    let (uploaded, mounted, present, bytes) = sink.counters;
+    Ok((
+        sink.mappings,
+        Some(UnpackReport {
+            registry: opts.registry.clone(),
+            rancher_settings: unpack::rancher_settings(&complete, &opts.registry, &opts.prefix),
+            images: reports,
+            blobs_uploaded: uploaded,
+            blobs_mounted: mounted,
+            blobs_present: present,
+            bytes_uploaded: bytes,
+            elapsed: started.elapsed(),
+        }),
+    ))
+}
