@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod cli;
 pub mod digest;
 pub mod fixtures;
+pub mod interrupt;
 pub mod list;
 pub mod manifest;
 pub mod media_type;

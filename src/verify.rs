@@ -83,7 +83,7 @@ pub fn verify(r: &BundleReader, reporter: &dyn Reporter) -> Result<VerifyReport,
 
 fn hash_entry(r: &BundleReader, e: &Entry, reporter: &dyn Reporter) -> std::io::Result<Digest> {
     let mut h = Hasher::new();
-    let mut rd = r.open_entry(e);
+    let mut rd = crate::interrupt::Guarded(r.open_entry(e));
     let mut buf = vec![0u8; 256 << 10];
     loop {
         let n = rd.read(&mut buf)?;
