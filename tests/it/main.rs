@@ -9,3 +9,4 @@ mod pack;
 mod pull;
 mod support;
 mod unpack;
+mod usb;
