@@ -355,7 +355,22 @@ pub fn locate(path: &Path) -> Result<Layout, PartsError> {
                     reason: format!("format {:?} with {} parts", m.format, m.parts.len()),
                 });
             }
+            let last = m.parts.len() - 1;
             for (i, p) in m.parts.iter().enumerate() {
+                let size_ok = if i < last {
+                    p.size == m.split_size
+                } else {
+                    p.size <= m.split_size
+                };
+                if !size_ok {
+                    return Err(PartsError::BadManifest {
+                        path: mpath.clone(),
+                        reason: format!(
+                            "part {i} is {} bytes with a split size of {}",
+                            p.size, m.split_size
+                        ),
+                    });
+                }
                 if p.name != file_name(&part_path(&base, i)) {
                     return Err(PartsError::BadManifest {
                         path: mpath.clone(),
