@@ -82,10 +82,10 @@ extra=$(grep -- '- ' "$work/images.txt" | awk '{print $2}' | sort -u | paste -sd
 "$fixtures" seed --set rancher-1.6.14 --extra-names "$extra" --scale "$scale" \
   --registry "docker.io=http://127.0.0.1:$docker_port" --registry "gcr.io=http://127.0.0.1:$gcr_port"
 
-# A real stick would take --split fat32 (4 GiB - 1); the demo bundle is small, so 3M parts (at least 3).
-step "airlock pack --version 1.6.14 --split 3M (through --mirror, as an internet host would pull from docker.io and gcr.io)"
+# A real stick would take --split fat32 (4 GiB - 1); the demo bundle is small, so 2M parts (4 or more).
+step "airlock pack --version 1.6.14 --split 2M (through --mirror, as an internet host would pull from docker.io and gcr.io)"
 mkdir -p "$work/usb"
-"$airlock" pack --version 1.6.14 -o "$work/usb/bundle.tar.zst" --split 3M --cache "$work/cache" \
+"$airlock" pack --version 1.6.14 -o "$work/usb/bundle.tar.zst" --split 2M --cache "$work/cache" \
   --mirror "docker.io=http://127.0.0.1:$docker_port" --mirror "gcr.io=http://127.0.0.1:$gcr_port"
 ls -l "$work/usb"
 nparts=$(ls "$work/usb"/bundle.tar.zst.[0-9][0-9][0-9] | wc -l)
