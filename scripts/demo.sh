@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole airlock story on one machine, with no internet: a local "upstream" registry pair
 # stands in for docker.io and gcr.io (via --mirror), holding generated images under the Rancher
-# 1.6.14 names; airlock packs them into one bundle, the bundle is checked with standard tools
-# and with airlock verify, unpacked into a second ("private") registry, and checked with skopeo.
+# 1.6.14 names; airlock packs them into one bundle split into parts as for a FAT32 USB stick,
+# the parts are checked with sha256sum -c and with airlock verify, unpacked straight from the
+# parts into a second ("private") registry, and checked with skopeo.
 #
 # Usage: scripts/demo.sh [--scale S]   (default scale 0.02: about 25 MB of images)
 set -euo pipefail
@@ -81,23 +82,26 @@ extra=$(grep -- '- ' "$work/images.txt" | awk '{print $2}' | sort -u | paste -sd
 "$fixtures" seed --set rancher-1.6.14 --extra-names "$extra" --scale "$scale" \
   --registry "docker.io=http://127.0.0.1:$docker_port" --registry "gcr.io=http://127.0.0.1:$gcr_port"
 
-step "airlock pack --version 1.6.14 (through --mirror, as an internet host would pull from docker.io and gcr.io)"
+# A real stick would take --split fat32 (4 GiB - 1); the demo bundle is small, so 2M parts (4 or more).
+step "airlock pack --version 1.6.14 --split 2M (through --mirror, as an internet host would pull from docker.io and gcr.io)"
 mkdir -p "$work/usb"
-"$airlock" pack --version 1.6.14 -o "$work/usb/bundle.tar.zst" --cache "$work/cache" \
+"$airlock" pack --version 1.6.14 -o "$work/usb/bundle.tar.zst" --split 2M --cache "$work/cache" \
   --mirror "docker.io=http://127.0.0.1:$docker_port" --mirror "gcr.io=http://127.0.0.1:$gcr_port"
 ls -l "$work/usb"
+nparts=$(ls "$work/usb"/bundle.tar.zst.[0-9][0-9][0-9] | wc -l)
+[ "$nparts" -ge 3 ] || { echo "expected at least 3 parts, got $nparts" >&2; exit 1; }
 
-step "checking the copy with standard tools: sha256sum -c"
+step "checking the copy with standard tools: sha256sum -c (one line per part)"
 (cd "$work/usb" && sha256sum -c bundle.tar.zst.sha256)
 
-step "airlock verify (offline, every byte)"
-"$airlock" verify "$work/usb/bundle.tar.zst"
+step "airlock verify from the first part (offline, every byte, and every part's checksum)"
+"$airlock" verify "$work/usb/bundle.tar.zst.000"
 
-step "airlock inspect"
+step "airlock inspect (the base name finds the parts)"
 "$airlock" inspect "$work/usb/bundle.tar.zst" | head -12
 
-step "airlock unpack into the private registry"
-"$airlock" unpack "$work/usb/bundle.tar.zst" --registry "http://127.0.0.1:$private_port" | tee "$work/report.txt"
+step "airlock unpack into the private registry, straight from the parts"
+"$airlock" unpack "$work/usb/bundle.tar.zst.000" --registry "http://127.0.0.1:$private_port" | tee "$work/report.txt"
 
 step "skopeo inspect of the pause image, at both paths a kubelet may ask for"
 for path in google_containers/pause-amd64:3.0 gcr.io/google_containers/pause-amd64:3.0; do

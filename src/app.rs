@@ -18,7 +18,7 @@ use crate::cli::{
 };
 use crate::digest::Digest;
 use crate::pack::{PackOptions, PlannedImage, Platforms};
-use crate::progress::{self, human_bytes};
+use crate::progress::{self, human_bytes, Reporter as _};
 use crate::registry::{self, Credentials, Endpoint};
 use crate::unpack::UnpackOptions;
 
@@ -30,13 +30,87 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Inspect(args) => inspect(args),
         Command::Verify(args) => verify(args),
         Command::Unpack(args) => unpack(args),
+        Command::Inventory(args) => inventory(args),
+    }
+}
+
+/// A bundle opened for reading: through its seek table, or as one sequential stream (a bundle
+/// recompressed without the table, or standard input given as `-`).
+enum Opened {
+    Seekable(BundleReader),
+    Stream(Box<dyn std::io::Read>),
+}
+
+fn open_any(path: &std::path::Path) -> Result<Opened> {
+    if path == std::path::Path::new("-") {
+        return Ok(Opened::Stream(Box::new(std::io::stdin().lock())));
+    }
+    match crate::parts::open_bundle(path) {
+        Ok((r, _)) => Ok(Opened::Seekable(r)),
+        Err(crate::parts::PartsError::Bundle(
+            crate::bundle::reader::BundleError::NoSeekTable { .. },
+        )) => {
+            let f =
+                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            Ok(Opened::Stream(Box::new(std::io::BufReader::with_capacity(
+                1 << 20,
+                f,
+            ))))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
 fn verify(args: VerifyArgs) -> Result<i32> {
-    let reader = BundleReader::open(&args.bundle)?;
     let reporter = progress::Stderr::new(args.quiet || args.output == OutputFormat::Json);
-    let report = crate::verify::verify(&reader, &reporter)?;
+    if let Opened::Stream(src) = open_any(&args.bundle)? {
+        reporter.warn("the bundle has no seek table: reading it in one sequential pass");
+        let report = crate::stream::verify_stream(src, &args.bundle, &reporter)?;
+        return finish_verify(&args, report);
+    }
+    let side = crate::parts::sidecar_path(&crate::parts::base_name(&args.bundle));
+    let opened = crate::parts::open_bundle(&args.bundle);
+    // The checksum file is checked alongside the bundle: file hashes on one side, the bundle's
+    // own digests on the other.
+    let (report, sidecar) = rayon::join(
+        || {
+            opened
+                .as_ref()
+                .ok()
+                .map(|(r, _)| crate::verify::verify(r, &reporter))
+        },
+        || crate::sidecar::check(&side),
+    );
+    let sidecar = sidecar.with_context(|| format!("reading {}", side.display()))?;
+    let (mut report, _): (crate::verify::VerifyReport, _) = match (report, opened) {
+        (Some(r), Ok(o)) => (r?, o),
+        (_, Err(e)) => {
+            // The bundle cannot even be opened: still say which file differs from its checksum.
+            if let Some(problems) = sidecar.filter(|p| !p.is_empty()) {
+                eprintln!(
+                    "error: {} differs from {}:",
+                    args.bundle.display(),
+                    side.display()
+                );
+                for p in &problems {
+                    eprintln!("  {p}");
+                }
+            }
+            return Err(e.into());
+        }
+        (None, Ok(_)) => unreachable!("verified whenever the bundle opened"),
+    };
+    if let Some(problems) = sidecar {
+        report.problems.extend(problems.into_iter().map(|mut p| {
+            p.subject = format!("file {}", p.subject);
+            p
+        }));
+    }
+    finish_verify(&args, report)
+}
+
+/// Prints a verify report; the exit code.
+fn finish_verify(args: &VerifyArgs, report: crate::verify::VerifyReport) -> Result<i32> {
     if args.output == OutputFormat::Json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
@@ -50,6 +124,13 @@ fn verify(args: VerifyArgs) -> Result<i32> {
                 human_bytes(report.bytes),
                 report.elapsed.as_secs_f64()
             );
+            if report.omitted_blobs > 0 {
+                println!(
+                    "delta bundle: {} blobs ({}) are omitted; the target registry must already hold them (unpack checks)",
+                    report.omitted_blobs,
+                    human_bytes(report.omitted_bytes)
+                );
+            }
         }
         return Ok(0);
     }
@@ -82,7 +163,7 @@ fn unpack(args: UnpackArgs) -> Result<i32> {
         "" => String::new(),
         p => format!("{p}/"),
     };
-    let reader = BundleReader::open(&args.bundle)?;
+    let opened = open_any(&args.bundle)?;
     let mut opts = registry_options(&args.registry_args, Some(&registry))?;
     if let Some(e) = endpoint {
         opts.endpoints.push((registry.clone(), e));
@@ -95,8 +176,15 @@ fn unpack(args: UnpackArgs) -> Result<i32> {
         jobs: args.jobs.clamp(1, 64),
         dry_run: args.dry_run,
     };
-    let (mappings, report) = crate::unpack::unpack(&client, &reader, &uopts, &reporter)
-        .with_context(|| format!("unpacking {} into {registry}", args.bundle.display()))?;
+    let result = match opened {
+        Opened::Seekable(reader) => crate::unpack::unpack(&client, &reader, &uopts, &reporter),
+        Opened::Stream(src) => {
+            reporter.warn("the bundle has no seek table: reading it in one sequential pass");
+            crate::stream::unpack_stream(&client, src, &args.bundle, &uopts, &reporter)
+        }
+    };
+    let (mappings, report) =
+        result.with_context(|| format!("unpacking {} into {registry}", args.bundle.display()))?;
     let Some(report) = report else {
         // --dry-run
         if args.output == OutputFormat::Json {
@@ -239,6 +327,12 @@ fn pack(args: PackArgs) -> Result<i32> {
             ..WriteOptions::default()
         },
         created,
+        split: args.split,
+        base: match (&args.base, &args.base_registry_inventory) {
+            (Some(b), _) => Some(crate::delta::from_bundle(b)?),
+            (None, Some(i)) => Some(crate::delta::from_inventory(i)?),
+            (None, None) => None,
+        },
     };
     let client = registry::Client::new(registry_options(&args.registry, None)?)?;
     let reporter = progress::Stderr::new(args.quiet);
@@ -262,6 +356,26 @@ fn pack(args: PackArgs) -> Result<i32> {
         summary.elapsed.as_secs_f64(),
         if retries > 0 { format!(", {retries} retries") } else { String::new() }
     );
+    if summary.files.len() > 1 {
+        eprintln!(
+            "{} parts: {} (checksums in {})",
+            summary.files.len(),
+            summary
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            crate::parts::sidecar_path(&args.output).display()
+        );
+    }
+    if summary.omitted_blobs > 0 {
+        eprintln!(
+            "delta bundle: {} blobs ({}) the base carries were left out",
+            summary.omitted_blobs,
+            human_bytes(summary.omitted_bytes)
+        );
+    }
     if !summary.failures.is_empty() {
         eprintln!(
             "error: {} images could not be fetched and are NOT in the bundle:",
@@ -275,8 +389,26 @@ fn pack(args: PackArgs) -> Result<i32> {
     Ok(0)
 }
 
+fn inventory(args: crate::cli::InventoryArgs) -> Result<i32> {
+    let (registry, endpoint) = if args.registry.contains("://") {
+        let e = Endpoint::parse(&args.registry)?;
+        (e.host.clone(), Some(e))
+    } else {
+        (args.registry.trim_end_matches('/').to_string(), None)
+    };
+    let mut opts = registry_options(&args.registry_args, Some(&registry))?;
+    if let Some(e) = endpoint {
+        opts.endpoints.push((registry.clone(), e));
+    }
+    let client = registry::Client::new(opts)?;
+    let inv = crate::inventory::collect(&client, &registry, args.jobs.clamp(1, 64))
+        .with_context(|| format!("taking the inventory of {registry}"))?;
+    println!("{}", serde_json::to_string_pretty(&inv)?);
+    Ok(0)
+}
+
 fn inspect(args: InspectArgs) -> Result<i32> {
-    let reader = BundleReader::open(&args.bundle)?;
+    let (reader, _) = crate::parts::open_bundle(&args.bundle)?;
     let bundle = reader.bundle_manifest()?;
     match args.output {
         OutputFormat::Json => {

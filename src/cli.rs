@@ -25,11 +25,26 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Push every image of a bundle into a private registry, at the paths Rancher expects.
     Unpack(UnpackArgs),
+    /// Print what a registry holds (repositories, tags, manifest and blob digests) as JSON,
+    /// for `pack --base-registry-inventory` on the connected side.
+    Inventory(InventoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// The registry: host[:port], or http(s)://host[:port].
+    #[arg(long, value_name = "REGISTRY")]
+    pub registry: String,
+    /// Parallel requests.
+    #[arg(long, default_value_t = 6)]
+    pub jobs: usize,
+    #[command(flatten)]
+    pub registry_args: RegistryArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The bundle file.
+    /// The bundle file, its first part (bundle.tar.zst.000) or the base name of its parts.
     pub bundle: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -41,7 +56,7 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct UnpackArgs {
-    /// The bundle file.
+    /// The bundle file, its first part (bundle.tar.zst.000) or the base name of its parts.
     pub bundle: PathBuf,
     /// The private registry: host[:port], or http(s)://host[:port].
     #[arg(long, value_name = "REGISTRY")]
@@ -99,6 +114,22 @@ pub struct PackArgs {
     /// zstd level (gzip layers do not compress further; higher levels only cost time).
     #[arg(long = "level", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     pub level: i32,
+    /// Write parts of at most SIZE bytes (FILE.000, FILE.001, ...) for media with a file size
+    /// limit: `fat32` (4 GiB - 1), or a size like 500M, 4G, 1048576.
+    #[arg(long = "split", value_name = "SIZE", value_parser = parse_split)]
+    pub split: Option<u64>,
+    /// Write a delta bundle: leave out every config and layer this earlier bundle carries
+    /// (the target registry must hold them already).
+    #[arg(
+        long = "base",
+        value_name = "BUNDLE",
+        conflicts_with = "base_registry_inventory"
+    )]
+    pub base: Option<PathBuf>,
+    /// Write a delta bundle: leave out every config and layer listed in this inventory of
+    /// the target registry (`airlock inventory --registry reg.local > FILE`).
+    #[arg(long = "base-registry-inventory", value_name = "FILE")]
+    pub base_registry_inventory: Option<PathBuf>,
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
@@ -106,9 +137,13 @@ pub struct PackArgs {
     pub registry: RegistryArgs,
 }
 
+fn parse_split(s: &str) -> Result<u64, String> {
+    crate::parts::parse_size(s).map_err(|e| e.to_string())
+}
+
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The bundle file.
+    /// The bundle file, its first part (bundle.tar.zst.000) or the base name of its parts.
     pub bundle: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]

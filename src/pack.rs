@@ -18,13 +18,15 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::bundle::format::{
-    self, BlobTotals, BundleManifest, Failure, FromIndex, ImageRecord, OciIndex, Request,
+    self, BaseRef, BlobTotals, BundleManifest, Failure, FromIndex, ImageRecord, OciIndex,
+    OmittedBlob, Request,
 };
 use crate::bundle::writer::{BundleWriter, WriteOptions};
 use crate::cache::{Cache, CacheError, Cached};
 use crate::digest::{Digest, HashingWriter, VerifyingReader};
 use crate::manifest::{self, BlobRef, Parsed, Platform};
 use crate::media_type::{self, Kind};
+use crate::parts::{self, SplitWriter};
 use crate::progress::Reporter;
 use crate::reference::Reference;
 use crate::registry::{Client, Manifest, RegistryError};
@@ -61,6 +63,19 @@ pub struct PackOptions {
     pub write: WriteOptions,
     /// `SOURCE_DATE_EPOCH`, recorded as `created`.
     pub created: Option<u64>,
+    /// `--split`: write parts of at most this many bytes instead of one file.
+    pub split: Option<u64>,
+    /// `--base` / `--base-registry-inventory`: write a delta bundle without these blobs.
+    pub base: Option<DeltaBase>,
+}
+
+/// What a delta bundle builds on: blobs the target registry will already hold.
+#[derive(Debug, Clone, Default)]
+pub struct DeltaBase {
+    /// Recorded in `bundle.json` (its `omittedBlobs` is filled in by `pack`).
+    pub record: BaseRef,
+    /// Configs and layers available on the other side, with their sizes.
+    pub blobs: BTreeMap<Digest, u64>,
 }
 
 /// What a pack did.
@@ -77,7 +92,13 @@ pub struct PackSummary {
     pub bytes_downloaded: u64,
     pub blobs_from_cache: u64,
     pub bundle_size: u64,
+    /// sha256 of the whole bundle stream (all parts concatenated).
     pub bundle_sha256: Digest,
+    /// The files written: the bundle, or its parts.
+    pub files: Vec<PathBuf>,
+    /// Configs and layers left out of a delta bundle, and their bytes.
+    pub omitted_blobs: u64,
+    pub omitted_bytes: u64,
     pub elapsed: Duration,
 }
 
@@ -97,6 +118,27 @@ pub enum PackError {
         #[source]
         source: io::Error,
     },
+    #[error("not enough space on the file system of {}: the bundle needs about {needed} bytes, {available} are available", .dir.display())]
+    NoSpace {
+        dir: PathBuf,
+        needed: u64,
+        available: u64,
+    },
+    #[error("no space left on the file system of {} while writing {}; nothing was left under that name", .dir.display(), .path.display())]
+    Full {
+        path: PathBuf,
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("measuring the free space of {}", .dir.display())]
+    Measure {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} already exists: move the parts of the earlier pack away first (airlock never deletes parts)", .path.display())]
+    PartsExist { path: PathBuf },
     #[error(transparent)]
     Cache(#[from] CacheError),
 }
@@ -140,6 +182,12 @@ pub fn pack(
     let started = Instant::now();
     if images.is_empty() {
         return Err(PackError::Empty);
+    }
+    if opts.split.is_some() {
+        let first = parts::part_path(&opts.output, 0);
+        if first.exists() {
+            return Err(PackError::PartsExist { path: first });
+        }
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
@@ -212,12 +260,43 @@ pub fn pack(
             }
         }
     }
-    let total_fetch: u64 = wanted.values().map(|w| w.blob.size).sum();
+    // A delta leaves out (and so never downloads) what its base carries.
+    let omit = |d: &Digest| opts.base.as_ref().is_some_and(|b| b.blobs.contains_key(d));
+    let mut estimate = wanted
+        .iter()
+        .filter(|(d, _)| !omit(d))
+        .map(|(_, w)| w.blob.size)
+        .sum::<u64>();
+    let mut entries = 3 + wanted.len() as u64;
+    let mut seen_manifests = BTreeSet::new();
+    for r in &resolved {
+        for (d, _, raw) in &r.manifests {
+            if seen_manifests.insert(d) {
+                estimate += raw.len() as u64;
+                entries += 1;
+            }
+        }
+    }
+    check_space(
+        &opts.output,
+        estimate_bundle(estimate, entries),
+        opts.split,
+        reporter,
+    )?;
+    let total_fetch: u64 = wanted
+        .iter()
+        .filter(|(d, _)| !omit(d))
+        .map(|(_, w)| w.blob.size)
+        .sum();
     reporter.phase("download", total_fetch);
     let downloaded = AtomicU64::new(0);
     let from_cache = AtomicU64::new(0);
     let blob_failures: Mutex<BTreeMap<Digest, String>> = Mutex::new(BTreeMap::new());
-    let wanted_list: Vec<&Wanted> = wanted.values().collect();
+    let wanted_list: Vec<&Wanted> = wanted
+        .iter()
+        .filter(|(d, _)| !omit(d))
+        .map(|(_, w)| w)
+        .collect();
     pool.install(|| {
         wanted_list
             .par_iter()
@@ -292,6 +371,29 @@ pub fn pack(
     // A digest that is a manifest is written once, as a manifest.
     configs.retain(|d, _| !manifests.contains_key(d));
     layers.retain(|d, _| !manifests.contains_key(d) && !configs.contains_key(d));
+    // Manifests always travel (they are small and pushed by unpack); configs and layers the
+    // base carries are left out and listed.
+    let mut omitted: Vec<OmittedBlob> = Vec::new();
+    for m in [&mut configs, &mut layers] {
+        m.retain(|d, size| {
+            if omit(d) {
+                omitted.push(OmittedBlob {
+                    digest: d.clone(),
+                    size: *size,
+                });
+                false
+            } else {
+                true
+            }
+        });
+    }
+    omitted.sort();
+    let omitted_bytes: u64 = omitted.iter().map(|b| b.size).sum();
+    let omitted_count = omitted.len() as u64;
+    let base = opts.base.as_ref().map(|b| BaseRef {
+        omitted_blobs: omitted,
+        ..b.record.clone()
+    });
     let records: Vec<ImageRecord> = ok_images.iter().map(|r| r.record.clone()).collect();
     let blob_count = (manifests.len() + configs.len() + layers.len()) as u64;
     let bytes_dedup = manifests
@@ -316,13 +418,14 @@ pub fn pack(
             count: blob_count,
             bytes: bytes_dedup,
         },
-        base: None,
+        base,
     };
     let index = OciIndex::for_images(&records);
     reporter.phase("write", bytes_dedup);
-    let (bundle_size, bundle_sha256) = write_bundle(
+    let (bundle_size, bundle_sha256, files) = write_bundle(
         &cache,
         &opts.output,
+        opts.split,
         &opts.write,
         &bundle,
         &index,
@@ -342,6 +445,9 @@ pub fn pack(
         blobs_from_cache: from_cache.into_inner(),
         bundle_size,
         bundle_sha256,
+        files,
+        omitted_blobs: omitted_count,
+        omitted_bytes,
         elapsed: started.elapsed(),
     })
 }
@@ -607,10 +713,72 @@ pub fn temp_path_for(output: &Path) -> PathBuf {
     output.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 
+/// The bundle size for `content` bytes in `entries` tar entries: tar headers and padding,
+/// zstd frame overhead (layers are gzip and do not shrink), the seek table, plus 1%.
+pub fn estimate_bundle(content: u64, entries: u64) -> u64 {
+    let tar = content + entries * 1024 + 1024;
+    let frames = entries * 2 + content / (4 << 20) + 1;
+    let zstd = frames * (18 + 12) + 17;
+    let sum = tar + zstd;
+    sum + sum / 100 + (64 << 10)
+}
+
+/// Refuses to start writing when the output's file system cannot hold `needed` bytes, and
+/// warns when one file over 4 GiB would go to a FAT file system.
+fn check_space(
+    output: &Path,
+    needed: u64,
+    split: Option<u64>,
+    reporter: &dyn Reporter,
+) -> Result<(), PackError> {
+    let dir = crate::space::output_dir(output);
+    let info = crate::space::measure(&dir).map_err(|source| PackError::Measure {
+        dir: dir.clone(),
+        source,
+    })?;
+    if info.available < needed {
+        return Err(PackError::NoSpace {
+            dir,
+            needed,
+            available: info.available,
+        });
+    }
+    let largest = split.map_or(needed, |s| s.min(needed));
+    if info.is_fat() && largest > parts::FAT32_MAX_FILE {
+        reporter.warn(&format!(
+            "{} is on a FAT file system, which cannot hold a file over 4 GiB, and the bundle will be about {needed} bytes: use --split fat32",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Where the bundle's bytes go: one file, or parts.
+enum Out {
+    One(HashingWriter<BufWriter<File>>),
+    Split(Box<HashingWriter<SplitWriter>>),
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Out::One(w) => w.write(buf),
+            Out::Split(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Out::One(w) => w.flush(),
+            Out::Split(w) => w.flush(),
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn write_bundle(
     cache: &Cache,
     output: &Path,
+    split: Option<u64>,
     wopts: &WriteOptions,
     bundle: &BundleManifest,
     index: &OciIndex,
@@ -618,18 +786,33 @@ fn write_bundle(
     configs: &BTreeMap<Digest, u64>,
     layers: &BTreeMap<Digest, u64>,
     reporter: &dyn Reporter,
-) -> Result<(u64, Digest), PackError> {
+) -> Result<(u64, Digest, Vec<PathBuf>), PackError> {
     let tmp = temp_path_for(output);
-    let werr = |source: io::Error| PackError::Write {
-        path: output.to_path_buf(),
-        source,
+    let werr = |source: io::Error| {
+        if crate::space::is_no_space(&source) {
+            PackError::Full {
+                path: output.to_path_buf(),
+                dir: crate::space::output_dir(output),
+                source,
+            }
+        } else {
+            PackError::Write {
+                path: output.to_path_buf(),
+                source,
+            }
+        }
     };
     let mut guard = TempGuard {
         path: tmp.clone(),
-        keep: false,
+        keep: split.is_some(),
     };
-    let file = File::create(&tmp).map_err(werr)?;
-    let out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let out = match split {
+        None => {
+            let file = File::create(&tmp).map_err(werr)?;
+            Out::One(HashingWriter::new(BufWriter::with_capacity(1 << 20, file)))
+        }
+        Some(size) => Out::Split(Box::new(HashingWriter::new(SplitWriter::new(output, size)))),
+    };
     let mut w = BundleWriter::new(out, wopts);
     w.add_bytes(format::OCI_LAYOUT, format::OCI_LAYOUT_CONTENT)
         .map_err(werr)?;
@@ -652,37 +835,72 @@ fn write_bundle(
         w.add_reader(&format::blob_entry(d), *size, &mut r)
             .map_err(werr)?;
     }
-    let out = w.finish().map_err(werr)?;
-    let (sha, len, buf) = out.finish();
-    let file = buf.into_inner().map_err(|e| werr(e.into_error()))?;
-    file.sync_all().map_err(werr)?;
-    drop(file);
-    fs::rename(&tmp, output).map_err(werr)?;
-    guard.keep = true;
-    sync_dir(output);
-    write_sidecar(output, &sha).map_err(werr)?;
-    Ok((len, sha))
+    let side = parts::sidecar_path(output);
+    match w.finish().map_err(werr)? {
+        Out::One(out) => {
+            let (sha, len, buf) = out.finish();
+            let file = buf.into_inner().map_err(|e| werr(e.into_error()))?;
+            file.sync_all().map_err(werr)?;
+            drop(file);
+            fs::rename(&tmp, output).map_err(werr)?;
+            guard.keep = true;
+            sync_dir(output);
+            let name = output
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            crate::sidecar::write(&side, &[(sha.clone(), name)]).map_err(werr)?;
+            Ok((len, sha, vec![output.to_path_buf()]))
+        }
+        Out::Split(out) => {
+            let (sha, len, sw) = (*out).finish();
+            let layout = sw.finish().map_err(werr)?;
+            let files: Vec<PathBuf> = (0..layout.parts.len())
+                .map(|i| parts::part_path(output, i))
+                .collect();
+            let written = (|| {
+                let raw = serde_json::to_vec_pretty(&layout).expect("parts manifest serialises");
+                write_file(&parts::manifest_path(output), &raw)?;
+                let lines: Vec<(Digest, String)> = layout
+                    .parts
+                    .iter()
+                    .map(|p| (p.sha256.clone(), p.name.clone()))
+                    .collect();
+                crate::sidecar::write(&side, &lines)
+            })();
+            if let Err(e) = written {
+                // Without their layout the parts cannot be read: take them back.
+                for f in &files {
+                    let _ = fs::remove_file(f);
+                }
+                let _ = fs::remove_file(parts::manifest_path(output));
+                return Err(werr(e));
+            }
+            Ok((len, sha, files))
+        }
+    }
 }
 
-/// Writes `<output>.sha256` in the format `sha256sum -c` reads.
-fn write_sidecar(output: &Path, sha: &Digest) -> io::Result<()> {
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let side = PathBuf::from(format!("{}.sha256", output.display()));
-    let tmp = temp_path_for(&side);
-    let mut f = File::create(&tmp)?;
-    writeln!(f, "{}  {name}", sha.hex())?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, &side)?;
-    sync_dir(&side);
+/// Writes a small file durably: temporary name, fsync, rename, fsync of the directory.
+fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
+    let tmp = temp_path_for(path);
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    sync_dir(path);
     Ok(())
 }
 
 /// fsyncs the directory holding `path`, so the rename survives a power cut.
-fn sync_dir(path: &Path) {
+pub fn sync_dir(path: &Path) {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

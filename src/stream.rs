@@ -496,6 +496,15 @@ impl<'a> Pass<'a> {
         }
     }
 
+    /// Blobs a delta bundle relies on its base for.
+    fn omitted(&self) -> BTreeMap<Digest, u64> {
+        self.bundle
+            .as_ref()
+            .and_then(|b| b.base.as_ref())
+            .map(|b| b.omitted())
+            .unwrap_or_default()
+    }
+
     /// What is missing at the end of the pass.
     fn finish(&mut self) {
         let Some(count) = self.bundle.as_ref().map(|b| b.blobs.count) else {
@@ -517,11 +526,13 @@ impl<'a> Pass<'a> {
                 what: format!("manifest {d} is missing from the bundle"),
             });
         }
+        let omitted = self.omitted();
         let missing: Vec<Digest> = self
             .needed
             .keys()
             .filter(|d| {
                 !self.good.contains_key(*d)
+                    && !omitted.contains_key(*d)
                     && !self
                         .problems
                         .iter()
@@ -532,7 +543,8 @@ impl<'a> Pass<'a> {
         for d in missing {
             self.bad(&d, "missing from the bundle".into());
         }
-        let referenced: u64 = self.needed.len() as u64 + self.parsed.len() as u64;
+        let referenced: u64 = (self.needed.len() - omitted.len().min(self.needed.len())) as u64
+            + self.parsed.len() as u64;
         if self.problems.is_empty() && count != referenced {
             self.problems.push(Problem {
                 subject: format::BUNDLE_JSON.into(),
@@ -680,7 +692,10 @@ pub fn verify_stream(
     }
     reporter.finish_phase();
     pass.finish();
+    let omitted = pass.omitted();
     Ok(VerifyReport {
+        omitted_blobs: omitted.len(),
+        omitted_bytes: omitted.values().sum(),
         images: pass.bundle.as_ref().map_or(0, |b| b.images.len()),
         blobs: pass.blobs,
         bytes: pass.bytes,
@@ -755,6 +770,14 @@ impl UnpackSink<'_> {
 
 impl Consumer for UnpackSink<'_> {
     fn start(&mut self, bundle: &BundleManifest) -> Result<(), UnpackError> {
+        if bundle.base.is_some() {
+            // A delta's omitted blobs must be checked in the target before anything is pushed,
+            // which needs the whole bundle known first.
+            return Err(UnpackError::Bundle(BundleError::Format {
+                path: PathBuf::from("bundle.json"),
+                reason: "this is a delta bundle; it can only be unpacked through its seek table (keep the file as airlock pack wrote it, not recompressed or piped)".into(),
+            }));
+        }
         self.mappings = unpack::plan(&bundle.images, &self.opts.registry, &self.opts.prefix)?;
         for m in &self.mappings {
             self.targets.insert(

@@ -104,6 +104,11 @@ pub enum UnpackError {
         first: String,
         second: String,
     },
+    #[error("this is a delta bundle and {registry} lacks {} blobs it relies on (unpack its base bundle there first); nothing was pushed:\n{}", .missing.len(), .missing.join("\n"))]
+    BaseMissing {
+        registry: String,
+        missing: Vec<String>,
+    },
     #[error("cannot use registry {registry}; nothing was pushed")]
     Registry {
         registry: String,
@@ -234,6 +239,76 @@ pub fn unpack(
             .collect()
     });
 
+    // A delta bundle: every omitted blob must be in the target already, found before anything
+    // is pushed; where it sits in another repository, it is mounted from there.
+    let omitted = checked
+        .manifest
+        .base
+        .as_ref()
+        .map(|b| b.omitted())
+        .unwrap_or_default();
+    let mut mount_source: BTreeMap<Digest, String> = BTreeMap::new();
+    if !omitted.is_empty() {
+        let mut users: BTreeMap<&Digest, (BTreeSet<String>, BTreeSet<&str>)> = BTreeMap::new();
+        for ((img, ts), done) in checked.images.iter().zip(&targets).zip(&present) {
+            for b in img.blobs.iter().filter(|b| omitted.contains_key(&b.digest)) {
+                if *done {
+                    continue;
+                }
+                let e = users.entry(&b.digest).or_default();
+                e.0.extend(ts.iter().map(|t| t.repository().to_string()));
+                e.1.insert(img.record.source.as_str());
+            }
+        }
+        let bundle_repos: BTreeSet<String> = targets
+            .iter()
+            .flatten()
+            .map(|t| t.repository().to_string())
+            .collect();
+        let catalog: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        let users: Vec<_> = users.into_iter().collect();
+        let found: Vec<Result<Option<String>, RegistryError>> = pool.install(|| {
+            users
+                .par_iter()
+                .map(|(d, (repos, _))| {
+                    let in_bundle = bundle_repos.iter().filter(|r| !repos.contains(*r));
+                    for repo in repos.iter().chain(in_bundle) {
+                        if client.blob_exists(reg, repo, d)?.is_some() {
+                            return Ok(Some(repo.clone()));
+                        }
+                    }
+                    // Elsewhere in the registry (the base may have other repositories).
+                    let all = catalog.get_or_init(|| client.catalog(reg, 1000).unwrap_or_default());
+                    for repo in all.iter().filter(|r| !bundle_repos.contains(*r)) {
+                        if client.blob_exists(reg, repo, d)?.is_some() {
+                            return Ok(Some(repo.clone()));
+                        }
+                    }
+                    Ok(None)
+                })
+                .collect()
+        });
+        let mut missing = Vec::new();
+        for ((d, (_, images)), f) in users.iter().zip(found) {
+            match f.map_err(registry_err)? {
+                Some(repo) => {
+                    mount_source.insert((*d).clone(), repo);
+                }
+                None => missing.push(format!(
+                    "  blob {d} ({} bytes), used by {}",
+                    omitted[*d],
+                    images.iter().copied().collect::<Vec<_>>().join(", ")
+                )),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(UnpackError::BaseMissing {
+                registry: reg.to_string(),
+                missing,
+            });
+        }
+    }
+
     // Which repositories need which blob.
     let mut need: BTreeMap<Digest, (u64, BTreeSet<String>)> = BTreeMap::new();
     for ((img, ts), done) in checked.images.iter().zip(&targets).zip(&present) {
@@ -257,11 +332,17 @@ pub fn unpack(
     let failed_blobs: Mutex<BTreeMap<Digest, String>> = Mutex::new(BTreeMap::new());
     pool.install(|| {
         jobs.par_iter().for_each(|(digest, (size, repos))| {
-            let entry = r.blob(digest).expect("checked");
+            // Absent only when omitted from a delta (the check above found it in the target).
+            let entry = r.blob(digest);
             let open = || -> std::io::Result<Box<dyn Read + Send + 'static>> {
-                Ok(Box::new(r.open_entry_owned(entry)))
+                match entry {
+                    Some(e) => Ok(Box::new(r.open_entry_owned(e))),
+                    None => Err(std::io::Error::other(
+                        "omitted from this delta bundle, and the registry no longer has it",
+                    )),
+                }
             };
-            let mut first: Option<&str> = None;
+            let mut first: Option<&str> = mount_source.get(*digest).map(String::as_str);
             for repo in repos.iter() {
                 match client.push_blob(reg, repo, digest, *size, first, &open) {
                     Ok(outcome) => {

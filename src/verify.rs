@@ -20,6 +20,9 @@ pub struct VerifyReport {
     pub images: usize,
     pub blobs: usize,
     pub bytes: u64,
+    /// Configs and layers a delta bundle leaves out (its base carries them); not problems.
+    pub omitted_blobs: usize,
+    pub omitted_bytes: u64,
     pub problems: Vec<Problem>,
     #[serde(skip)]
     pub elapsed: Duration,
@@ -72,8 +75,16 @@ pub fn verify(r: &BundleReader, reporter: &dyn Reporter) -> Result<VerifyReport,
     reporter.finish_phase();
     bad.sort_by(|a, b| a.subject.cmp(&b.subject));
     problems.extend(bad);
+    let omitted = checked
+        .manifest
+        .base
+        .as_ref()
+        .map(|b| b.omitted())
+        .unwrap_or_default();
     Ok(VerifyReport {
         images: checked.manifest.images.len(),
+        omitted_blobs: omitted.len(),
+        omitted_bytes: omitted.values().sum(),
         blobs: blobs.len(),
         bytes,
         problems,

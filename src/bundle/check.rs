@@ -111,6 +111,12 @@ pub fn check(r: &BundleReader) -> Result<Checked, BundleError> {
     let mut sources = BTreeSet::new();
     let mut images = Vec::new();
     let mut blob_sizes: BTreeMap<Digest, u64> = BTreeMap::new();
+    // A delta bundle leaves out blobs its base carries; they may be missing, nothing else.
+    let omitted = manifest
+        .base
+        .as_ref()
+        .map(|b| b.omitted())
+        .unwrap_or_default();
     for rec in &manifest.images {
         let subject = rec.source.clone();
         if !sources.insert(rec.source.as_str()) {
@@ -144,13 +150,15 @@ pub fn check(r: &BundleReader) -> Result<Checked, BundleError> {
             }
             Some(_) => {}
         }
-        match image_content(r, rec) {
+        match image_content(r, rec, &omitted) {
             Ok(content) => {
                 for (d, _, raw) in &content.manifests {
                     blob_sizes.insert(d.clone(), raw.len() as u64);
                 }
                 for b in &content.blobs {
-                    blob_sizes.insert(b.digest.clone(), b.size);
+                    if !omitted.contains_key(&b.digest) {
+                        blob_sizes.insert(b.digest.clone(), b.size);
+                    }
                 }
                 images.push(content);
             }
@@ -187,8 +195,13 @@ pub fn check(r: &BundleReader) -> Result<Checked, BundleError> {
     })
 }
 
-/// Reads and checks one image's manifests and the presence of its blobs.
-fn image_content(r: &BundleReader, rec: &ImageRecord) -> Result<ImageContent, String> {
+/// Reads and checks one image's manifests and the presence of its blobs; blobs in `omitted`
+/// (a delta bundle's base) may be absent when their size matches.
+fn image_content(
+    r: &BundleReader,
+    rec: &ImageRecord,
+    omitted: &BTreeMap<Digest, u64>,
+) -> Result<ImageContent, String> {
     let top = read_manifest(r, &rec.digest, rec.size, &rec.media_type)?;
     let mut manifests = Vec::new();
     let mut blobs: Vec<BlobRef> = Vec::new();
@@ -227,6 +240,7 @@ fn image_content(r: &BundleReader, rec: &ImageRecord) -> Result<ImageContent, St
     blobs.retain(|b| seen.insert(b.digest.clone()));
     for b in &blobs {
         match r.blob(&b.digest) {
+            None if omitted.get(&b.digest) == Some(&b.size) => {}
             None => return Err(format!("blob {} is missing from the bundle", b.digest)),
             Some(e) if e.size != b.size => {
                 return Err(format!(
@@ -237,7 +251,10 @@ fn image_content(r: &BundleReader, rec: &ImageRecord) -> Result<ImageContent, St
             Some(_) => {}
         }
     }
-    for c in &configs {
+    for c in configs
+        .iter()
+        .filter(|c| r.blob(&c.digest).is_some() || !omitted.contains_key(&c.digest))
+    {
         let raw = read_blob(r, c, MAX_CONFIG_BYTES, "config")?;
         serde_json::from_slice::<serde_json::Value>(&raw)
             .map_err(|e| format!("config {} is not valid JSON: {e}", c.digest))?;

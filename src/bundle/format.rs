@@ -45,7 +45,49 @@ pub struct BundleManifest {
     pub blobs: BlobTotals,
     /// For a delta bundle: what it builds on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base: Option<serde_json::Value>,
+    pub base: Option<BaseRef>,
+}
+
+/// What a delta bundle builds on (`pack --base` or `--base-registry-inventory`): the blobs it
+/// leaves out, which the target registry must already hold.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct BaseRef {
+    /// sha256 of the base bundle's `bundle.json` bytes (with `--base`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_json_sha256: Option<Digest>,
+    /// The registry inventory the delta was made against (with `--base-registry-inventory`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<InventoryRef>,
+    /// Configs and layers the images need that this bundle does not carry.
+    pub omitted_blobs: Vec<OmittedBlob>,
+}
+
+impl BaseRef {
+    /// The omitted blobs by digest.
+    pub fn omitted(&self) -> std::collections::BTreeMap<Digest, u64> {
+        self.omitted_blobs
+            .iter()
+            .map(|b| (b.digest.clone(), b.size))
+            .collect()
+    }
+}
+
+/// An inventory file a delta was made against.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryRef {
+    /// The registry the inventory describes.
+    pub registry: String,
+    /// sha256 of the inventory file's bytes.
+    pub sha256: Digest,
+}
+
+/// A blob a delta bundle relies on without carrying it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OmittedBlob {
+    pub digest: Digest,
+    pub size: u64,
 }
 
 /// What the operator asked `pack` for.

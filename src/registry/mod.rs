@@ -5,6 +5,7 @@
 //! [`Client::get_manifest`], [`Client::get_blob`], [`Client::blob_exists`], ...
 
 mod auth;
+mod catalog;
 mod error;
 mod pull;
 mod push;

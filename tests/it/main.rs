@@ -10,3 +10,4 @@ mod pull;
 mod stream;
 mod support;
 mod unpack;
+mod usb;

@@ -356,6 +356,8 @@ fn options(dir: &Path, out: &str) -> PackOptions {
         keep_going: false,
         write: Default::default(),
         created: None,
+        split: None,
+        base: None,
     }
 }
 

@@ -154,3 +154,25 @@ fn a_corrupt_layer_in_a_stream_fails_only_its_image() {
         "no manifest for the damaged image"
     );
 }
+
+#[test]
+fn the_cli_reads_a_recompressed_bundle_and_standard_input() {
+    let (_dir, _bundle, plain) = packed_and_plain();
+    let o = airlock(&["verify", plain.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no seek table"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("OK: 17 images"), "{}", stdout(&o));
+    let target = Registry::start();
+    let bytes = std::fs::read(&plain).unwrap();
+    let o = airlock_with(
+        &["unpack", "-", "--registry", &target.url()],
+        Some(&bytes),
+        &[],
+    );
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("google_containers/pause-amd64:3.0"),
+        "{}",
+        stdout(&o)
+    );
+}

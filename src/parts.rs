@@ -1,0 +1,600 @@
+//! Split bundles: `pack --split` writes `bundle.tar.zst.000`, `.001`, ... for media that cannot
+//! hold one large file (FAT32 USB sticks stop at 4 GiB - 1). A part is cut anywhere, so it is
+//! not a zstd file on its own; the parts concatenated are exactly the unsplit bundle.
+//!
+//! Readers never join the files: [`PartsSource`] is a [`ReadAt`] over all of them, so the seek
+//! table finds any entry across part boundaries. The layout is recorded at pack time in
+//! `bundle.tar.zst.parts.json` (name, size, sha256 and the sha256 of the first 64 KiB of every
+//! part); opening checks presence, sizes and those first bytes of every part, and refuses a
+//! stale extra part, before anything is read or pushed. Parts are never modified or deleted by
+//! a reader.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::reader::{BundleError, BundleReader};
+use crate::digest::{Digest, Hasher};
+use crate::seekable::ReadAt;
+
+/// `--split fat32`: the largest file FAT32 holds (4 GiB - 1).
+pub const FAT32_MAX_FILE: u64 = 4_294_967_295;
+/// How many leading bytes of each part are fingerprinted in the parts manifest.
+pub const HEAD_BYTES: u64 = 64 << 10;
+/// `format` of the parts manifest.
+pub const PARTS_FORMAT: &str = "airlock-parts";
+
+/// Why a split bundle cannot be written or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum PartsError {
+    #[error("invalid size {0:?}: give bytes (1048576), a size with a unit (500M, 4G) or `fat32`")]
+    Size(String),
+    #[error("part {part} is missing (the parts manifest {manifest} lists {count} parts); copy it again from the source")]
+    Missing {
+        part: PathBuf,
+        manifest: PathBuf,
+        count: usize,
+    },
+    #[error("part {part} is {actual} bytes, the parts manifest says {expected} (a short or damaged copy)")]
+    WrongSize {
+        part: PathBuf,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("part {part} does not start with the bytes recorded for part {index} (parts swapped, renamed or damaged)")]
+    OutOfOrder { part: PathBuf, index: usize },
+    #[error("{part} is not listed in {manifest} (a stale part of an older pack?); move it away")]
+    Stale { part: PathBuf, manifest: PathBuf },
+    #[error("{path}: give the first part (.000) or the base name, not a later part")]
+    NotFirst { path: PathBuf },
+    #[error("split bundle {base}: neither {manifest} nor {sidecar} is there; copy them together with the parts")]
+    NoLayout {
+        base: PathBuf,
+        manifest: PathBuf,
+        sidecar: PathBuf,
+    },
+    #[error("{path} is not a valid parts manifest: {reason}")]
+    BadManifest { path: PathBuf, reason: String },
+    #[error("reading part {part}")]
+    Io {
+        part: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+}
+
+/// Parses `--split`: `fat32`, bytes, or a number with K, M, G or T (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, PartsError> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("fat32") {
+        return Ok(FAT32_MAX_FILE);
+    }
+    let bad = || PartsError::Size(s.to_string());
+    let upper = t.to_ascii_uppercase();
+    let digits = upper.trim_end_matches(['B', 'I']);
+    let (num, shift) = match digits.chars().last() {
+        Some('K') => (&digits[..digits.len() - 1], 10),
+        Some('M') => (&digits[..digits.len() - 1], 20),
+        Some('G') => (&digits[..digits.len() - 1], 30),
+        Some('T') => (&digits[..digits.len() - 1], 40),
+        _ if digits.len() == upper.len() => (digits, 0),
+        _ => return Err(bad()),
+    };
+    let n: u64 = num.trim().parse().map_err(|_| bad())?;
+    let v = n
+        .checked_shl(shift)
+        .filter(|v| v >> shift == n)
+        .ok_or_else(bad)?;
+    // A part must hold at least the seek table footer to be useful; tiny sizes are mistakes.
+    if v < 4096 {
+        return Err(bad());
+    }
+    Ok(v)
+}
+
+/// `<base>.NNN`.
+pub fn part_path(base: &Path, i: usize) -> PathBuf {
+    PathBuf::from(format!("{}.{i:03}", base.display()))
+}
+
+/// `<base>.parts.json`.
+pub fn manifest_path(base: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.parts.json", base.display()))
+}
+
+/// `<base>.sha256`.
+pub fn sidecar_path(base: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.sha256", base.display()))
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// `bundle.tar.zst.parts.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PartsManifest {
+    pub format: String,
+    /// Every part but the last is exactly this many bytes.
+    pub split_size: u64,
+    /// The parts' bytes added up: the length of the unsplit bundle.
+    pub total_size: u64,
+    pub parts: Vec<PartRecord>,
+}
+
+/// One part.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PartRecord {
+    /// File name, beside the manifest.
+    pub name: String,
+    pub size: u64,
+    pub sha256: Digest,
+    /// sha256 of the first [`HEAD_BYTES`] bytes: cheap to check on every open.
+    pub head_sha256: Digest,
+}
+
+struct OpenPart {
+    tmp: PathBuf,
+    out: BufWriter<File>,
+    hash: Hasher,
+    head: Hasher,
+    written: u64,
+}
+
+/// A `Write` that rolls over to a new part every `split` bytes. Parts are written under
+/// temporary names, fsynced as they close, and renamed to their final names only by
+/// [`SplitWriter::finish`]; dropping an unfinished writer removes every temporary part.
+pub struct SplitWriter {
+    base: PathBuf,
+    split: u64,
+    current: Option<OpenPart>,
+    closed: Vec<(PathBuf, PartRecord)>,
+    finished: bool,
+}
+
+impl SplitWriter {
+    pub fn new(base: &Path, split: u64) -> SplitWriter {
+        SplitWriter {
+            base: base.to_path_buf(),
+            split: split.max(1),
+            current: None,
+            closed: Vec::new(),
+            finished: false,
+        }
+    }
+
+    fn open_next(&mut self) -> io::Result<()> {
+        let final_path = part_path(&self.base, self.closed.len());
+        let tmp = crate::pack::temp_path_for(&final_path);
+        let file = File::create(&tmp)?;
+        self.current = Some(OpenPart {
+            tmp,
+            out: BufWriter::with_capacity(1 << 20, file),
+            hash: Hasher::new(),
+            head: Hasher::new(),
+            written: 0,
+        });
+        Ok(())
+    }
+
+    fn close_current(&mut self) -> io::Result<()> {
+        let Some(p) = self.current.take() else {
+            return Ok(());
+        };
+        let name = file_name(&part_path(&self.base, self.closed.len()));
+        // Keep the temp name known before anything can fail, so Drop removes it.
+        let tmp = p.tmp.clone();
+        self.closed.push((
+            tmp,
+            PartRecord {
+                name,
+                size: p.written,
+                sha256: p.hash.finish(),
+                head_sha256: p.head.finish(),
+            },
+        ));
+        let file = p.out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()
+    }
+
+    /// Closes the last part, renames every part to its final name and returns the layout.
+    pub fn finish(mut self) -> io::Result<PartsManifest> {
+        if self.current.is_none() && self.closed.is_empty() {
+            self.open_next()?;
+        }
+        self.close_current()?;
+        let mut renamed = Vec::new();
+        for (i, (tmp, _)) in self.closed.iter().enumerate() {
+            let dest = part_path(&self.base, i);
+            if let Err(e) = fs::rename(tmp, &dest) {
+                // Never leave some parts under their final names and others not.
+                for d in &renamed {
+                    let _ = fs::remove_file(d);
+                }
+                return Err(e);
+            }
+            renamed.push(dest);
+        }
+        self.finished = true;
+        if let Some(first) = renamed.first() {
+            crate::pack::sync_dir(first);
+        }
+        let parts: Vec<PartRecord> = self.closed.iter().map(|(_, r)| r.clone()).collect();
+        Ok(PartsManifest {
+            format: PARTS_FORMAT.into(),
+            split_size: self.split,
+            total_size: parts.iter().map(|p| p.size).sum(),
+            parts,
+        })
+    }
+}
+
+impl Write for SplitWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|p| p.written == self.split)
+        {
+            self.close_current()?;
+        }
+        if self.current.is_none() {
+            self.open_next()?;
+        }
+        let p = self.current.as_mut().expect("opened above");
+        let room = (self.split - p.written).min(buf.len() as u64) as usize;
+        let n = p.out.write(&buf[..room])?;
+        p.hash.update(&buf[..n]);
+        if p.written < HEAD_BYTES {
+            let h = (HEAD_BYTES - p.written).min(n as u64) as usize;
+            p.head.update(&buf[..h]);
+        }
+        p.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.current {
+            Some(p) => p.out.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for SplitWriter {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if let Some(p) = self.current.take() {
+            drop(p.out);
+            let _ = fs::remove_file(&p.tmp);
+        }
+        for (tmp, _) in &self.closed {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+/// The base name for a path that names a part (`x.000` gives `x`); other paths unchanged.
+pub fn base_name(path: &Path) -> PathBuf {
+    let name = file_name(path);
+    match name.rsplit_once('.') {
+        Some((stem, s)) if s.len() >= 3 && s.bytes().all(|b| b.is_ascii_digit()) => {
+            path.with_file_name(stem)
+        }
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Where a bundle's bytes are: one file, or parts.
+#[derive(Debug, Clone)]
+pub enum Layout {
+    Single(PathBuf),
+    Split {
+        base: PathBuf,
+        /// Every part, in order, with its expected size.
+        parts: Vec<(PathBuf, u64)>,
+        /// From `parts.json`; `None` when the layout came from the sidecar.
+        manifest: Option<PartsManifest>,
+    },
+}
+
+impl Layout {
+    /// The name the bundle is known by: the file, or the base name of the parts.
+    pub fn base(&self) -> &Path {
+        match self {
+            Layout::Single(p) => p,
+            Layout::Split { base, .. } => base,
+        }
+    }
+}
+
+/// Finds a bundle's parts: `path` is a bundle file, the first part (`x.000`), or the base name
+/// of parts (`x` when only `x.000`, `x.001`, ... exist). Checks every part (presence, size, first
+/// bytes) and refuses a stale extra part.
+pub fn locate(path: &Path) -> Result<Layout, PartsError> {
+    let name = file_name(path);
+    let suffix = name.rsplit_once('.').map(|(_, s)| s).unwrap_or("");
+    let is_part = suffix.len() >= 3 && suffix.bytes().all(|b| b.is_ascii_digit());
+    let base = if is_part {
+        if suffix.bytes().any(|b| b != b'0') {
+            return Err(PartsError::NotFirst {
+                path: path.to_path_buf(),
+            });
+        }
+        path.with_file_name(&name[..name.len() - suffix.len() - 1])
+    } else if path.exists() || !part_path(path, 0).exists() {
+        return Ok(Layout::Single(path.to_path_buf()));
+    } else {
+        path.to_path_buf()
+    };
+    let mpath = manifest_path(&base);
+    let (parts, manifest, layout_file) = match fs::read(&mpath) {
+        Ok(raw) => {
+            let m: PartsManifest =
+                serde_json::from_slice(&raw).map_err(|e| PartsError::BadManifest {
+                    path: mpath.clone(),
+                    reason: e.to_string(),
+                })?;
+            if m.format != PARTS_FORMAT || m.parts.is_empty() {
+                return Err(PartsError::BadManifest {
+                    path: mpath.clone(),
+                    reason: format!("format {:?} with {} parts", m.format, m.parts.len()),
+                });
+            }
+            let last = m.parts.len() - 1;
+            for (i, p) in m.parts.iter().enumerate() {
+                let size_ok = if i < last {
+                    p.size == m.split_size
+                } else {
+                    p.size <= m.split_size
+                };
+                if !size_ok {
+                    return Err(PartsError::BadManifest {
+                        path: mpath.clone(),
+                        reason: format!(
+                            "part {i} is {} bytes with a split size of {}",
+                            p.size, m.split_size
+                        ),
+                    });
+                }
+                if p.name != file_name(&part_path(&base, i)) {
+                    return Err(PartsError::BadManifest {
+                        path: mpath.clone(),
+                        reason: format!("part {i} is named {:?}", p.name),
+                    });
+                }
+            }
+            let parts = m
+                .parts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (part_path(&base, i), p.size))
+                .collect();
+            (parts, Some(m), mpath)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let side = sidecar_path(&base);
+            let lines = crate::sidecar::read(&side).map_err(|_| PartsError::NoLayout {
+                base: base.clone(),
+                manifest: mpath.clone(),
+                sidecar: side.clone(),
+            })?;
+            // Without the manifest: every part but the last has the first part's size.
+            let mut parts = Vec::new();
+            let mut first_size = None;
+            for (i, (_, n)) in lines.iter().enumerate() {
+                let p = part_path(&base, i);
+                if *n != file_name(&p) {
+                    return Err(PartsError::BadManifest {
+                        path: side.clone(),
+                        reason: format!("line {} names {n:?}, expected {}", i + 1, file_name(&p)),
+                    });
+                }
+                let size = match fs::metadata(&p) {
+                    Ok(m) => m.len(),
+                    Err(_) => {
+                        return Err(PartsError::Missing {
+                            part: p,
+                            manifest: side,
+                            count: lines.len(),
+                        })
+                    }
+                };
+                let expect = *first_size.get_or_insert(size);
+                if i + 1 < lines.len() && size != expect {
+                    return Err(PartsError::WrongSize {
+                        part: p,
+                        expected: expect,
+                        actual: size,
+                    });
+                }
+                parts.push((p, size));
+            }
+            (parts, None, side)
+        }
+        Err(source) => {
+            return Err(PartsError::Io {
+                part: mpath,
+                source,
+            })
+        }
+    };
+    for (i, (p, size)) in parts.iter().enumerate() {
+        let meta = fs::metadata(p).map_err(|_| PartsError::Missing {
+            part: p.clone(),
+            manifest: layout_file.clone(),
+            count: parts.len(),
+        })?;
+        if meta.len() != *size {
+            return Err(PartsError::WrongSize {
+                part: p.clone(),
+                expected: *size,
+                actual: meta.len(),
+            });
+        }
+        if let Some(m) = &manifest {
+            let mut head = Vec::new();
+            File::open(p)
+                .and_then(|f| f.take(HEAD_BYTES).read_to_end(&mut head))
+                .map_err(|source| PartsError::Io {
+                    part: p.clone(),
+                    source,
+                })?;
+            if Digest::of(&head) != m.parts[i].head_sha256 {
+                return Err(PartsError::OutOfOrder {
+                    part: p.clone(),
+                    index: i,
+                });
+            }
+        }
+    }
+    let extra = part_path(&base, parts.len());
+    if extra.exists() {
+        return Err(PartsError::Stale {
+            part: extra,
+            manifest: layout_file,
+        });
+    }
+    Ok(Layout::Split {
+        base,
+        parts,
+        manifest,
+    })
+}
+
+/// Opens a bundle, split or not (see [`locate`]).
+pub fn open_bundle(path: &Path) -> Result<(BundleReader, Layout), PartsError> {
+    let layout = locate(path)?;
+    let reader = match &layout {
+        Layout::Single(p) => BundleReader::open(p)?,
+        Layout::Split { base, parts, .. } => {
+            let src = PartsSource::open(parts)?;
+            BundleReader::from_source(base, Arc::new(src))?
+        }
+    };
+    Ok((reader, layout))
+}
+
+/// Several files read as one: positioned reads find their part by offset.
+pub struct PartsSource {
+    parts: Vec<(PathBuf, File, u64)>,
+    /// Start offset of every part, plus the total length at the end.
+    starts: Vec<u64>,
+}
+
+impl PartsSource {
+    /// Opens every part; `parts` gives each path with its expected size.
+    pub fn open(parts: &[(PathBuf, u64)]) -> Result<PartsSource, PartsError> {
+        let mut files = Vec::new();
+        let mut starts = vec![0u64];
+        for (p, size) in parts {
+            let f = File::open(p).map_err(|source| PartsError::Io {
+                part: p.clone(),
+                source,
+            })?;
+            files.push((p.clone(), f, *size));
+            starts.push(starts.last().expect("non-empty") + size);
+        }
+        Ok(PartsSource {
+            parts: files,
+            starts,
+        })
+    }
+}
+
+impl ReadAt for PartsSource {
+    fn len(&self) -> u64 {
+        *self.starts.last().expect("non-empty")
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        if offset >= self.len() || buf.is_empty() {
+            return Ok(0);
+        }
+        // The part holding `offset`: the last one starting at or before it.
+        let i = self.starts.partition_point(|&s| s <= offset) - 1;
+        let (path, file, size) = &self.parts[i];
+        let within = offset - self.starts[i];
+        let n = ((size - within) as usize).min(buf.len());
+        let got = std::os::unix::fs::FileExt::read_at(file, &mut buf[..n], within)?;
+        if got == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "part {} ends before its recorded size {size} (at {within})",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(got)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("fat32").unwrap(), 4_294_967_295);
+        assert_eq!(parse_size("4G").unwrap(), 4 << 30);
+        assert_eq!(parse_size("500M").unwrap(), 500 << 20);
+        assert_eq!(parse_size("500MiB").unwrap(), 500 << 20);
+        assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_size("64k").unwrap(), 64 << 10);
+        for bad in ["", "x", "4X", "-1", "1", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn split_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("b.tar.zst");
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let mut w = SplitWriter::new(&base, 4096);
+        for c in data.chunks(777) {
+            w.write_all(c).unwrap();
+        }
+        let m = w.finish().unwrap();
+        assert_eq!(m.parts.len(), 3);
+        assert_eq!(m.total_size, 10_000);
+        let parts: Vec<(PathBuf, u64)> = (0..3)
+            .map(|i| (part_path(&base, i), m.parts[i].size))
+            .collect();
+        let src = PartsSource::open(&parts).unwrap();
+        let mut all = vec![0u8; 10_000];
+        crate::seekable::read_exact_at(&src, &mut all, 0).unwrap();
+        assert_eq!(all, data);
+        let mut mid = vec![0u8; 300];
+        crate::seekable::read_exact_at(&src, &mut mid, 4000).unwrap();
+        assert_eq!(mid, data[4000..4300]);
+        // No temporary file is left.
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 3);
+    }
+
+    #[test]
+    fn an_unfinished_writer_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("b.tar.zst");
+        let mut w = SplitWriter::new(&base, 4096);
+        w.write_all(&[1u8; 9000]).unwrap();
+        drop(w);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

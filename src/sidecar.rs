@@ -1,0 +1,143 @@
+//! The checksum file beside every bundle, `bundle.tar.zst.sha256`, in the format
+//! `sha256sum -c` reads: `<64 hex>  <file name>` per line, one line for a bundle file or one
+//! per part of a split bundle. `pack` hashes while it writes (never reading the output back);
+//! `verify` hashes the files again and names the one that differs.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::bundle::check::Problem;
+use crate::digest::{Digest, Hasher};
+
+/// Writes `path` (temporary name, fsync, rename) with one line per `(digest, file name)`.
+pub fn write(path: &Path, lines: &[(Digest, String)]) -> io::Result<()> {
+    let tmp = crate::pack::temp_path_for(path);
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        for (d, name) in lines {
+            writeln!(f, "{}  {name}", d.hex())?;
+        }
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    crate::pack::sync_dir(path);
+    Ok(())
+}
+
+/// Reads a checksum file: `(digest, file name)` per line. Accepts the binary-mode marker
+/// (`<hex> *name`) that `sha256sum -b` writes.
+pub fn read(path: &Path) -> io::Result<Vec<(Digest, String)>> {
+    let text = fs::read_to_string(path)?;
+    let bad = |n: usize, why: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} line {n}: {why}", path.display()),
+        )
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (hex, rest) = line
+            .split_once(' ')
+            .ok_or_else(|| bad(i + 1, "expected `<sha256>  <file>`"))?;
+        let name = rest
+            .strip_prefix(' ')
+            .or_else(|| rest.strip_prefix('*'))
+            .ok_or_else(|| bad(i + 1, "expected `<sha256>  <file>`"))?;
+        let d = Digest::parse(&format!("sha256:{hex}"))
+            .map_err(|e| bad(i + 1, &format!("bad digest: {e}")))?;
+        if name.contains('/') || name.is_empty() {
+            return Err(bad(i + 1, "the file name must be a plain name beside it"));
+        }
+        out.push((d, name.to_string()));
+    }
+    if out.is_empty() {
+        return Err(bad(0, "no checksums"));
+    }
+    Ok(out)
+}
+
+/// Hashes every file the checksum file at `path` lists (in parallel) and returns one problem
+/// per file that is missing or differs. `Ok(None)` when there is no checksum file.
+pub fn check(path: &Path) -> io::Result<Option<Vec<Problem>>> {
+    let lines = match read(path) {
+        Ok(l) => l,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let side = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut problems: Vec<Problem> = lines
+        .par_iter()
+        .filter_map(|(want, name)| {
+            let what = match hash_file(&dir.join(name)) {
+                Ok(got) if got == *want => return None,
+                Ok(got) => format!("its sha256 is {}, {side} says {}", got.hex(), want.hex()),
+                Err(e) => format!("cannot be read: {e}"),
+            };
+            Some(Problem {
+                subject: name.clone(),
+                what,
+            })
+        })
+        .collect();
+    problems.sort_by(|a, b| a.subject.cmp(&b.subject));
+    Ok(Some(problems))
+}
+
+fn hash_file(p: &Path) -> io::Result<Digest> {
+    let mut f = File::open(p)?;
+    let mut h = Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(h.finish());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_check() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.000"), b"hello").unwrap();
+        std::fs::write(dir.path().join("a.001"), b"world").unwrap();
+        let side = dir.path().join("a.sha256");
+        write(
+            &side,
+            &[
+                (Digest::of(b"hello"), "a.000".into()),
+                (Digest::of(b"world"), "a.001".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(read(&side).unwrap().len(), 2);
+        assert_eq!(check(&side).unwrap().unwrap(), vec![]);
+        std::fs::write(dir.path().join("a.001"), b"worle").unwrap();
+        let p = check(&side).unwrap().unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].subject, "a.001");
+        assert!(check(&dir.path().join("none.sha256")).unwrap().is_none());
+    }
+}
