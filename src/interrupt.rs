@@ -7,12 +7,20 @@
 //! (SIGINT) or 143 (SIGTERM). A rerun resumes from the cache or the registry.
 
 use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 static SIGNAL: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
+/// Directories where this process keeps temporary files (named with its pid).
+static TEMP_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// How long a graceful stop may take before the watchdog removes the temporary files and
+/// exits: a read blocked on a stalled connection would otherwise hold the process until its
+/// timeout.
+const GRACE: Duration = Duration::from_secs(2);
 
-/// Installs the handlers (once; later calls do nothing).
+/// Installs the handlers and the watchdog (once; later calls do nothing).
 pub fn install() -> io::Result<()> {
     if SIGNAL.get().is_some() {
         return Ok(());
@@ -22,7 +30,48 @@ pub fn install() -> io::Result<()> {
         signal_hook::flag::register_usize(sig, flag.clone(), sig as usize)?;
     }
     let _ = SIGNAL.set(flag);
+    std::thread::Builder::new()
+        .name("interrupt-watchdog".into())
+        .spawn(|| loop {
+            std::thread::sleep(Duration::from_millis(50));
+            if let Some(sig) = received() {
+                std::thread::sleep(GRACE);
+                remove_own_temps();
+                eprintln!(
+                    "stopped: {} (forced after {}s); run the same command again to resume",
+                    Interrupted(sig),
+                    GRACE.as_secs()
+                );
+                std::process::exit(exit_code(sig));
+            }
+        })?;
     Ok(())
+}
+
+/// Registers a directory where this process writes temporary files, so a forced stop removes
+/// them: `.<name>.partial-<pid>` (bundle, parts, sidecar) and `<hex>.<pid>.<n>` (cache).
+pub fn track_temp_dir(dir: &Path) {
+    let mut dirs = TEMP_DIRS.lock().unwrap_or_else(|e| e.into_inner());
+    if !dirs.iter().any(|d| d == dir) {
+        dirs.push(dir.to_path_buf());
+    }
+}
+
+fn remove_own_temps() {
+    let pid = std::process::id();
+    let (partial, cached) = (format!(".partial-{pid}"), format!(".{pid}."));
+    let dirs = TEMP_DIRS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for d in dirs {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.contains(&partial) || name.contains(&cached) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// The signal received, if any.

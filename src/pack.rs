@@ -141,6 +141,8 @@ pub enum PackError {
     PartsExist { path: PathBuf },
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 fn list_failures(f: &[Failure]) -> String {
@@ -212,6 +214,7 @@ pub fn pack(
             .collect()
     });
     reporter.finish_phase();
+    crate::interrupt::check()?;
     let mut failures = Vec::new();
     let mut resolved = Vec::new();
     for r in results {
@@ -223,6 +226,11 @@ pub fn pack(
 
     // 2. Fetch distinct blobs.
     let cache = Cache::open(&opts.cache_dir)?;
+    crate::interrupt::track_temp_dir(&cache.dir().join("tmp"));
+    crate::interrupt::track_temp_dir(match opts.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    });
     let mut wanted: BTreeMap<Digest, Wanted> = BTreeMap::new();
     for r in &resolved {
         for b in &r.blobs {
@@ -317,6 +325,7 @@ pub fn pack(
             })
     });
     reporter.finish_phase();
+    crate::interrupt::check()?;
     let blob_failures = blob_failures.into_inner().unwrap();
 
     // Images with a failed blob fail as a whole.
@@ -666,7 +675,7 @@ fn fetch_blob(
                 }) || e
                     .downcast_ref::<RegistryError>()
                     .is_some_and(|r| !r.is_temporary());
-                if permanent || attempt >= attempts {
+                if permanent || attempt >= attempts || crate::interrupt::received().is_some() {
                     return Err(e);
                 }
                 client.stats().retries.fetch_add(1, Ordering::Relaxed);
@@ -684,6 +693,8 @@ struct Counting<'a, R> {
 
 impl<R: Read> Read for Counting<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // A signal ends in-flight downloads and writes at their next read.
+        crate::interrupt::check().map_err(io::Error::other)?;
         let n = self.inner.read(buf)?;
         self.reporter.advance(n as u64);
         Ok(n)

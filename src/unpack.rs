@@ -109,6 +109,8 @@ pub enum UnpackError {
         registry: String,
         missing: Vec<String>,
     },
+    #[error(transparent)]
+    Interrupted(#[from] crate::interrupt::Interrupted),
     #[error("cannot use registry {registry}; nothing was pushed")]
     Registry {
         registry: String,
@@ -332,11 +334,14 @@ pub fn unpack(
     let failed_blobs: Mutex<BTreeMap<Digest, String>> = Mutex::new(BTreeMap::new());
     pool.install(|| {
         jobs.par_iter().for_each(|(digest, (size, repos))| {
+            if crate::interrupt::received().is_some() {
+                return;
+            }
             // Absent only when omitted from a delta (the check above found it in the target).
             let entry = r.blob(digest);
             let open = || -> std::io::Result<Box<dyn Read + Send + 'static>> {
                 match entry {
-                    Some(e) => Ok(Box::new(r.open_entry_owned(e))),
+                    Some(e) => Ok(Box::new(crate::interrupt::Guarded(r.open_entry_owned(e)))),
                     None => Err(std::io::Error::other(
                         "omitted from this delta bundle, and the registry no longer has it",
                     )),
@@ -371,6 +376,7 @@ pub fn unpack(
         })
     });
     reporter.finish_phase();
+    crate::interrupt::check()?;
     let failed_blobs = failed_blobs.into_inner().unwrap();
     let (uploaded, mounted, present_blobs, bytes) = counters.into_inner().unwrap();
 

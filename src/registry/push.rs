@@ -92,7 +92,11 @@ impl Client {
         loop {
             attempt += 1;
             match self.upload_once(registry, repository, digest, size, mount_from, open) {
-                Err(PushError::Registry(e)) if e.is_temporary() && attempt < attempts => {
+                Err(PushError::Registry(e))
+                    if e.is_temporary()
+                        && attempt < attempts
+                        && crate::interrupt::received().is_none() =>
+                {
                     self.stats()
                         .retries
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

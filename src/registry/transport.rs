@@ -584,7 +584,7 @@ impl Client {
                 Err(_) => None,
             };
             match retry_after_secs {
-                Some(after) if attempt < attempts => {
+                Some(after) if attempt < attempts && crate::interrupt::received().is_none() => {
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     std::thread::sleep(self.opts.retry.delay(attempt, after));
                 }

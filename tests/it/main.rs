@@ -4,6 +4,7 @@
 mod bundles;
 mod harness;
 mod harness_selftest;
+mod interrupt;
 mod list;
 mod pack;
 mod pull;

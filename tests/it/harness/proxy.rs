@@ -25,6 +25,9 @@ pub struct Faults {
     /// Go down for good once this many request bytes went through in all: cut every open
     /// connection and refuse new ones (a registry killed mid-push), until [`Proxy::go_up`].
     pub down_after_bytes: Option<u64>,
+    /// Stop forwarding answers once this many response bytes went through in all: every
+    /// connection hangs (a stalled registry), until the proxy is dropped.
+    pub hang_after_response_bytes: Option<u64>,
 }
 
 pub struct Proxy {
@@ -41,6 +44,9 @@ pub struct Proxy {
 /// Shared state of one proxy's connections.
 #[derive(Clone)]
 struct Shared {
+    down_bytes: Arc<AtomicU64>,
+    hang_after: Option<u64>,
+    stop: Arc<AtomicBool>,
     cuts: Arc<AtomicUsize>,
     up_bytes: Arc<AtomicU64>,
     dead: Arc<AtomicBool>,
@@ -58,6 +64,7 @@ impl Proxy {
         let cuts = Arc::new(AtomicUsize::new(0));
         let up_bytes = Arc::new(AtomicU64::new(0));
         let dead = Arc::new(AtomicBool::new(false));
+        let db = Arc::new(AtomicU64::new(0));
         let target = target.to_string();
         let (s, f, c, k, u, dd) = (
             stop.clone(),
@@ -89,6 +96,9 @@ impl Proxy {
                     _ => None,
                 };
                 let shared = Shared {
+                    down_bytes: db.clone(),
+                    hang_after: fl.hang_after_response_bytes,
+                    stop: s.clone(),
                     cuts: k.clone(),
                     up_bytes: u.clone(),
                     dead: dd.clone(),
@@ -167,6 +177,11 @@ fn pump(
     let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
     let (mut s_read, mut c_write) = (server, client);
     let dead = shared.dead.clone();
+    let (down_bytes, hang_after, stop) = (
+        shared.down_bytes.clone(),
+        shared.hang_after,
+        shared.stop.clone(),
+    );
     let down = std::thread::spawn(move || {
         let mut buf = [0u8; 16 << 10];
         let mut first = true;
@@ -180,6 +195,13 @@ fn pump(
                     std::thread::sleep(d);
                 }
                 first = false;
+            }
+            let total = down_bytes.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
+            if hang_after.is_some_and(|h| total > h) {
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                break;
             }
             if dead.load(Ordering::SeqCst) || c_write.write_all(&buf[..n]).is_err() {
                 break;
