@@ -59,10 +59,14 @@ bench_init() {
   trap 'exit 130' INT TERM
 }
 
+# A port below the kernel's ephemeral range (so no outgoing connection holds it) that nothing
+# listens on; bench_start_registry still retries if it is taken in between.
 bench_free_port() {
-  local p
+  local p lo
+  lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+  [ "$lo" -gt 12000 ] || lo=32768
   while :; do
-    p=$(((RANDOM % 20000) + 30000))
+    p=$(((RANDOM % (lo - 11000)) + 10000))
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
   done
 }
@@ -70,12 +74,13 @@ bench_free_port() {
 # bench_start_registry NAME: starts a distribution registry on 127.0.0.1 with its own data
 # dir; sets REG_PORT and REG_PID (no subshell, so the pid is tracked for the trap).
 bench_start_registry() {
-  local name=$1 port dir
-  port=$(bench_free_port)
+  local name=$1 port dir try _
   dir=$BENCH_WORK/reg-$name
-  rm -rf "$dir"
-  mkdir -p "$dir"
-  cat >"$dir/config.yml" <<YAML
+  for try in 1 2 3 4 5; do
+    port=$(bench_free_port)
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cat >"$dir/config.yml" <<YAML
 version: 0.1
 log: {level: error}
 storage:
@@ -83,16 +88,19 @@ storage:
   delete: {enabled: true}
 http: {addr: 127.0.0.1:$port}
 YAML
-  /usr/bin/docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-  REG_PID=$!
-  BENCH_PIDS+=("$REG_PID")
-  local _
-  for _ in $(seq 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      REG_PORT=$port
-      return 0
-    fi
-    sleep 0.05
+    /usr/bin/docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+    REG_PID=$!
+    BENCH_PIDS+=("$REG_PID")
+    for _ in $(seq 200); do
+      kill -0 "$REG_PID" 2>/dev/null || break # exited: the port was taken; try another
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && kill -0 "$REG_PID" 2>/dev/null; then
+        REG_PORT=$port
+        return 0
+      fi
+      sleep 0.05
+    done
+    kill "$REG_PID" 2>/dev/null || true
+    wait "$REG_PID" 2>/dev/null || true
   done
   echo "registry $name did not start: $(cat "$dir/log")" >&2
   exit 1
