@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -23,7 +23,7 @@ use crate::bundle::format::{
 };
 use crate::bundle::writer::{BundleWriter, WriteOptions};
 use crate::cache::{Cache, CacheError, Cached};
-use crate::digest::{Digest, HashingWriter, VerifyingReader};
+use crate::digest::{Digest, HashingWriter};
 use crate::manifest::{self, BlobRef, Parsed, Platform};
 use crate::media_type::{self, Kind};
 use crate::parts::{self, SplitWriter};
@@ -143,6 +143,10 @@ pub enum PackError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Interrupted(#[from] crate::interrupt::Interrupted),
+    /// A blob the bundle is being written with could not be fetched (the full list of failed
+    /// images follows once every download has ended).
+    #[error("blob {digest} could not be fetched: {error}")]
+    BlobFailed { digest: Digest, error: String },
 }
 
 fn list_failures(f: &[Failure]) -> String {
@@ -297,40 +301,70 @@ pub fn pack(
         .map(|(_, w)| w.blob.size)
         .sum();
     reporter.phase("download", total_fetch);
-    let downloaded = AtomicU64::new(0);
-    let from_cache = AtomicU64::new(0);
-    let blob_failures: Mutex<BTreeMap<Digest, String>> = Mutex::new(BTreeMap::new());
-    let wanted_list: Vec<&Wanted> = wanted
+    let stats = FetchStats::default();
+    let board = Board::default();
+    // Downloads are dispatched in the order the bundle is written (configs, then layers by
+    // digest), so the writer can follow them closely.
+    let mut order: Vec<&Wanted> = wanted
         .iter()
         .filter(|(d, _)| !omit(d))
         .map(|(_, w)| w)
         .collect();
-    pool.install(|| {
-        wanted_list
-            .par_iter()
-            .for_each(|w| match fetch_blob(client, &cache, w, reporter) {
-                Ok(FetchOutcome::Cached) => {
-                    from_cache.fetch_add(1, Ordering::Relaxed);
-                    reporter.advance(w.blob.size);
-                }
-                Ok(FetchOutcome::Downloaded) => {
-                    downloaded.fetch_add(w.blob.size, Ordering::Relaxed);
-                }
-                Err(e) => {
-                    blob_failures
-                        .lock()
-                        .unwrap()
-                        .insert(w.blob.digest.clone(), error_chain(e.as_ref()));
-                }
-            })
-    });
+    order.sort_by_key(|w| !w.is_config);
+    let jobs = opts.jobs.max(1);
+
+    // When every image resolved and --keep-going cannot drop any (which would change
+    // bundle.json, the third entry), the bundle is written while the downloads run: each blob
+    // as soon as it is in the cache. A failed download then stops the writer before its temp
+    // file is renamed. Otherwise the downloads still run (filling the cache for a rerun)
+    // before anything is written.
+    let overlap = !opts.keep_going && size_conflicts.is_empty() && failures.is_empty();
+    let mut written = None;
+    if overlap {
+        let all: Vec<&Resolved> = resolved.iter().collect();
+        let layout = Layout::of(&all, &wanted, &omit);
+        let abort = AtomicBool::new(false);
+        written = Some(std::thread::scope(|s| {
+            s.spawn(|| {
+                fetch_all(
+                    client, &cache, &order, jobs, reporter, &board, &stats, &abort,
+                )
+            });
+            let ready = |d: &Digest| board.wait(d);
+            let r = write_layout(
+                &cache,
+                &layout,
+                &failures,
+                request.clone(),
+                opts,
+                &ready,
+                reporter,
+            );
+            if r.is_err() {
+                // Stop dispatching; downloads in flight finish into the cache for a rerun.
+                abort.store(true, Ordering::SeqCst);
+            }
+            (r, layout)
+        }));
+    } else {
+        fetch_all(
+            client,
+            &cache,
+            &order,
+            jobs,
+            reporter,
+            &board,
+            &stats,
+            &AtomicBool::new(false),
+        );
+    }
     reporter.finish_phase();
     crate::interrupt::check()?;
-    let blob_failures = blob_failures.into_inner().unwrap();
+    let blob_failures = board.failures();
 
     // Images with a failed blob fail as a whole.
     let mut ok_images = Vec::new();
-    for r in resolved {
+    for r in &resolved {
         let bad: Vec<String> = r
             .blobs
             .iter()
@@ -357,60 +391,130 @@ pub fn pack(
             total: images.len(),
         });
     }
+    let (written, layout) = match written {
+        Some((r, layout)) => (r?, layout),
+        None => {
+            // 3. Write the bundle, now that every download is done.
+            let layout = Layout::of(&ok_images, &wanted, &omit);
+            let ready = |_: &Digest| Ok(());
+            (
+                write_layout(&cache, &layout, &failures, request, opts, &ready, reporter)?,
+                layout,
+            )
+        }
+    };
+    let (bundle_size, bundle_sha256, files) = written;
+    Ok(PackSummary {
+        images: layout.records.len(),
+        failures,
+        blobs: layout.blob_count(),
+        bytes_summed: layout.bytes_summed,
+        bytes_dedup: layout.bytes_dedup(),
+        bytes_downloaded: stats.downloaded.into_inner(),
+        blobs_from_cache: stats.from_cache.into_inner(),
+        bundle_size,
+        bundle_sha256,
+        files,
+        omitted_blobs: layout.omitted.len() as u64,
+        omitted_bytes: layout.omitted.iter().map(|b| b.size).sum(),
+        elapsed: started.elapsed(),
+    })
+}
 
-    // 3. Write the bundle.
-    ok_images.sort_by(|a, b| a.record.source.cmp(&b.record.source));
-    let mut manifests: BTreeMap<Digest, (String, Vec<u8>)> = BTreeMap::new();
-    let mut configs: BTreeMap<Digest, u64> = BTreeMap::new();
-    let mut layers: BTreeMap<Digest, u64> = BTreeMap::new();
-    let mut bytes_summed = 0;
-    for r in &ok_images {
-        bytes_summed += r.record.total_bytes;
-        for (d, mt, raw) in &r.manifests {
-            manifests.insert(d.clone(), (mt.clone(), raw.clone()));
-        }
-        for b in &r.blobs {
-            if wanted[&b.digest].is_config {
-                configs.insert(b.digest.clone(), b.size);
-            } else {
-                layers.insert(b.digest.clone(), b.size);
+/// What goes into the bundle, in order.
+struct Layout {
+    records: Vec<ImageRecord>,
+    manifests: BTreeMap<Digest, (String, Vec<u8>)>,
+    configs: BTreeMap<Digest, u64>,
+    layers: BTreeMap<Digest, u64>,
+    omitted: Vec<OmittedBlob>,
+    bytes_summed: u64,
+}
+
+impl Layout {
+    fn of(
+        images: &[&Resolved],
+        wanted: &BTreeMap<Digest, Wanted>,
+        omit: &dyn Fn(&Digest) -> bool,
+    ) -> Layout {
+        let mut images: Vec<&Resolved> = images.to_vec();
+        images.sort_by(|a, b| a.record.source.cmp(&b.record.source));
+        let mut manifests: BTreeMap<Digest, (String, Vec<u8>)> = BTreeMap::new();
+        let mut configs: BTreeMap<Digest, u64> = BTreeMap::new();
+        let mut layers: BTreeMap<Digest, u64> = BTreeMap::new();
+        let mut bytes_summed = 0;
+        for r in &images {
+            bytes_summed += r.record.total_bytes;
+            for (d, mt, raw) in &r.manifests {
+                manifests.insert(d.clone(), (mt.clone(), raw.clone()));
+            }
+            for b in &r.blobs {
+                if wanted[&b.digest].is_config {
+                    configs.insert(b.digest.clone(), b.size);
+                } else {
+                    layers.insert(b.digest.clone(), b.size);
+                }
             }
         }
+        // A digest that is a manifest is written once, as a manifest.
+        configs.retain(|d, _| !manifests.contains_key(d));
+        layers.retain(|d, _| !manifests.contains_key(d) && !configs.contains_key(d));
+        // Manifests always travel (they are small and pushed by unpack); configs and layers
+        // the base carries are left out and listed.
+        let mut omitted: Vec<OmittedBlob> = Vec::new();
+        for m in [&mut configs, &mut layers] {
+            m.retain(|d, size| {
+                if omit(d) {
+                    omitted.push(OmittedBlob {
+                        digest: d.clone(),
+                        size: *size,
+                    });
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        omitted.sort();
+        Layout {
+            records: images.iter().map(|r| r.record.clone()).collect(),
+            manifests,
+            configs,
+            layers,
+            omitted,
+            bytes_summed,
+        }
     }
-    // A digest that is a manifest is written once, as a manifest.
-    configs.retain(|d, _| !manifests.contains_key(d));
-    layers.retain(|d, _| !manifests.contains_key(d) && !configs.contains_key(d));
-    // Manifests always travel (they are small and pushed by unpack); configs and layers the
-    // base carries are left out and listed.
-    let mut omitted: Vec<OmittedBlob> = Vec::new();
-    for m in [&mut configs, &mut layers] {
-        m.retain(|d, size| {
-            if omit(d) {
-                omitted.push(OmittedBlob {
-                    digest: d.clone(),
-                    size: *size,
-                });
-                false
-            } else {
-                true
-            }
-        });
+
+    fn blob_count(&self) -> u64 {
+        (self.manifests.len() + self.configs.len() + self.layers.len()) as u64
     }
-    omitted.sort();
-    let omitted_bytes: u64 = omitted.iter().map(|b| b.size).sum();
-    let omitted_count = omitted.len() as u64;
+
+    fn bytes_dedup(&self) -> u64 {
+        self.manifests
+            .values()
+            .map(|(_, raw)| raw.len() as u64)
+            .sum::<u64>()
+            + self.configs.values().sum::<u64>()
+            + self.layers.values().sum::<u64>()
+    }
+}
+
+/// Writes the bundle for `layout`; `ready` is asked before each config and layer and waits
+/// until it is in the cache (or says why it never will be).
+fn write_layout(
+    cache: &Cache,
+    layout: &Layout,
+    failures: &[Failure],
+    request: Request,
+    opts: &PackOptions,
+    ready: &(dyn Fn(&Digest) -> Result<(), String> + Sync),
+    reporter: &dyn Reporter,
+) -> Result<(u64, Digest, Vec<PathBuf>), PackError> {
     let base = opts.base.as_ref().map(|b| BaseRef {
-        omitted_blobs: omitted,
+        omitted_blobs: layout.omitted.clone(),
         ..b.record.clone()
     });
-    let records: Vec<ImageRecord> = ok_images.iter().map(|r| r.record.clone()).collect();
-    let blob_count = (manifests.len() + configs.len() + layers.len()) as u64;
-    let bytes_dedup = manifests
-        .values()
-        .map(|(_, raw)| raw.len() as u64)
-        .sum::<u64>()
-        + configs.values().sum::<u64>()
-        + layers.values().sum::<u64>();
     let bundle = BundleManifest {
         format: format::FORMAT_NAME.into(),
         format_version: format::FORMAT_VERSION,
@@ -421,44 +525,113 @@ pub fn pack(
             Platforms::One(p) => vec![p.to_string()],
             Platforms::All => vec!["all".into()],
         },
-        images: records.clone(),
-        failures: failures.clone(),
+        images: layout.records.clone(),
+        failures: failures.to_vec(),
         blobs: BlobTotals {
-            count: blob_count,
-            bytes: bytes_dedup,
+            count: layout.blob_count(),
+            bytes: layout.bytes_dedup(),
         },
         base,
     };
-    let index = OciIndex::for_images(&records);
-    reporter.phase("write", bytes_dedup);
-    let (bundle_size, bundle_sha256, files) = write_bundle(
-        &cache,
+    let index = OciIndex::for_images(&layout.records);
+    reporter.phase("write", layout.bytes_dedup());
+    let r = write_bundle(
+        cache,
         &opts.output,
         opts.split,
         &opts.write,
         &bundle,
         &index,
-        &manifests,
-        &configs,
-        &layers,
+        &layout.manifests,
+        &layout.configs,
+        &layout.layers,
+        ready,
         reporter,
-    )?;
+    );
     reporter.finish_phase();
-    Ok(PackSummary {
-        images: records.len(),
-        failures,
-        blobs: blob_count,
-        bytes_summed,
-        bytes_dedup,
-        bytes_downloaded: downloaded.into_inner(),
-        blobs_from_cache: from_cache.into_inner(),
-        bundle_size,
-        bundle_sha256,
-        files,
-        omitted_blobs: omitted_count,
-        omitted_bytes,
-        elapsed: started.elapsed(),
-    })
+    r
+}
+
+/// Download counters.
+#[derive(Default)]
+struct FetchStats {
+    downloaded: AtomicU64,
+    from_cache: AtomicU64,
+}
+
+/// Where each blob's download stands, for the writer to wait on.
+#[derive(Default)]
+struct Board {
+    state: Mutex<BTreeMap<Digest, Result<(), String>>>,
+    changed: Condvar,
+}
+
+impl Board {
+    fn set(&self, d: &Digest, r: Result<(), String>) {
+        self.state.lock().unwrap().insert(d.clone(), r);
+        self.changed.notify_all();
+    }
+
+    /// Blocks until `d` is done.
+    fn wait(&self, d: &Digest) -> Result<(), String> {
+        let mut state = self.state.lock().unwrap();
+        loop {
+            if let Some(r) = state.get(d) {
+                return r.clone();
+            }
+            state = self.changed.wait(state).unwrap();
+        }
+    }
+
+    fn failures(&self) -> BTreeMap<Digest, String> {
+        self.state
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(d, r)| r.as_ref().err().map(|e| (d.clone(), e.clone())))
+            .collect()
+    }
+}
+
+/// Fetches `order` with `jobs` workers taking blobs strictly in order; every outcome goes on
+/// the board. After `abort`, the blobs not started are marked as not fetched.
+#[allow(clippy::too_many_arguments)]
+fn fetch_all(
+    client: &Client,
+    cache: &Cache,
+    order: &[&Wanted],
+    jobs: usize,
+    reporter: &dyn Reporter,
+    board: &Board,
+    stats: &FetchStats,
+    abort: &AtomicBool,
+) {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(order.len()).max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(w) = order.get(i) else { break };
+                if abort.load(Ordering::SeqCst) || crate::interrupt::received().is_some() {
+                    board.set(&w.blob.digest, Err("not fetched: the pack stopped".into()));
+                    continue;
+                }
+                let r = match fetch_blob(client, cache, w, reporter) {
+                    Ok(FetchOutcome::Cached) => {
+                        stats.from_cache.fetch_add(1, Ordering::Relaxed);
+                        reporter.advance(w.blob.size);
+                        Ok(())
+                    }
+                    Ok(FetchOutcome::Downloaded) => {
+                        stats.downloaded.fetch_add(w.blob.size, Ordering::Relaxed);
+                        Ok(())
+                    }
+                    Err(e) => Err(error_chain(e.as_ref())),
+                };
+                board.set(&w.blob.digest, r);
+            });
+        }
+    });
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -796,6 +969,7 @@ fn write_bundle(
     manifests: &BTreeMap<Digest, (String, Vec<u8>)>,
     configs: &BTreeMap<Digest, u64>,
     layers: &BTreeMap<Digest, u64>,
+    ready: &(dyn Fn(&Digest) -> Result<(), String> + Sync),
     reporter: &dyn Reporter,
 ) -> Result<(u64, Digest, Vec<PathBuf>), PackError> {
     let tmp = temp_path_for(output);
@@ -837,10 +1011,15 @@ fn write_bundle(
         reporter.advance(raw.len() as u64);
     }
     for (d, size) in configs.iter().chain(layers.iter()) {
+        ready(d).map_err(|error| PackError::BlobFailed {
+            digest: d.clone(),
+            error,
+        })?;
+        // Every cached blob was hashed when it was downloaded or found in the cache during
+        // this run; it is not hashed a third time here.
         let file = cache.open_blob(d)?;
-        // Hash again on the way out: a cache file changed since it was checked is caught here.
         let mut r = Counting {
-            inner: VerifyingReader::new(file, d.clone(), *size),
+            inner: file,
             reporter,
         };
         w.add_reader(&format::blob_entry(d), *size, &mut r)

@@ -588,3 +588,37 @@ fn all_platforms_keeps_the_index_digest() {
     assert_eq!(m.images[0].digest, arm.digest);
     assert_eq!(m.platforms, ["linux/arm/v7"]);
 }
+
+#[test]
+fn a_blob_that_fails_mid_pack_leaves_no_bundle() {
+    // The bundle is written while blobs download; a corrupt blob served by the upstream must
+    // still leave nothing under the final name (and no temp file).
+    let up = Upstream::start();
+    let f = fixture("gcr.io/google_containers/heapster-amd64:v1.4.0");
+    let layer = f.artifact.images()[0]
+        .layers
+        .iter()
+        .max_by_key(|l| l.data.len())
+        .unwrap();
+    let hex = layer.digest.hex();
+    let data = up.gcr.storage_dir().join(format!(
+        "docker/registry/v2/blobs/sha256/{}/{hex}/data",
+        &hex[..2]
+    ));
+    let mut bytes = std::fs::read(&data).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 0xff;
+    std::fs::write(&data, bytes).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let o = pack_17(&up, &out.join("b.tar.zst"), &dir.path().join("cache"), &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains(&f.name) && e.contains("corrupt"), "{e}");
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
