@@ -309,10 +309,18 @@ fn pack(args: PackArgs) -> Result<i32> {
             (planned, request)
         }
     };
-    let platforms = if args.all_platforms {
-        Platforms::All
-    } else {
-        Platforms::One(args.platform.parse()?)
+    let mut asked = Vec::new();
+    for p in &args.platform {
+        let p: crate::manifest::Platform = p.parse()?;
+        if !asked.contains(&p) {
+            asked.push(p);
+        }
+    }
+    let platforms = match (args.all_platforms, asked.len()) {
+        (true, _) => Platforms::All,
+        (false, 0) => Platforms::One(crate::manifest::Platform::linux_amd64()),
+        (false, 1) => Platforms::One(asked.remove(0)),
+        (false, _) => Platforms::Several(asked),
     };
     let created = source_date_epoch()?;
     let opts = PackOptions {

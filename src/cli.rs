@@ -91,13 +91,15 @@ pub struct PackArgs {
     /// The bundle to write, e.g. bundle.tar.zst.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: PathBuf,
-    /// Platform to keep from multi-platform images (os/arch[/variant]).
+    /// Platform to keep from multi-platform images (os/arch[/variant]); default linux/amd64.
+    /// Repeatable: with several, multi-platform images keep their whole index (a registry
+    /// refuses an index with platforms missing), after checking each asked one is in it.
     #[arg(
         long = "platform",
         value_name = "PLATFORM",
-        default_value = "linux/amd64"
+        conflicts_with = "all_platforms"
     )]
-    pub platform: String,
+    pub platform: Vec<String>,
     /// Keep every platform of multi-platform images, and their index, byte for byte.
     #[arg(long = "all-platforms")]
     pub all_platforms: bool,

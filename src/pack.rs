@@ -46,6 +46,10 @@ pub struct PlannedImage {
 pub enum Platforms {
     /// The platform manifest matching this platform is stored under the tag.
     One(Platform),
+    /// Several platforms: multi-platform images keep their whole index and every platform,
+    /// byte for byte (a registry refuses an index whose platforms are missing), once each
+    /// asked platform is found in it.
+    Several(Vec<Platform>),
     /// The index and every platform, byte for byte.
     All,
 }
@@ -523,6 +527,7 @@ fn write_layout(
         request,
         platforms: match &opts.platforms {
             Platforms::One(p) => vec![p.to_string()],
+            Platforms::Several(ps) => ps.iter().map(|p| p.to_string()).collect(),
             Platforms::All => vec!["all".into()],
         },
         images: layout.records.clone(),
@@ -675,7 +680,17 @@ fn resolve(
                 None,
             )
         }
-        (Parsed::Index(children), Platforms::All) => {
+        (Parsed::Index(children), Platforms::All | Platforms::Several(_)) => {
+            if let Platforms::Several(asked) = platforms {
+                for want in asked {
+                    if !children
+                        .iter()
+                        .any(|c| c.platform.as_ref().is_some_and(|p| want.matches(p)))
+                    {
+                        return Err(no_platform(&what, want, children).into());
+                    }
+                }
+            }
             manifests.push((top.digest.clone(), top.media_type.clone(), top.raw.clone()));
             for c in children {
                 let m = fetch_child(client, image, &c.blob)?;
@@ -703,16 +718,7 @@ fn resolve(
             let child = children
                 .iter()
                 .find(|c| c.platform.as_ref().is_some_and(|p| want.matches(p)))
-                .ok_or_else(|| {
-                    let have: Vec<String> = children
-                        .iter()
-                        .filter_map(|c| c.platform.as_ref().map(|p| p.to_string()))
-                        .collect();
-                    format!(
-                        "{what}: no {want} image in its index (it has: {}); choose one with --platform or keep all with --all-platforms",
-                        if have.is_empty() { "no platforms".to_string() } else { have.join(", ") }
-                    )
-                })?;
+                .ok_or_else(|| no_platform(&what, want, children))?;
             let m = fetch_child(client, image, &child.blob)?;
             let p = manifest::parse(&format!("{what} ({want})"), &m.media_type, &m.raw)?;
             if matches!(p, Parsed::Index(_)) {
@@ -767,6 +773,18 @@ fn resolve(
         blobs,
         configs,
     })
+}
+
+/// The error for an index without the asked platform, listing the ones it has.
+fn no_platform(what: &str, want: &Platform, children: &[manifest::Child]) -> String {
+    let have: Vec<String> = children
+        .iter()
+        .filter_map(|c| c.platform.as_ref().map(|p| p.to_string()))
+        .collect();
+    format!(
+        "{what}: no {want} image in its index (it has: {}); choose one with --platform or keep all with --all-platforms",
+        if have.is_empty() { "no platforms".to_string() } else { have.join(", ") }
+    )
 }
 
 /// Fetches a platform manifest by digest and checks it against its descriptor.

@@ -622,3 +622,56 @@ fn a_blob_that_fails_mid_pack_leaves_no_bundle() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn several_platforms_keep_the_index_and_a_missing_one_is_named() {
+    let up = Upstream::start();
+    let client = up.client();
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(dir.path(), "two.tar.zst");
+    opts.platforms = Platforms::Several(vec![
+        "linux/amd64".parse().unwrap(),
+        "linux/arm64".parse().unwrap(),
+    ]);
+    pack(
+        &client,
+        &planned(&[BUSYBOX, PAUSE]),
+        Default::default(),
+        &opts,
+        &Silent,
+    )
+    .unwrap();
+    let m = BundleReader::open(&opts.output)
+        .unwrap()
+        .bundle_manifest()
+        .unwrap();
+    let Artifact::Index(ix) = &fixture(BUSYBOX).artifact else {
+        panic!()
+    };
+    let busybox = m.images.iter().find(|i| i.source == BUSYBOX).unwrap();
+    assert_eq!(busybox.digest, ix.digest, "the index, byte for byte");
+    assert_eq!(m.platforms, ["linux/amd64", "linux/arm64"]);
+    // A single-platform image is not affected.
+    let pause = m.images.iter().find(|i| i.source == PAUSE).unwrap();
+    assert_eq!(&pause.digest, fixture(PAUSE).artifact.digest());
+
+    let mut opts = options(dir.path(), "s390x.tar.zst");
+    opts.platforms = Platforms::Several(vec![
+        "linux/amd64".parse().unwrap(),
+        "linux/s390x".parse().unwrap(),
+    ]);
+    let e = pack(
+        &client,
+        &planned(&[BUSYBOX]),
+        Default::default(),
+        &opts,
+        &Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("no linux/s390x image") && e.contains("linux/arm/v7"),
+        "{e}"
+    );
+    assert!(!opts.output.exists());
+}
