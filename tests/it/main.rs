@@ -4,8 +4,10 @@
 mod bundles;
 mod harness;
 mod harness_selftest;
+mod hostile;
 mod list;
 mod pack;
 mod pull;
+mod rawbundle;
 mod support;
 mod unpack;
