@@ -88,6 +88,14 @@ pub fn check(r: &BundleReader) -> Result<Checked, BundleError> {
     let manifest = r.bundle_manifest()?;
     let index = r.oci_index()?;
     let mut problems = Vec::new();
+    // Nothing to push is not a bundle anyone meant to carry across, and `unpack` takes the
+    // first image's repository to check push access.
+    if manifest.images.is_empty() {
+        problems.push(Problem {
+            subject: format::BUNDLE_JSON.into(),
+            what: "lists no images".into(),
+        });
+    }
 
     // index.json and bundle.json must describe the same images.
     let mut by_name: BTreeMap<&str, &format::Descriptor> = BTreeMap::new();

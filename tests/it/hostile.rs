@@ -1173,3 +1173,15 @@ fn r7_bomb_unused_20_gib_blob() {
     assert_eq!(u.code, Some(0), "{}", u.out);
     assert!(other.requests().is_empty());
 }
+
+#[test]
+fn r7_bundle_json_no_images() {
+    // bundle.json and index.json agree on zero images, and no blobs. unpack used to panic
+    // (index out of bounds at src/unpack.rs:204, exit 101) after the check passed.
+    let mut m = Model::base();
+    m.entries.retain(|e| !e.0.starts_with("blobs/"));
+    m.edit_bundle_json(|v| v["images"] = json!([]));
+    m.edit_index_json(|v| v["manifests"] = json!([]));
+    m.fix_totals();
+    refused(&m.bundle(), &["bundle.json", "no images"]);
+}
