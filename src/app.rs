@@ -38,34 +38,50 @@ pub fn run(cli: Cli) -> Result<i32> {
 /// recompressed without the table, or standard input given as `-`).
 enum Opened {
     Seekable(BundleReader),
-    Stream(Box<dyn std::io::Read>),
+    /// The stream, and for a file the reason it has no seek table (said when the sequential
+    /// read fails too).
+    Stream(Box<dyn std::io::Read>, Option<String>),
 }
 
 fn open_any(path: &std::path::Path) -> Result<Opened> {
     if path == std::path::Path::new("-") {
-        return Ok(Opened::Stream(Box::new(std::io::stdin().lock())));
+        return Ok(Opened::Stream(Box::new(std::io::stdin().lock()), None));
     }
     match crate::parts::open_bundle(path) {
         Ok((r, _)) => Ok(Opened::Seekable(r)),
         Err(crate::parts::PartsError::Bundle(
-            crate::bundle::reader::BundleError::NoSeekTable { .. },
+            e @ crate::bundle::reader::BundleError::NoSeekTable { len, .. },
         )) => {
+            if len == 0 {
+                return Err(e.into());
+            }
             let f =
                 std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-            Ok(Opened::Stream(Box::new(std::io::BufReader::with_capacity(
-                1 << 20,
-                f,
-            ))))
+            Ok(Opened::Stream(
+                Box::new(std::io::BufReader::with_capacity(1 << 20, f)),
+                Some(e.to_string()),
+            ))
         }
         Err(e) => Err(e.into()),
     }
 }
 
+/// The error of a sequential read that failed, saying first why the file had no seek table.
+fn sequential_failed(e: anyhow::Error, why: Option<String>) -> anyhow::Error {
+    match why {
+        Some(why) => e.context(format!(
+            "{why}; read as a plain zstd stream instead, it fails too"
+        )),
+        None => e,
+    }
+}
+
 fn verify(args: VerifyArgs) -> Result<i32> {
     let reporter = progress::Stderr::new(args.quiet || args.output == OutputFormat::Json);
-    if let Opened::Stream(src) = open_any(&args.bundle)? {
+    if let Opened::Stream(src, why) = open_any(&args.bundle)? {
         reporter.warn("the bundle has no seek table: reading it in one sequential pass");
-        let report = crate::stream::verify_stream(src, &args.bundle, &reporter)?;
+        let report = crate::stream::verify_stream(src, &args.bundle, &reporter)
+            .map_err(|e| sequential_failed(e.into(), why))?;
         return finish_verify(&args, report);
     }
     let side = crate::parts::sidecar_path(&crate::parts::base_name(&args.bundle));
@@ -176,11 +192,41 @@ fn unpack(args: UnpackArgs) -> Result<i32> {
         jobs: args.jobs.clamp(1, 64),
         dry_run: args.dry_run,
     };
-    let result = match opened {
-        Opened::Seekable(reader) => crate::unpack::unpack(&client, &reader, &uopts, &reporter),
-        Opened::Stream(src) => {
+    let result: Result<_> = match opened {
+        Opened::Seekable(reader) => {
+            crate::unpack::unpack(&client, &reader, &uopts, &reporter).map_err(Into::into)
+        }
+        Opened::Stream(src, why) => {
+            if why.is_some() && !uopts.dry_run {
+                // A file can be read twice: check all of it before the first byte moves, as
+                // the seek table allows for a seekable bundle. (Standard input cannot; its
+                // images are still only pushed once all their blobs arrived intact.)
+                reporter.warn("the bundle has no seek table: checking it in one sequential pass before pushing");
+                let f = std::fs::File::open(&args.bundle)
+                    .with_context(|| format!("opening {}", args.bundle.display()))?;
+                let report = crate::stream::verify_stream(
+                    std::io::BufReader::with_capacity(1 << 20, f),
+                    &args.bundle,
+                    &reporter,
+                )
+                .map_err(|e| sequential_failed(e.into(), why.clone()))?;
+                if !report.is_ok() {
+                    let list: Vec<String> =
+                        report.problems.iter().map(|p| format!("  {p}")).collect();
+                    bail!(
+                        "{} is damaged; nothing was pushed:\n{}",
+                        args.bundle.display(),
+                        list.join("\n")
+                    );
+                }
+            }
             reporter.warn("the bundle has no seek table: reading it in one sequential pass");
-            crate::stream::unpack_stream(&client, src, &args.bundle, &uopts, &reporter)
+            crate::stream::unpack_stream(&client, src, &args.bundle, &uopts, &reporter).map_err(
+                |e| match e {
+                    crate::unpack::UnpackError::Bundle(b) => sequential_failed(b.into(), why),
+                    e => e.into(),
+                },
+            )
         }
     };
     let (mappings, report) =

@@ -143,6 +143,9 @@ pub fn parse(what: &str, media_type: &str, raw: &[u8]) -> Result<Parsed, Manifes
     struct Probe {
         #[serde(rename = "mediaType")]
         media_type: Option<String>,
+        manifests: Option<serde::de::IgnoredAny>,
+        config: Option<serde::de::IgnoredAny>,
+        layers: Option<serde::de::IgnoredAny>,
     }
     let probe: Probe = serde_json::from_slice(raw).map_err(|e| invalid(e.to_string()))?;
     if let Some(m) = probe.media_type {
@@ -152,9 +155,21 @@ pub fn parse(what: &str, media_type: &str, raw: &[u8]) -> Result<Parsed, Manifes
             )));
         }
     }
+    // A document with both `manifests` and `config`/`layers` reads as an index to one tool and
+    // as a manifest to another, so two readers would see different content under one digest
+    // (the ambiguity image-spec's "Guidelines for Artifact Usage" and CVE-2021-41190 close).
+    if probe.manifests.is_some() && (probe.config.is_some() || probe.layers.is_some()) {
+        return Err(invalid(
+            "it has both \"manifests\" and \"config\"/\"layers\": ambiguous between an index and a manifest"
+                .into(),
+        ));
+    }
     match media_type::kind(media_type) {
         Kind::Index => {
-            let idx = ImageIndex::from_reader(raw).map_err(|e| invalid(e.to_string()))?;
+            // serde_json directly: oci-spec's `from_reader` reports every error as "serde
+            // failed", which names neither the field nor the bad digest.
+            let idx: ImageIndex =
+                serde_json::from_slice(raw).map_err(|e| invalid(e.to_string()))?;
             let mut out = Vec::new();
             for d in idx.manifests() {
                 let platform = d.platform().as_ref().map(|p| Platform {
@@ -170,7 +185,8 @@ pub fn parse(what: &str, media_type: &str, raw: &[u8]) -> Result<Parsed, Manifes
             Ok(Parsed::Index(out))
         }
         Kind::Manifest => {
-            let m = ImageManifest::from_reader(raw).map_err(|e| invalid(e.to_string()))?;
+            let m: ImageManifest =
+                serde_json::from_slice(raw).map_err(|e| invalid(e.to_string()))?;
             let config = blob_ref(what, m.config())?;
             let layers = m
                 .layers()
@@ -242,7 +258,9 @@ mod tests {
     #[test]
     fn refuses_bad_documents() {
         let bad_digest = r#"{"schemaVersion":2,"config":{"mediaType":"a","size":1,"digest":"sha256:../../etc"},"layers":[]}"#;
-        assert!(parse("x", media_type::OCI_MANIFEST, bad_digest.as_bytes()).is_err());
+        let e = parse("x", media_type::OCI_MANIFEST, bad_digest.as_bytes()).unwrap_err();
+        // The error names the digest, not just "serde failed".
+        assert!(e.to_string().contains("../../etc"), "{e}");
         let lying = format!(
             r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[]}}"#,
             media_type::OCI_INDEX
@@ -251,6 +269,14 @@ mod tests {
         assert!(e.to_string().contains("img"), "{e}");
         assert!(parse("x", "application/vnd.foo", b"{}").is_err());
         assert!(parse("x", media_type::OCI_MANIFEST, b"[").is_err());
+        // CVE-2021-41190: one document that is both an index and a manifest.
+        let both = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"a","size":1,"digest":"{D1}"}},"layers":[],"manifests":[]}}"#
+        );
+        for mt in [media_type::OCI_MANIFEST, media_type::OCI_INDEX] {
+            let e = parse("img", mt, both.as_bytes()).unwrap_err();
+            assert!(e.to_string().contains("ambiguous"), "{e}");
+        }
         let deep = "[".repeat(10_000);
         assert!(parse("x", media_type::OCI_MANIFEST, deep.as_bytes()).is_err());
         for p in [

@@ -164,6 +164,27 @@ impl<'a> Pass<'a> {
                 }
             }
         }
+        // After the end-of-archive blocks only zero padding may follow, and the compressed
+        // stream must end cleanly: appended bytes or a cut-off frame are refused.
+        let mut rest = archive.into_inner();
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = rest.read(&mut buf).map_err(|source| BundleError::Read {
+                path: self.path.clone(),
+                offset: 0,
+                source,
+            })?;
+            if n == 0 {
+                break;
+            }
+            if buf[..n].iter().any(|&b| b != 0) {
+                return Err(BundleError::Format {
+                    path: self.path.clone(),
+                    reason: "data follows the end of the tar archive".into(),
+                }
+                .into());
+            }
+        }
         Ok(())
     }
 

@@ -12,6 +12,7 @@ use super::reader::{BundleError, BundleReader};
 use crate::digest::Digest;
 use crate::manifest::{self, BlobRef, Parsed};
 use crate::media_type::{self, Kind};
+use crate::reference::Reference;
 use crate::registry::MAX_MANIFEST_BYTES;
 
 /// Something wrong with one image, blob or document of a bundle.
@@ -87,6 +88,14 @@ pub fn check(r: &BundleReader) -> Result<Checked, BundleError> {
     let manifest = r.bundle_manifest()?;
     let index = r.oci_index()?;
     let mut problems = Vec::new();
+    // Nothing to push is not a bundle anyone meant to carry across, and `unpack` takes the
+    // first image's repository to check push access.
+    if manifest.images.is_empty() {
+        problems.push(Problem {
+            subject: format::BUNDLE_JSON.into(),
+            what: "lists no images".into(),
+        });
+    }
 
     // index.json and bundle.json must describe the same images.
     let mut by_name: BTreeMap<&str, &format::Descriptor> = BTreeMap::new();
@@ -124,6 +133,10 @@ pub fn check(r: &BundleReader) -> Result<Checked, BundleError> {
                 subject,
                 what: "bundle.json lists this image twice".into(),
             });
+            continue;
+        }
+        if let Err(what) = check_targets(rec) {
+            problems.push(Problem { subject, what });
             continue;
         }
         match by_name.get(rec.source.as_str()) {
@@ -195,6 +208,31 @@ pub fn check(r: &BundleReader) -> Result<Checked, BundleError> {
     })
 }
 
+/// Checks that every target of an image is a plain `repository:tag`: no host, no `..`, no
+/// digest. `unpack` builds `<--registry>/<prefix><target>` from it and checks again; refusing
+/// here too lets `verify` report what `unpack` would refuse.
+fn check_targets(rec: &ImageRecord) -> Result<(), String> {
+    // A host name that cannot be a real one, so any host the target smuggles in shows up as
+    // a registry or repository that differs from what was asked for.
+    const PROBE: &str = "airlock.invalid";
+    for t in std::iter::once(&rec.target).chain(&rec.alt_targets) {
+        let bad = || format!("target {t:?} is not a repository:tag under the registry");
+        let (repo, tag) = t
+            .rsplit_once(':')
+            .filter(|(r, t)| !r.is_empty() && !t.contains('/'))
+            .ok_or_else(bad)?;
+        let r = Reference::parse(&format!("{PROBE}/{t}")).map_err(|e| format!("{}: {e}", bad()))?;
+        if r.registry() != PROBE
+            || r.repository() != repo
+            || r.tag() != Some(tag)
+            || r.digest().is_some()
+        {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
 /// Reads and checks one image's manifests and the presence of its blobs; blobs in `omitted`
 /// (a delta bundle's base) may be absent when their size matches.
 fn image_content(
@@ -212,9 +250,7 @@ fn image_content(
         }
         blobs.extend(p.blobs().into_iter().cloned());
     };
-    match manifest::parse(&rec.digest.to_string(), &rec.media_type, &top)
-        .map_err(|e| e.to_string())?
-    {
+    match manifest::parse(&rec.digest.to_string(), &rec.media_type, &top).map_err(|e| chain(&e))? {
         Parsed::Index(children) => {
             if rec.from_index.is_some() {
                 return Err("an index stored where a single platform was recorded".into());
@@ -228,7 +264,7 @@ fn image_content(
                 }
                 let raw = read_manifest(r, &c.blob.digest, c.blob.size, &c.blob.media_type)?;
                 let parsed = manifest::parse(&c.blob.digest.to_string(), &c.blob.media_type, &raw)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| chain(&e))?;
                 take(parsed, &mut blobs);
                 manifests.push((c.blob.digest.clone(), c.blob.media_type.clone(), raw));
             }
@@ -264,6 +300,19 @@ fn image_content(
         manifests,
         blobs,
     })
+}
+
+/// An error with its causes, `: `-separated, so a problem names the bad digest and not only
+/// "descriptor has an invalid digest".
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 /// Largest image config accepted.
@@ -308,4 +357,47 @@ fn read_blob(r: &BundleReader, b: &BlobRef, limit: u64, kind: &str) -> Result<Ve
         return Err(format!("{kind} {d} is corrupt: its bytes hash to {actual}"));
     }
     Ok(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(target: &str, alt: &[&str]) -> ImageRecord {
+        ImageRecord {
+            source: "docker.io/library/busybox:latest".into(),
+            target: target.into(),
+            alt_targets: alt.iter().map(|s| s.to_string()).collect(),
+            group: "list".into(),
+            digest: Digest::of(b"x"),
+            media_type: media_type::DOCKER_MANIFEST.into(),
+            size: 1,
+            total_bytes: 1,
+            from_index: None,
+        }
+    }
+
+    #[test]
+    fn targets_are_repositories_under_the_registry() {
+        assert!(check_targets(&rec("busybox:latest", &[])).is_ok());
+        assert!(check_targets(&rec(
+            "google_containers/pause-amd64:3.0",
+            &["gcr.io/google_containers/pause-amd64:3.0"]
+        ))
+        .is_ok());
+        for bad in [
+            "../../x:1",
+            "a/../../b:1",
+            "evil.example:5000/x:1",
+            "127.0.0.1:5000/x:1",
+            "https://evil.example/x:1",
+            "x",
+            "/x:1",
+            "x@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        ] {
+            let e = check_targets(&rec("busybox:latest", &[bad])).unwrap_err();
+            assert!(e.contains(bad), "{e}");
+            assert!(check_targets(&rec(bad, &[])).is_err(), "{bad}");
+        }
+    }
 }

@@ -40,8 +40,8 @@ pub enum BundleError {
         #[source]
         source: io::Error,
     },
-    #[error("{path} has no seek table (it was not written by airlock pack, or was recompressed); this command needs one")]
-    NoSeekTable { path: PathBuf },
+    #[error("{path} ({len} bytes) does not end in a seek table: it is truncated, has bytes appended, was not written by airlock pack, or was recompressed; this command needs one")]
+    NoSeekTable { path: PathBuf, len: u64 },
     #[error("{path}: the compressed stream is damaged")]
     Stream {
         path: PathBuf,
@@ -125,6 +125,7 @@ impl BundleReader {
             .map_err(stream_err)?
             .ok_or_else(|| BundleError::NoSeekTable {
                 path: path.to_path_buf(),
+                len: src.len(),
             })?;
         let entries = walk(path, src.as_ref(), &table)?;
         let by_name = entries

@@ -4,10 +4,12 @@
 mod bundles;
 mod harness;
 mod harness_selftest;
+mod hostile;
 mod interrupt;
 mod list;
 mod pack;
 mod pull;
+mod rawbundle;
 mod stream;
 mod support;
 mod unpack;

@@ -1,0 +1,1187 @@
+//! Hostile bundles (issue 7): every case is built byte by byte by [`crate::rawbundle`] and run
+//! through `airlock verify` AND `airlock unpack --registry <fresh real registry>`, and each run
+//! must
+//! - fail with exit code 1 and an error naming the part, entry, blob or image;
+//! - write no file (the child runs with an empty temp cwd and HOME; the sandbox is listed
+//!   before and after);
+//! - push no manifest for an affected image (the registry's catalog or the image's tag);
+//! - send no request to any host but `--registry` (a [`FakeServer`] stands in for every other
+//!   host, as the HTTP(S) proxy of the child, and must see zero requests);
+//! - stay under [`MAX_RSS_KB`] of peak RSS (`/usr/bin/time -f %M`) and [`TIMEOUT`].
+//!
+//! Valid but unusual bundles must unpack with exact digests (checked with skopeo).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use airlock::digest::Digest;
+use airlock::media_type;
+use serde_json::{json, Value};
+
+use crate::harness::fake::{FakeServer, Reply};
+use crate::harness::{http, require_tool, Registry};
+use crate::rawbundle::*;
+
+/// Peak RSS allowed to one airlock run. A hostile frame may cost one 64 MiB frame buffer per
+/// thread; a good bundle costs a few 4 MiB frames per thread.
+const MAX_RSS_KB: u64 = 400 << 10;
+/// Wall time allowed to one airlock run (a debug build).
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+/// What one run of the binary did.
+struct Run {
+    code: Option<i32>,
+    out: String,
+    max_rss_kb: u64,
+    elapsed: Duration,
+}
+
+/// An empty directory tree for one case: `in/` holds the bundle, `cwd/` and `home/` are the
+/// child's working directory and HOME.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new(bundle: &[u8]) -> Sandbox {
+        let dir = tempfile::Builder::new()
+            .prefix("airlock-hostile")
+            .tempdir()
+            .unwrap();
+        for d in ["in", "cwd", "home", "tmp"] {
+            std::fs::create_dir(dir.path().join(d)).unwrap();
+        }
+        std::fs::write(dir.path().join("in/bundle.tar.zst"), bundle).unwrap();
+        Sandbox { dir }
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.dir.path().join("in/bundle.tar.zst")
+    }
+
+    /// Every path under the sandbox.
+    fn files(&self) -> BTreeSet<PathBuf> {
+        let mut out = BTreeSet::new();
+        let mut stack = vec![self.dir.path().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p.clone());
+                }
+                out.insert(p.strip_prefix(self.dir.path()).unwrap().to_path_buf());
+            }
+        }
+        out
+    }
+
+    /// Runs airlock in the sandbox under `/usr/bin/time`, with every proxy variable pointing
+    /// at `other_host`, so a request to any host but 127.0.0.1 lands there.
+    fn run(&self, args: &[&str], other_host: &FakeServer) -> Run {
+        require_tool("/usr/bin/time", "time");
+        let rss_file = self.dir.path().join("tmp/rss");
+        let before = self.files();
+        let started = Instant::now();
+        let mut cmd = Command::new("/usr/bin/time");
+        cmd.arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(&rss_file)
+            .arg(env!("CARGO_BIN_EXE_airlock"))
+            .args(args)
+            .current_dir(self.dir.path().join("cwd"))
+            .env("HOME", self.dir.path().join("home"))
+            .env("TMPDIR", self.dir.path().join("tmp"))
+            .env("AIRLOCK_RETRY_BASE_MS", "2")
+            .env_remove("DOCKER_CONFIG")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("XDG_CONFIG_HOME")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for k in [
+            "http_proxy",
+            "https_proxy",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+        ] {
+            cmd.env(k, other_host.url());
+        }
+        cmd.env("NO_PROXY", "127.0.0.1")
+            .env("no_proxy", "127.0.0.1");
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.spawn().expect("running airlock under /usr/bin/time");
+        let pid = child.id();
+        // Read the pipes on threads so a chatty child cannot block on a full pipe.
+        let mut so = child.stdout.take().unwrap();
+        let mut se = child.stderr.take().unwrap();
+        let t_out = std::thread::spawn(move || crate::support::read_all(&mut so));
+        let t_err = std::thread::spawn(move || crate::support::read_all(&mut se));
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if started.elapsed() > TIMEOUT {
+                let _ = Command::new("kill")
+                    .args(["-s", "KILL", "--", &format!("-{pid}")])
+                    .status();
+                let _ = child.wait();
+                panic!("airlock {args:?} ran longer than {TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let elapsed = started.elapsed();
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&t_out.join().unwrap()),
+            String::from_utf8_lossy(&t_err.join().unwrap())
+        );
+        let rss = std::fs::read_to_string(&rss_file).unwrap_or_default();
+        let max_rss_kb = rss
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no RSS from /usr/bin/time: {rss:?}\n{out}"));
+        std::fs::remove_file(&rss_file).unwrap();
+        // `time` exits with the child's code (or 128+signal).
+        let code = status.code();
+        let after = self.files();
+        let new: Vec<_> = after.difference(&before).collect();
+        assert!(new.is_empty(), "airlock {args:?} wrote {new:?}\n{out}");
+        assert!(
+            max_rss_kb < MAX_RSS_KB,
+            "airlock {args:?} peaked at {max_rss_kb} kB\n{out}"
+        );
+        Run {
+            code,
+            out,
+            max_rss_kb,
+            elapsed,
+        }
+    }
+}
+
+/// The repositories a registry holds.
+fn catalog(reg: &Registry) -> Vec<String> {
+    let r = http::get(&format!("{}/v2/_catalog", reg.url()), &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    v["repositories"]
+        .as_array()
+        .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// The digest a registry serves for `repo:tag`, if any.
+fn tag_digest(reg: &Registry, target: &str) -> Option<String> {
+    let (repo, tag) = target.rsplit_once(':').unwrap();
+    let accept = media_type::MANIFEST_ACCEPT;
+    let r = http::send(
+        "HEAD",
+        &format!("{}/v2/{repo}/manifests/{tag}", reg.url()),
+        &[("Accept", accept)],
+        b"",
+    );
+    (r.status == 200).then(|| r.header("Docker-Content-Digest").unwrap().to_string())
+}
+
+/// The other host: answers everything with 404 and records it.
+fn other_host() -> FakeServer {
+    FakeServer::start(|_| Reply::new(404))
+}
+
+fn must_name(run: &Run, what: &str, needles: &[&str]) {
+    assert_eq!(run.code, Some(1), "{what}: exit code\n{}", run.out);
+    for n in needles {
+        assert!(run.out.contains(n), "{what}: no {n:?} in:\n{}", run.out);
+    }
+    assert!(
+        !run.out.contains("panicked"),
+        "{what}: airlock panicked\n{}",
+        run.out
+    );
+}
+
+/// A bundle refused as a whole: verify and unpack both fail naming `needles`, and nothing at
+/// all reaches the registry or any other host.
+fn refused(bundle: &[u8], needles: &[&str]) {
+    let sb = Sandbox::new(bundle);
+    let other = other_host();
+    let path = sb.bundle();
+    let path = path.to_str().unwrap();
+    let v = sb.run(&["verify", path], &other);
+    must_name(&v, "verify", needles);
+    let reg = Registry::start();
+    let u = sb.run(&["unpack", path, "--registry", &reg.url()], &other);
+    must_name(&u, "unpack", needles);
+    assert_eq!(catalog(&reg), Vec::<String>::new(), "{}", u.out);
+    assert!(
+        !reg.storage_dir().join("docker/registry/v2/blobs").exists(),
+        "a blob reached the registry\n{}",
+        u.out
+    );
+    assert!(other.requests().is_empty(), "{:?}", other.requests());
+    eprintln!(
+        "verify: {} kB {:?}; unpack: {} kB {:?}",
+        v.max_rss_kb, v.elapsed, u.max_rss_kb, u.elapsed
+    );
+}
+
+/// A bundle where only `image` is damaged: verify fails naming `needles`; unpack fails, does
+/// not push `image` (no tag, and no manifest by digest), and pushes the others exactly.
+fn refused_image(bundle: &[u8], image: &str, needles: &[&str]) {
+    let sb = Sandbox::new(bundle);
+    let other = other_host();
+    let path = sb.bundle();
+    let path = path.to_str().unwrap();
+    let v = sb.run(&["verify", path], &other);
+    must_name(&v, "verify", needles);
+    let reg = Registry::start();
+    let u = sb.run(&["unpack", path, "--registry", &reg.url()], &other);
+    must_name(&u, "unpack", &[image]);
+    let m = Model::base().bundle_manifest();
+    for rec in &m.images {
+        let got = tag_digest(&reg, &rec.target);
+        if rec.source == image {
+            assert_eq!(got, None, "{image} was pushed\n{}", u.out);
+        } else {
+            assert_eq!(
+                got,
+                Some(rec.digest.to_string()),
+                "{}\n{}",
+                rec.source,
+                u.out
+            );
+        }
+    }
+    assert!(other.requests().is_empty(), "{:?}", other.requests());
+}
+
+/// A valid bundle: verify passes, unpack pushes every image with the bundle's digests, as
+/// skopeo sees them.
+fn accepted(bundle: &[u8]) {
+    let sb = Sandbox::new(bundle);
+    let other = other_host();
+    let path = sb.bundle();
+    let path = path.to_str().unwrap();
+    let v = sb.run(&["verify", path], &other);
+    assert_eq!(v.code, Some(0), "{}", v.out);
+    let reg = Registry::start();
+    let u = sb.run(&["unpack", path, "--registry", &reg.url()], &other);
+    assert_eq!(u.code, Some(0), "{}", u.out);
+    let r = airlock::bundle::reader::BundleReader::from_source(
+        Path::new("x"),
+        std::sync::Arc::new(bundle.to_vec()),
+    )
+    .unwrap();
+    for rec in r.bundle_manifest().unwrap().images {
+        let o = Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", "--raw"])
+            .arg(format!("docker://{}/{}", reg.host(), rec.target))
+            .output()
+            .expect("skopeo (install the Debian package skopeo)");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(Digest::of(&o.stdout), rec.digest, "{}", rec.source);
+        assert_eq!(tag_digest(&reg, &rec.target), Some(rec.digest.to_string()));
+    }
+    assert!(other.requests().is_empty(), "{:?}", other.requests());
+}
+
+// ---- helpers for building cases ----
+
+/// The largest layer only `image` uses, and its data-frame label.
+fn layer_of(image: &str) -> (Digest, String) {
+    let f = crate::support::fixture(image);
+    let l = f.artifact.images()[0]
+        .layers
+        .iter()
+        .filter(|l| unshared(&l.digest))
+        .max_by_key(|l| l.data.len())
+        .unwrap()
+        .digest
+        .clone();
+    let label = format!("data:{}", blob_name(&l));
+    (l, label)
+}
+
+/// The config of a single image.
+fn config_of(image: &str) -> Digest {
+    crate::support::fixture(image).artifact.images()[0]
+        .config
+        .digest
+        .clone()
+}
+
+/// Is `d` used by one image only (so damaging it affects only that image)?
+fn unshared(d: &Digest) -> bool {
+    [DOCKER_IMG, OCI_IMG, LIST_IMG]
+        .iter()
+        .filter(|n| {
+            crate::support::fixture(n)
+                .artifact
+                .all_blobs()
+                .iter()
+                .any(|b| &b.digest == d)
+        })
+        .count()
+        == 1
+}
+
+fn frames() -> Frames {
+    Frames::from_chunks(&Model::base().chunks())
+}
+
+fn with_chunks(extra: Vec<Chunk>) -> Vec<u8> {
+    Frames::from_chunks(&before_end(Model::base().chunks(), extra)).file()
+}
+
+/// Flips a byte in the middle of the compressed frame `label`.
+fn flip_in_frame(label: &str) -> Vec<u8> {
+    let mut f = frames();
+    let i = f.find(label);
+    let c = &mut f.0[i].compressed;
+    let mid = c.len() / 2;
+    c[mid] ^= 0x55;
+    f.file()
+}
+
+fn sizes_table_offset(file: &[u8]) -> usize {
+    let n = u32::from_le_bytes(file[file.len() - 9..file.len() - 5].try_into().unwrap());
+    file.len() - 9 - 8 * n as usize
+}
+
+// ---- container ----
+
+#[test]
+fn r7_container_empty_file() {
+    refused(b"", &["bundle.tar.zst", "does not end in a seek table"]);
+}
+
+#[test]
+fn r7_container_not_zstd() {
+    let junk: Vec<u8> = (0..4096u32).map(|i| (i * 31 % 251) as u8).collect();
+    refused(&junk, &["bundle.tar.zst", "does not end in a seek table"]);
+}
+
+#[test]
+fn r7_container_plain_tar() {
+    refused(
+        &Model::base().tar(),
+        &["bundle.tar.zst", "does not end in a seek table"],
+    );
+}
+
+#[test]
+fn r7_container_truncated() {
+    let b = Model::base().bundle();
+    refused(
+        &b[..b.len() / 2],
+        &["bundle.tar.zst", "does not end in a seek table"],
+    );
+}
+
+#[test]
+fn r7_container_frame_missing_before_the_table() {
+    // A cut inside the file that keeps the table: the frames no longer add up.
+    let f = frames();
+    let file = f.file();
+    let i = f.find("header:index.json");
+    let (a, b) = (f.offset(i), f.offset(i + 1));
+    let cut = [&file[..a], &file[b..]].concat();
+    refused(&cut, &["bundle.tar.zst", "add up to"]);
+}
+
+#[test]
+fn r7_container_corrupt_byte_in_a_header_frame() {
+    let f = frames();
+    let i = f.find("header:index.json");
+    refused(
+        &flip_in_frame("header:index.json"),
+        &[&format!("frame {i} at compressed offset {}", f.offset(i))],
+    );
+}
+
+#[test]
+fn r7_container_corrupt_byte_in_a_layer_frame() {
+    let (layer, label) = layer_of(DOCKER_IMG);
+    assert!(unshared(&layer));
+    let f = frames();
+    let i = f.find(&label);
+    refused_image(
+        &flip_in_frame(&label),
+        DOCKER_IMG,
+        &[
+            &format!("blob {layer}"),
+            &format!("frame {i} at compressed offset {}", f.offset(i)),
+        ],
+    );
+}
+
+#[test]
+fn r7_container_trailing_garbage_after_the_table() {
+    let mut b = Model::base().bundle();
+    b.extend_from_slice(b"trailing garbage");
+    refused(&b, &["bundle.tar.zst", "does not end in a seek table"]);
+}
+
+#[test]
+fn r7_container_garbage_between_frames_and_table() {
+    let f = frames();
+    let mut file: Vec<u8> = f.0.iter().flat_map(|x| x.compressed.clone()).collect();
+    file.extend_from_slice(b"garbage!");
+    let sizes: Vec<(u32, u32)> =
+        f.0.iter()
+            .map(|x| (x.compressed.len() as u32, x.d_size))
+            .collect();
+    file.extend(seek_table(&sizes));
+    refused(
+        &file,
+        &["bundle.tar.zst", "trailing garbage or a lying table"],
+    );
+}
+
+#[test]
+fn r7_container_seek_table_lies_about_a_decompressed_size() {
+    let mut f = frames();
+    let i = f.find("header:bundle.json");
+    f.0[i].d_size = 1024;
+    refused(
+        &f.file(),
+        &[&format!(
+            "frame {i} at compressed offset {}: frame header declares 512 decompressed bytes, the seek table 1024",
+            f.offset(i)
+        )],
+    );
+}
+
+#[test]
+fn r7_container_seek_table_lies_about_compressed_sizes() {
+    // Two entries swap compressed sizes: the sum still tiles the file, the frames do not.
+    let f = frames();
+    let mut file = f.file();
+    let at = sizes_table_offset(&file);
+    let (c0, c1) = (
+        f.0[0].compressed.len() as u32,
+        f.0[1].compressed.len() as u32,
+    );
+    assert_ne!(c0, c1);
+    file[at..at + 4].copy_from_slice(&c1.to_le_bytes());
+    file[at + 8..at + 12].copy_from_slice(&c0.to_le_bytes());
+    refused(&file, &["bundle.tar.zst", "frame 0 at compressed offset 0"]);
+}
+
+#[test]
+fn r7_container_corrupt_seek_table() {
+    let mut file = Model::base().bundle();
+    let n = file.len();
+    file[n - 9..n - 5].copy_from_slice(&u32::MAX.to_le_bytes());
+    refused(
+        &file,
+        &["bundle.tar.zst", "seek table claims 4294967295 frames"],
+    );
+    let mut file = Model::base().bundle();
+    let at = sizes_table_offset(&file) - 8;
+    file[at] ^= 1;
+    refused(&file, &["bundle.tar.zst", "seek table skippable frame"]);
+}
+
+#[test]
+fn r7_container_huge_window_in_a_header_frame() {
+    let mut f = frames();
+    let i = f.find("header:oci-layout");
+    f.0[i].compressed = with_window_log(&f.0[i].compressed, 31);
+    refused(
+        &f.file(),
+        &["frame 0 at compressed offset 0: window of 2147483648 bytes"],
+    );
+}
+
+#[test]
+fn r7_container_huge_window_in_a_layer_frame() {
+    let (layer, label) = layer_of(OCI_IMG);
+    assert!(unshared(&layer));
+    let mut f = frames();
+    let i = f.find(&label);
+    f.0[i].compressed = with_window_log(&f.0[i].compressed, 31);
+    refused_image(
+        &f.file(),
+        OCI_IMG,
+        &[&format!("blob {layer}"), "window of 2147483648 bytes"],
+    );
+}
+
+// ---- tar ----
+
+fn entry_refused(extra: Vec<Chunk>, needles: &[&str]) {
+    refused(&with_chunks(extra), needles);
+}
+
+#[test]
+fn r7_tar_dotdot_name() {
+    entry_refused(
+        file_chunks(b"../../etc/evil", b"x", b'0'),
+        &["\"../../etc/evil\" refused", "'..'"],
+    );
+    entry_refused(
+        file_chunks(b"blobs/../../evil", b"x", b'0'),
+        &["\"blobs/../../evil\" refused"],
+    );
+}
+
+#[test]
+fn r7_tar_absolute_name() {
+    entry_refused(
+        file_chunks(b"/tmp/airlock-evil", b"x", b'0'),
+        &["\"/tmp/airlock-evil\" refused", "absolute path"],
+    );
+}
+
+#[test]
+fn r7_tar_dotdot_in_pax_path() {
+    let mut c = pax_chunks(&[("path", "../../evil-pax")]);
+    c.extend(file_chunks(b"harmless", b"x", b'0'));
+    entry_refused(c, &["\"../../evil-pax\" refused", "'..'"]);
+    let mut c = pax_chunks(&[("path", "/etc/evil-pax")]);
+    c.extend(file_chunks(b"harmless", b"x", b'0'));
+    entry_refused(c, &["\"/etc/evil-pax\" refused", "absolute path"]);
+}
+
+#[test]
+fn r7_tar_dotdot_in_gnu_long_name() {
+    let long = format!("{}/../../../evil-gnu", "a".repeat(120));
+    let mut c = gnu_long_name_chunks(long.as_bytes());
+    c.extend(file_chunks(b"harmless", b"x", b'0'));
+    entry_refused(c, &["evil-gnu\" refused", "'..'"]);
+    let mut c = gnu_long_name_chunks(b"/etc/evil-gnu");
+    c.extend(file_chunks(b"harmless", b"x", b'0'));
+    entry_refused(c, &["\"/etc/evil-gnu\" refused", "absolute path"]);
+}
+
+#[test]
+fn r7_tar_symlink() {
+    let h = header_with_link(b"blobs/sha256/evil", 0, b'2', b"/etc/passwd");
+    entry_refused(
+        vec![Chunk::raw("symlink", h)],
+        &["\"blobs/sha256/evil\" refused", "symbolic links"],
+    );
+}
+
+#[test]
+fn r7_tar_hard_link() {
+    let h = header_with_link(b"evil-link", 0, b'1', b"index.json");
+    entry_refused(
+        vec![Chunk::raw("hardlink", h)],
+        &["\"evil-link\" refused", "hard links"],
+    );
+}
+
+#[test]
+fn r7_tar_devices_and_fifo() {
+    for (t, what) in [
+        (b'3', "device files"),
+        (b'4', "device files"),
+        (b'6', "FIFOs"),
+    ] {
+        entry_refused(
+            vec![Chunk::raw("special", header(b"evil-special", 0, t))],
+            &["\"evil-special\" refused", what],
+        );
+    }
+}
+
+#[test]
+fn r7_tar_duplicate_entries() {
+    let m = Model::base();
+    entry_refused(
+        file_chunks(b"index.json", m.get("index.json"), b'0'),
+        &[
+            "\"index.json\" refused",
+            "a second entry with the same name",
+        ],
+    );
+    entry_refused(
+        file_chunks(b"./index.json", m.get("index.json"), b'0'),
+        &[
+            "\"./index.json\" refused",
+            "a second entry with the same name",
+        ],
+    );
+    // A duplicate blob with other bytes, the kind that could swap content after a check.
+    let (layer, _) = layer_of(DOCKER_IMG);
+    let name = format!("./{}", blob_name(&layer));
+    entry_refused(
+        file_chunks(name.as_bytes(), b"other bytes", b'0'),
+        &[&format!("\"{name}\" refused"), "same name"],
+    );
+}
+
+#[test]
+fn r7_tar_pax_size_disagrees_with_header() {
+    let mut c = pax_chunks(&[("size", "5")]);
+    c.extend(file_chunks(b"meta/extra", b"0123456789", b'0'));
+    entry_refused(
+        c,
+        &[
+            "\"meta/extra\" refused",
+            "PAX size (5) disagrees with its header size (10)",
+        ],
+    );
+}
+
+#[test]
+fn r7_tar_truncated_entry() {
+    // The last entry's data is cut short: its header claims more than the stream holds.
+    let mut c = vec![Chunk::raw("hdr", header(b"meta/cut", 8192, b'0'))];
+    c.push(Chunk::raw("cut", vec![b'x'; 1024]));
+    entry_refused(
+        c,
+        &[
+            "bundle.tar.zst",
+            "entry claims 8192 bytes, past the end of the stream",
+        ],
+    );
+}
+
+// ---- bombs ----
+
+#[test]
+fn r7_bomb_entry_claiming_a_terabyte() {
+    let h = header(b"meta/terabyte", 1 << 40, b'0');
+    entry_refused(
+        vec![Chunk::raw("tb", h)],
+        &["entry claims 1099511627776 bytes, past the end of the stream"],
+    );
+}
+
+#[test]
+fn r7_bomb_frame_declaring_32_gib() {
+    // index.json's data frame replaced by 1 MiB that declares (and holds) 32 GiB of zeros.
+    let mut f = frames();
+    let i = f.find("data:index.json");
+    f.0[i].compressed = rle_frame(0, 32 << 30, Some(32 << 30));
+    refused(
+        &f.file(),
+        &[&format!(
+            "frame {i} at compressed offset {}: frame header declares 34359738368 decompressed bytes",
+            f.offset(i)
+        )],
+    );
+}
+
+#[test]
+fn r7_bomb_frame_expanding_to_32_gib_undeclared() {
+    // The same without a declared size: decompression stops at the size the table declares.
+    let mut f = frames();
+    let i = f.find("data:index.json");
+    f.0[i].compressed = rle_frame(b' ', 32 << 30, None);
+    refused(
+        &f.file(),
+        &[&format!(
+            "frame {i} at compressed offset {}: decompressed to more than the",
+            f.offset(i)
+        )],
+    );
+}
+
+#[test]
+fn r7_bomb_layer_expanding_to_32_gib() {
+    // A layer's data frame replaced by an undeclared 32 GiB bomb: only that image fails.
+    let (layer, label) = layer_of(OCI_IMG);
+    let mut f = frames();
+    let i = f.find(&label);
+    f.0[i].compressed = rle_frame(0, 32 << 30, None);
+    refused_image(
+        &f.file(),
+        OCI_IMG,
+        &[&format!("blob {layer}"), "decompressed to more than the"],
+    );
+}
+
+#[test]
+fn r7_bomb_real_20_gib_entry() {
+    // A layer entry really 20 GiB long: 320 frames of 64 MiB of zeros, 2 kB each. Its size
+    // disagrees with the manifest, so nothing may decompress it: neither verify (hashing it
+    // would take minutes) nor unpack.
+    let (layer, label) = layer_of(OCI_IMG);
+    let mut chunks = Model::base().chunks();
+    let name = blob_name(&layer);
+    let hi = chunks
+        .iter()
+        .position(|c| c.label == format!("header:{name}"))
+        .unwrap();
+    const FRAME: u64 = 64 << 20;
+    let total = 320 * FRAME;
+    chunks[hi].bytes = header(name.as_bytes(), total, b'0');
+    let di = hi + 1;
+    assert_eq!(chunks[di].label, label);
+    let mut f = Frames::from_chunks(&chunks);
+    let bomb = Frame {
+        label: "bomb".into(),
+        compressed: rle_frame(0, FRAME, Some(FRAME)),
+        d_size: FRAME as u32,
+    };
+    f.0.splice(di..di + 1, std::iter::repeat_n(bomb, 320));
+    refused(
+        &f.file(),
+        &[
+            OCI_IMG,
+            &format!("blob {layer} is {total} bytes in the bundle"),
+        ],
+    );
+}
+
+// ---- content ----
+
+/// The base bundle with one entry's bytes replaced.
+fn with_entry(name: &str, data: Vec<u8>) -> Vec<u8> {
+    let mut m = Model::base();
+    m.set(name, data);
+    m.bundle()
+}
+
+fn flipped(data: &[u8]) -> Vec<u8> {
+    let mut d = data.to_vec();
+    let i = d.len() / 2;
+    d[i] ^= 0x55;
+    d
+}
+
+#[test]
+fn r7_content_layer_does_not_match_its_digest() {
+    let (layer, _) = layer_of(DOCKER_IMG);
+    let name = blob_name(&layer);
+    let bad = flipped(Model::base().get(&name));
+    refused_image(
+        &with_entry(&name, bad),
+        DOCKER_IMG,
+        &[&format!("blob {layer}"), "wrong digest", DOCKER_IMG],
+    );
+}
+
+#[test]
+fn r7_content_config_does_not_match_its_digest() {
+    let c = config_of(OCI_IMG);
+    assert!(unshared(&c));
+    let name = blob_name(&c);
+    let bad = flipped(Model::base().get(&name));
+    refused(
+        &with_entry(&name, bad),
+        &[OCI_IMG, &format!("config {c} is corrupt")],
+    );
+}
+
+#[test]
+fn r7_content_manifest_does_not_match_its_digest() {
+    let m = Model::base();
+    let d = m.image(DOCKER_IMG).digest;
+    let name = blob_name(&d);
+    // Same length, other bytes: whitespace added where a space was.
+    let raw = String::from_utf8(m.get(&name).to_vec()).unwrap();
+    let bad = raw.replacen(',', " ,", 1);
+    refused(
+        &with_entry(&name, bad.into_bytes()),
+        &[DOCKER_IMG, &format!("manifest {d}")],
+    );
+}
+
+#[test]
+fn r7_content_layer_size_differs_from_its_descriptor() {
+    let (layer, _) = layer_of(DOCKER_IMG);
+    let name = blob_name(&layer);
+    let mut longer = Model::base().get(&name).to_vec();
+    longer.extend_from_slice(b"extra");
+    refused(
+        &with_entry(&name, longer),
+        &[DOCKER_IMG, &format!("blob {layer} is")],
+    );
+}
+
+#[test]
+fn r7_content_missing_parts() {
+    let m = Model::base();
+    let manifest = m.image(DOCKER_IMG).digest;
+    let config = config_of(OCI_IMG);
+    let (layer, _) = layer_of(DOCKER_IMG);
+    let Some(child) = crate::support::fixture(LIST_IMG)
+        .artifact
+        .images()
+        .iter()
+        .map(|i| i.digest.clone())
+        .next()
+    else {
+        panic!("busybox has platforms")
+    };
+    for (d, image) in [
+        (manifest, DOCKER_IMG),
+        (config, OCI_IMG),
+        (layer, DOCKER_IMG),
+        (child, LIST_IMG),
+    ] {
+        let mut m = Model::base();
+        m.remove(&blob_name(&d));
+        m.fix_totals();
+        refused(
+            &m.bundle(),
+            &[image, &d.to_string(), "missing from the bundle"],
+        );
+    }
+    for name in ["index.json", "bundle.json", "oci-layout"] {
+        let mut m = Model::base();
+        m.remove(name);
+        refused(&m.bundle(), &["the bundle has no", name]);
+    }
+}
+
+// ---- types and digests ----
+
+#[test]
+fn r7_types_media_type_disagrees_with_the_document() {
+    // bundle.json and index.json call the Docker manifest an OCI one.
+    let mut m = Model::base();
+    let d = m.image(DOCKER_IMG).digest.to_string();
+    for (name, list) in [("index.json", "manifests"), ("bundle.json", "images")] {
+        let mut v = m.json(name);
+        for e in v[list].as_array_mut().unwrap() {
+            if e["digest"] == d {
+                e["mediaType"] = media_type::OCI_MANIFEST.into();
+            }
+        }
+        m.set_json(name, &v);
+    }
+    refused(
+        &m.bundle(),
+        &[DOCKER_IMG, "the document says its media type is"],
+    );
+}
+
+#[test]
+fn r7_types_document_ambiguous_between_manifest_and_index() {
+    // An OCI manifest without mediaType that also lists "manifests": a reader that takes it as
+    // an index sees other content than one that takes it as a manifest.
+    let mut m = Model::base();
+    let mut v: Value = serde_json::from_slice(&m.top_manifest(OCI_IMG)).unwrap();
+    v.as_object_mut().unwrap().remove("mediaType");
+    v["manifests"] = json!([]);
+    let raw = serde_json::to_vec(&v).unwrap();
+    m.replace_top(OCI_IMG, raw, media_type::OCI_MANIFEST);
+    refused(&m.bundle(), &[OCI_IMG, "both"]);
+}
+
+#[test]
+fn r7_types_schema1() {
+    let mut m = Model::base();
+    let raw = br#"{"schemaVersion":1,"name":"x","tag":"1","architecture":"amd64","fsLayers":[],"history":[]}"#;
+    m.replace_top(DOCKER_IMG, raw.to_vec(), media_type::DOCKER_SCHEMA1_SIGNED);
+    refused(&m.bundle(), &[DOCKER_IMG, "unsupported media type"]);
+}
+
+#[test]
+fn r7_types_unknown_manifest_type() {
+    let mut m = Model::base();
+    let raw = br#"{"schemaVersion":2,"mediaType":"application/vnd.example.thing+json"}"#;
+    m.replace_top(
+        DOCKER_IMG,
+        raw.to_vec(),
+        "application/vnd.example.thing+json",
+    );
+    refused(&m.bundle(), &[DOCKER_IMG, "unsupported media type"]);
+}
+
+const BAD_DIGESTS: [&str; 6] = [
+    "sha256:ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789",
+    "sha256:abc",
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    "sha256:../../../../tmp/airlock-evil",
+    "sha512:cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
+    "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde/",
+];
+
+#[test]
+fn r7_digests_malformed_in_bundle_json_and_index_json() {
+    for bad in BAD_DIGESTS {
+        for (name, list) in [("bundle.json", "images"), ("index.json", "manifests")] {
+            let mut m = Model::base();
+            let mut v = m.json(name);
+            v[list][0]["digest"] = bad.into();
+            m.set_json(name, &v);
+            refused(&m.bundle(), &[&format!("{name} is not valid"), "digest"]);
+        }
+    }
+}
+
+#[test]
+fn r7_digests_malformed_in_a_manifest() {
+    for bad in BAD_DIGESTS {
+        let mut m = Model::base();
+        let mut v: Value = serde_json::from_slice(&m.top_manifest(DOCKER_IMG)).unwrap();
+        v["layers"][0]["digest"] = bad.into();
+        let raw = serde_json::to_vec(&v).unwrap();
+        m.replace_top(DOCKER_IMG, raw, media_type::DOCKER_MANIFEST);
+        // oci-spec's own digest check words it ("Invalid digest length 3", "Invalid encoded
+        // value ../../.."); airlock's adds the descriptor.
+        refused(&m.bundle(), &[DOCKER_IMG, "valid"]);
+    }
+}
+
+#[test]
+fn r7_digests_malformed_in_entry_names() {
+    for (name, what) in [
+        (
+            "blobs/sha256/ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789",
+            "not a valid blob name",
+        ),
+        ("blobs/sha256/abc", "not a valid blob name"),
+        ("blobs/sha512/cf83e1357eefb8bdf1542850", "other than sha256"),
+    ] {
+        entry_refused(
+            file_chunks(name.as_bytes(), b"x", b'0'),
+            &[&format!("{name:?} refused"), what],
+        );
+    }
+}
+
+// ---- JSON ----
+
+/// `depth` nested arrays.
+fn nested(depth: usize) -> String {
+    format!("{}{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+#[test]
+fn r7_json_oversized_and_deeply_nested_index_and_bundle_json() {
+    for name in ["index.json", "bundle.json"] {
+        let mut big = Model::base().get(name).to_vec();
+        big.splice(1..1, std::iter::repeat_n(b' ', 9 << 20));
+        refused(
+            &with_entry(name, big),
+            &[&format!("{name} is 9"), "more than the 8388608 accepted"],
+        );
+        // 10k levels as the whole document: refused at the first '[' (not an object).
+        refused(
+            &with_entry(name, nested(10_000).into_bytes()),
+            &[&format!("{name} is not valid"), "invalid type: sequence"],
+        );
+        // 10k levels in a field that takes any JSON value: the parser's depth limit (128)
+        // stops it, with no stack overflow. (Unknown fields are skipped without recursion.)
+        let mut m = Model::base();
+        let mut v = m.json(name);
+        if name == "index.json" {
+            v["manifests"][0]["platform"] = "NESTED".into();
+        } else {
+            v["base"] = "NESTED".into();
+        }
+        let text = serde_json::to_string(&v)
+            .unwrap()
+            .replace("\"NESTED\"", &nested(10_000));
+        m.set(name, text.into_bytes());
+        refused(
+            &m.bundle(),
+            &[&format!("{name} is not valid"), "recursion limit exceeded"],
+        );
+    }
+}
+
+#[test]
+fn r7_json_oversized_and_deeply_nested_manifest() {
+    let mut m = Model::base();
+    let mut raw = m.top_manifest(DOCKER_IMG);
+    raw.splice(1..1, std::iter::repeat_n(b' ', 5 << 20));
+    m.replace_top(DOCKER_IMG, raw, media_type::DOCKER_MANIFEST);
+    refused(&m.bundle(), &[DOCKER_IMG, "more than the 4194304 accepted"]);
+    let mut m = Model::base();
+    m.replace_top(
+        DOCKER_IMG,
+        nested(10_000).into_bytes(),
+        media_type::DOCKER_MANIFEST,
+    );
+    refused(&m.bundle(), &[DOCKER_IMG, "is not a valid"]);
+    // Deep nesting inside the layers list. (In an unknown field it is skipped without
+    // recursion, so there it is harmless and accepted.)
+    let top = String::from_utf8(Model::base().top_manifest(DOCKER_IMG)).unwrap();
+    let doc = top.replacen(
+        "\"layers\":",
+        &format!("\"layers\":{},\"y\":", nested(10_000)),
+        1,
+    );
+    let mut m = Model::base();
+    m.replace_top(DOCKER_IMG, doc.into_bytes(), media_type::DOCKER_MANIFEST);
+    refused(&m.bundle(), &[DOCKER_IMG, "is not a valid"]);
+}
+
+// ---- bundle.json lying ----
+
+#[test]
+fn r7_bundle_json_target_with_dotdot_or_another_host() {
+    let other = other_host();
+    for bad in [
+        "../../x:1".to_string(),
+        "a/../../b:1".to_string(),
+        "evil.example:5000/x:1".to_string(),
+        format!("{}/x:1", other.host()),
+        "https://evil.example/x:1".to_string(),
+    ] {
+        for field in ["target", "altTargets"] {
+            let mut m = Model::base();
+            m.edit_bundle_json(|v| {
+                v["images"][1][field] = if field == "target" {
+                    bad.clone().into()
+                } else {
+                    json!([bad])
+                };
+            });
+            refused(&m.bundle(), &[&bad, "target"]);
+        }
+    }
+    assert!(other.requests().is_empty(), "{:?}", other.requests());
+}
+
+#[test]
+fn r7_bundle_json_disagrees_with_index_json() {
+    let mut m = Model::base();
+    let other = m.image(OCI_IMG);
+    m.edit_index_json(|v| {
+        for d in v["manifests"].as_array_mut().unwrap() {
+            if d["annotations"]["org.opencontainers.image.ref.name"] == DOCKER_IMG {
+                d["digest"] = other.digest.to_string().into();
+                d["size"] = other.size.into();
+            }
+        }
+    });
+    refused(&m.bundle(), &[DOCKER_IMG, "index.json says"]);
+    // An image only bundle.json lists, and one only index.json lists.
+    let mut m = Model::base();
+    m.edit_bundle_json(|v| {
+        v["images"][0]["source"] = "docker.io/library/other:1".into();
+    });
+    refused(&m.bundle(), &["bundle.json lists it, index.json does not"]);
+}
+
+#[test]
+fn r7_bundle_json_wrong_totals() {
+    let mut m = Model::base();
+    m.edit_bundle_json(|v| {
+        let c = v["blobs"]["count"].as_u64().unwrap();
+        v["blobs"]["count"] = (c + 1).into();
+    });
+    refused(&m.bundle(), &["bundle.json", "its totals"]);
+}
+
+#[test]
+fn r7_bundle_json_unknown_format_version() {
+    let mut m = Model::base();
+    m.edit_bundle_json(|v| v["formatVersion"] = 2.into());
+    refused(&m.bundle(), &["bundle.json says format", "version 2"]);
+    let mut m = Model::base();
+    m.edit_bundle_json(|v| v["format"] = "tarball".into());
+    refused(&m.bundle(), &["bundle.json says format \"tarball\""]);
+}
+
+// ---- valid but unusual ----
+
+#[test]
+fn r7_valid_base_bundle_unpacks_exactly() {
+    accepted(&Model::base().bundle());
+}
+
+#[test]
+fn r7_valid_unknown_json_fields() {
+    let mut m = Model::base();
+    m.edit_bundle_json(|v| {
+        v["futureField"] = json!({"a": [1, 2]});
+        v["images"][0]["futureField"] = "x".into();
+    });
+    m.edit_index_json(|v| {
+        v["annotations"] = json!({"org.example": "y"});
+        v["manifests"][0]["futureField"] = true.into();
+    });
+    accepted(&m.bundle());
+}
+
+#[test]
+fn r7_valid_unknown_layer_media_type_in_an_oci_manifest() {
+    let mut m = Model::base();
+    let mut v: Value = serde_json::from_slice(&m.top_manifest(OCI_IMG)).unwrap();
+    v["layers"][0]["mediaType"] = "application/vnd.example.layer.v1.tar+foo".into();
+    let raw = serde_json::to_vec(&v).unwrap();
+    m.replace_top(OCI_IMG, raw, media_type::OCI_MANIFEST);
+    accepted(&m.bundle());
+}
+
+#[test]
+fn r7_valid_extra_metadata_and_directory_entries() {
+    let m = Model::base();
+    let mut chunks = m.chunks();
+    // Directories after oci-layout, as `tar -c` of an extracted layout would write them.
+    chunks.splice(
+        2..2,
+        [
+            Chunk::raw("dir", header(b"blobs/", 0, b'5')),
+            Chunk::raw("dir", header(b"./blobs/sha256/", 0, b'5')),
+        ],
+    );
+    let mut extra = file_chunks(b"meta/provenance.json", br#"{"by":"ops"}"#, b'0');
+    extra.extend(file_chunks(b"README.txt", b"made by airlock\n", b'0'));
+    let mut pax_named = pax_chunks(&[("path", "meta/a-name-from-pax.txt")]);
+    pax_named.extend(file_chunks(b"ignored", b"pax", b'0'));
+    extra.extend(pax_named);
+    let chunks = before_end(chunks, extra);
+    accepted(&Frames::from_chunks(&chunks).file());
+}
+
+#[test]
+fn r7_bomb_unused_20_gib_blob() {
+    // A valid bundle plus a blob entry no image uses, really 20 GiB of zeros (320 frames of
+    // 2 kB). verify reports it without hashing it (hashing would take minutes); unpack has no
+    // use for it and pushes the images.
+    let junk = Digest::of(b"not the content");
+    let name = blob_name(&junk);
+    const FRAME: u64 = 64 << 20;
+    let total = 320 * FRAME;
+    let mut f = Frames::from_chunks(&before_end(
+        Model::base().chunks(),
+        vec![Chunk::raw(
+            "bomb-header",
+            header(name.as_bytes(), total, b'0'),
+        )],
+    ));
+    let at = f.find("end");
+    let bomb = Frame {
+        label: "bomb".into(),
+        compressed: rle_frame(0, FRAME, Some(FRAME)),
+        d_size: FRAME as u32,
+    };
+    f.0.splice(at..at, std::iter::repeat_n(bomb, 320));
+    let file = f.file();
+    let sb = Sandbox::new(&file);
+    let other = other_host();
+    let path = sb.bundle();
+    let v = sb.run(&["verify", path.to_str().unwrap()], &other);
+    must_name(
+        &v,
+        "verify",
+        &[&format!("blob {junk}"), "is not used by any image"],
+    );
+    assert!(v.elapsed < Duration::from_secs(20), "{:?}", v.elapsed);
+    let reg = Registry::start();
+    let u = sb.run(
+        &["unpack", path.to_str().unwrap(), "--registry", &reg.url()],
+        &other,
+    );
+    assert_eq!(u.code, Some(0), "{}", u.out);
+    assert!(other.requests().is_empty());
+}
+
+#[test]
+fn r7_bundle_json_no_images() {
+    // bundle.json and index.json agree on zero images, and no blobs. unpack used to panic
+    // (index out of bounds at src/unpack.rs:204, exit 101) after the check passed.
+    let mut m = Model::base();
+    m.entries.retain(|e| !e.0.starts_with("blobs/"));
+    m.edit_bundle_json(|v| v["images"] = json!([]));
+    m.edit_index_json(|v| v["manifests"] = json!([]));
+    m.fix_totals();
+    refused(&m.bundle(), &["bundle.json", "no images"]);
+}
