@@ -625,9 +625,3 @@ fn hint(e: &anyhow::Error) -> Option<String> {
     }
     None
 }
-
-/// Exit code for an error: 1 when the operator can fix it (bad input, refused credentials,
-/// corrupt bundle), 2 for anything unexpected.
-pub fn exit_code(_e: &anyhow::Error) -> i32 {
-    1
-}

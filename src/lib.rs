@@ -29,3 +29,15 @@ pub mod space;
 pub mod stream;
 pub mod unpack;
 pub mod verify;
+
+/// An error and its causes on one line, `: `-separated, for reports that list many errors.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -7,11 +7,17 @@ fn main() {
     if let Err(e) = airlock::interrupt::install() {
         eprintln!("warning: cannot handle SIGINT/SIGTERM: {e}");
     }
-    let code = match airlock::app::run(cli) {
-        Ok(code) => code,
-        Err(e) => {
+    // Errors the operator can act on come back as `Err` and exit 1; a panic is a bug in
+    // airlock and exits 2 (the default 101 would look like a crash of something else).
+    let code = match std::panic::catch_unwind(|| airlock::app::run(cli)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
             airlock::app::print_error(&e);
-            airlock::app::exit_code(&e)
+            1
+        }
+        Err(_) => {
+            eprintln!("error: airlock hit an internal error (a bug); please report it with the message above");
+            2
         }
     };
     // A signal wins over whatever error the interruption caused.

@@ -212,7 +212,7 @@ pub fn pack(
             .map(|plan| {
                 let r = resolve(client, plan, &opts.platforms).map_err(|e| Failure {
                     source: plan.reference.to_string(),
-                    error: error_chain(e.as_ref()),
+                    error: crate::error_chain(e.as_ref()),
                 });
                 if let Ok(r) = &r {
                     reporter.item(&format!("resolved {} {}", r.record.source, r.record.digest));
@@ -631,23 +631,12 @@ fn fetch_all(
                         stats.downloaded.fetch_add(w.blob.size, Ordering::Relaxed);
                         Ok(())
                     }
-                    Err(e) => Err(error_chain(e.as_ref())),
+                    Err(e) => Err(crate::error_chain(e.as_ref())),
                 };
                 board.set(&w.blob.digest, r);
             });
         }
     });
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// Fetches the manifest(s) of one image.

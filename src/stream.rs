@@ -782,7 +782,7 @@ impl UnpackSink<'_> {
             let outcome = self
                 .client
                 .push_blob(&reg, repo, d, size, Some(&repos[0]), &open)
-                .map_err(|e| chain(&e))?;
+                .map_err(|e| crate::error_chain(&e))?;
             self.count(outcome, size);
         }
         Ok(())
@@ -847,7 +847,9 @@ impl Consumer for UnpackSink<'_> {
                     self.reporter.warn(&format!("blob {d}: {e}"));
                 }
             }
-            Err(e) => self.reporter.warn(&format!("blob {d}: {}", chain(&e))),
+            Err(e) => self
+                .reporter
+                .warn(&format!("blob {d}: {}", crate::error_chain(&e))),
         }
         self.reporter.advance(size);
     }
@@ -905,7 +907,7 @@ impl Consumer for UnpackSink<'_> {
                 (Ok(o), Ok(n)) if n == size => o,
                 (Ok(_), Ok(n)) => return Err(format!("truncated: {n} of {size} bytes")),
                 (Err(PushError::Corrupt { source, .. }), _) => return Err(source.to_string()),
-                (Err(e), _) => return Err(chain(&e)),
+                (Err(e), _) => return Err(crate::error_chain(&e)),
                 (Ok(_), Err(e)) => return Err(format!("unreadable: {e}")),
             }
         };
@@ -925,17 +927,6 @@ impl<R: Read> Read for CountingReader<'_, R> {
         self.reporter.advance(n as u64);
         Ok(n)
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// Unpacks a bundle read sequentially from `src`.

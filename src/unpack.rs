@@ -208,7 +208,13 @@ pub fn unpack(
         source,
     };
     client.ping(reg).map_err(registry_err)?;
-    let first_repo = Reference::parse(&mappings[0].targets[0]).expect("validated by plan");
+    let Some(first_target) = mappings.iter().flat_map(|m| &m.targets).next() else {
+        return Err(UnpackError::Structure(vec![Problem {
+            subject: crate::bundle::format::BUNDLE_JSON.into(),
+            what: "the bundle lists no images".into(),
+        }]));
+    };
+    let first_repo = Reference::parse(first_target).expect("validated by plan");
     client
         .check_push_access(reg, first_repo.repository())
         .map_err(registry_err)?;
@@ -364,8 +370,8 @@ pub fn unpack(
                     }
                     Err(e) => {
                         let msg = match &e {
-                            PushError::Corrupt { .. } => format!("{e}: {}", chain(&e)),
-                            _ => chain(&e),
+                            PushError::Corrupt { .. } => format!("{e}: {}", crate::error_chain(&e)),
+                            _ => crate::error_chain(&e),
                         };
                         failed_blobs.lock().unwrap().insert((*digest).clone(), msg);
                         break;
@@ -461,12 +467,12 @@ pub(crate) fn push_manifests(
         for (d, mt, raw) in children {
             client
                 .put_manifest(t.registry(), t.repository(), &d.to_string(), mt, raw)
-                .map_err(|e| format!("platform manifest {d} to {t}: {}", chain(&e)))?;
+                .map_err(|e| format!("platform manifest {d} to {t}: {}", crate::error_chain(&e)))?;
         }
         let tag = t.tag().expect("targets have tags");
         let got = client
             .put_manifest(t.registry(), t.repository(), tag, &top.1, &top.2)
-            .map_err(|e| format!("manifest to {t}: {}", chain(&e)))?;
+            .map_err(|e| format!("manifest to {t}: {}", crate::error_chain(&e)))?;
         if got != top.0 {
             return Err(format!(
                 "{t}: the registry stored {got}, the bundle has {}",
@@ -484,21 +490,15 @@ pub(crate) fn push_manifests(
                 ))
             }
             Ok(None) => return Err(format!("{t}: not found after the push")),
-            Err(e) => return Err(format!("{t}: checking after the push: {}", chain(&e))),
+            Err(e) => {
+                return Err(format!(
+                    "{t}: checking after the push: {}",
+                    crate::error_chain(&e)
+                ))
+            }
         }
     }
     Ok(())
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// What to set in Rancher 1.6, in the words of its Kubernetes template and settings.

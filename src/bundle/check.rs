@@ -250,7 +250,9 @@ fn image_content(
         }
         blobs.extend(p.blobs().into_iter().cloned());
     };
-    match manifest::parse(&rec.digest.to_string(), &rec.media_type, &top).map_err(|e| chain(&e))? {
+    match manifest::parse(&rec.digest.to_string(), &rec.media_type, &top)
+        .map_err(|e| crate::error_chain(&e))?
+    {
         Parsed::Index(children) => {
             if rec.from_index.is_some() {
                 return Err("an index stored where a single platform was recorded".into());
@@ -264,7 +266,7 @@ fn image_content(
                 }
                 let raw = read_manifest(r, &c.blob.digest, c.blob.size, &c.blob.media_type)?;
                 let parsed = manifest::parse(&c.blob.digest.to_string(), &c.blob.media_type, &raw)
-                    .map_err(|e| chain(&e))?;
+                    .map_err(|e| crate::error_chain(&e))?;
                 take(parsed, &mut blobs);
                 manifests.push((c.blob.digest.clone(), c.blob.media_type.clone(), raw));
             }
@@ -300,19 +302,6 @@ fn image_content(
         manifests,
         blobs,
     })
-}
-
-/// An error with its causes, `: `-separated, so a problem names the bad digest and not only
-/// "descriptor has an invalid digest".
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// Largest image config accepted.
