@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use crate::bundle::check::{ImageContent, Problem, MAX_CONFIG_BYTES};
 use crate::bundle::format::{self, BundleManifest, OciIndex};
-use crate::bundle::reader::{normalize_name, BundleError, MAX_JSON_BYTES};
+use crate::bundle::reader::{entry_kind, normalize_name, BundleError, EntryKind, MAX_JSON_BYTES};
 use crate::digest::{Digest, Hasher};
 use crate::manifest::{self, BlobRef, Parsed};
 use crate::media_type::{self, Kind};
@@ -205,23 +205,10 @@ impl<'a> Pass<'a> {
             .header()
             .entry_size()
             .map_err(|e| refuse(&format!("bad size field: {e}")))?;
-        match entry.header().entry_type() {
-            tar::EntryType::Regular | tar::EntryType::Continuous => {}
-            tar::EntryType::Directory => return Ok(None),
-            tar::EntryType::Symlink => {
-                return Err(refuse("symbolic links are not accepted in a bundle"))
-            }
-            tar::EntryType::Link => return Err(refuse("hard links are not accepted in a bundle")),
-            tar::EntryType::Char | tar::EntryType::Block => {
-                return Err(refuse("device files are not accepted in a bundle"))
-            }
-            tar::EntryType::Fifo => return Err(refuse("FIFOs are not accepted in a bundle")),
-            other => {
-                return Err(refuse(&format!(
-                    "entry type {:?} is not accepted in a bundle (only regular files)",
-                    other.as_byte() as char
-                )))
-            }
+        match entry_kind(entry.header().entry_type()) {
+            Ok(EntryKind::File) => {}
+            Ok(EntryKind::Directory) => return Ok(None),
+            Err(why) => return Err(refuse(&why)),
         }
         if entry.size() != header_size {
             return Err(refuse(&format!(

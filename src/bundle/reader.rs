@@ -380,29 +380,16 @@ fn walk(path: &Path, src: &dyn ReadAt, table: &SeekTable) -> Result<Vec<Entry>, 
             name: raw_name.clone(),
             reason: reason.to_string(),
         };
-        match kind {
-            tar::EntryType::Regular | tar::EntryType::Continuous => {}
-            tar::EntryType::Directory => {
+        match entry_kind(kind) {
+            Ok(EntryKind::File) => {}
+            Ok(EntryKind::Directory) => {
                 if size != 0 {
                     return Err(refuse("a directory entry with content"));
                 }
                 offset = next;
                 continue;
             }
-            tar::EntryType::Symlink => {
-                return Err(refuse("symbolic links are not accepted in a bundle"))
-            }
-            tar::EntryType::Link => return Err(refuse("hard links are not accepted in a bundle")),
-            tar::EntryType::Char | tar::EntryType::Block => {
-                return Err(refuse("device files are not accepted in a bundle"))
-            }
-            tar::EntryType::Fifo => return Err(refuse("FIFOs are not accepted in a bundle")),
-            other => {
-                return Err(refuse(&format!(
-                    "entry type {:?} is not accepted in a bundle (only regular files)",
-                    other.as_byte() as char
-                )))
-            }
+            Err(why) => return Err(refuse(&why)),
         }
         if let Some(first) = seen.insert(name.clone(), offset) {
             return Err(BundleError::Entry {
@@ -435,6 +422,32 @@ fn walk(path: &Path, src: &dyn ReadAt, table: &SeekTable) -> Result<Vec<Entry>, 
         ));
     }
     Ok(entries)
+}
+
+/// What an accepted tar entry is.
+pub enum EntryKind {
+    File,
+    /// Directories are accepted and ignored.
+    Directory,
+}
+
+/// Accepts regular files and directories; everything else (links, devices, FIFOs, sparse
+/// files...) is refused with the reason.
+pub fn entry_kind(kind: tar::EntryType) -> Result<EntryKind, String> {
+    Err(match kind {
+        tar::EntryType::Regular | tar::EntryType::Continuous => return Ok(EntryKind::File),
+        tar::EntryType::Directory => return Ok(EntryKind::Directory),
+        tar::EntryType::Symlink => "symbolic links are not accepted in a bundle".into(),
+        tar::EntryType::Link => "hard links are not accepted in a bundle".into(),
+        tar::EntryType::Char | tar::EntryType::Block => {
+            "device files are not accepted in a bundle".into()
+        }
+        tar::EntryType::Fifo => "FIFOs are not accepted in a bundle".into(),
+        other => format!(
+            "entry type {:?} is not accepted in a bundle (only regular files)",
+            other.as_byte() as char
+        ),
+    })
 }
 
 /// Checks a ustar header checksum (the sum of all bytes with the checksum field as spaces).
