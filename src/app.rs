@@ -295,6 +295,13 @@ pub fn render_unpack(r: &crate::unpack::UnpackReport) -> String {
         r.blobs_present,
         r.elapsed.as_secs_f64()
     );
+    if r.retries > 0 {
+        let _ = writeln!(
+            s,
+            "{} requests were retried after transient failures",
+            r.retries
+        );
+    }
     let _ = writeln!(s, "\nSet in Rancher:");
     for (k, v) in &r.rancher_settings {
         let _ = writeln!(s, "  {k}:\n      {v}");
@@ -586,6 +593,12 @@ pub fn registry_options(args: &RegistryArgs, target: Option<&str>) -> Result<reg
     {
         opts.retry.base = Duration::from_millis(ms);
         opts.retry.max = Duration::from_millis(ms.saturating_mul(20).max(1));
+    }
+    if let Some(n) = std::env::var("AIRLOCK_RETRY_ATTEMPTS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        opts.retry.attempts = n.clamp(1, 20);
     }
     if let Some(s) = std::env::var("AIRLOCK_IO_TIMEOUT_SECS")
         .ok()

@@ -985,6 +985,10 @@ pub fn unpack_stream(
             blobs_mounted: mounted,
             blobs_present: present,
             bytes_uploaded: bytes,
+            retries: client
+                .stats()
+                .retries
+                .load(std::sync::atomic::Ordering::Relaxed),
             elapsed: started.elapsed(),
         }),
     ))

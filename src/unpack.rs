@@ -74,6 +74,8 @@ pub struct UnpackReport {
     pub blobs_mounted: u64,
     pub blobs_present: u64,
     pub bytes_uploaded: u64,
+    /// Requests that were tried again after a transient failure.
+    pub retries: u64,
     /// What to set in Rancher.
     pub rancher_settings: Vec<(String, String)>,
     #[serde(skip)]
@@ -447,6 +449,10 @@ pub fn unpack(
             blobs_mounted: mounted,
             blobs_present: present_blobs,
             bytes_uploaded: bytes,
+            retries: client
+                .stats()
+                .retries
+                .load(std::sync::atomic::Ordering::Relaxed),
             elapsed: started.elapsed(),
         }),
     ))

@@ -31,6 +31,9 @@ pub enum BlobOutcome {
 pub enum PushError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The upload of the bytes failed (retried as a whole with a new session).
+    #[error(transparent)]
+    Upload(RegistryError),
     /// The bytes read from the source did not match the digest: nothing was committed.
     #[error("blob {digest} was not uploaded: its bytes do not match")]
     Corrupt {
@@ -92,7 +95,9 @@ impl Client {
         loop {
             attempt += 1;
             match self.upload_once(registry, repository, digest, size, mount_from, open) {
-                Err(PushError::Registry(e))
+                // Only the streamed PUT is retried here: every other request was retried
+                // where it was sent.
+                Err(PushError::Upload(e))
                     if e.is_temporary()
                         && attempt < attempts
                         && crate::interrupt::received().is_none() =>
@@ -182,10 +187,14 @@ impl Client {
                 source,
             });
         }
-        let resp = result?;
+        let resp = result.map_err(PushError::Upload)?;
         let url = self.display_url(registry, &req.path);
         if resp.status().as_u16() != 201 {
-            return Err(Client::api_error(&req.method, &url, resp).into());
+            return Err(PushError::Upload(Client::api_error(
+                &req.method,
+                &url,
+                resp,
+            )));
         }
         // The registry hashed what it stored; it must be what we meant to send.
         if let Some(h) = resp

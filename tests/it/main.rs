@@ -2,6 +2,7 @@
 //! every suite is a module here, so the build links once and tests share the harness.
 
 mod bundles;
+mod faults;
 mod harness;
 mod harness_selftest;
 mod hostile;

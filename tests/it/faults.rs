@@ -1,0 +1,215 @@
+//! Flaky networks and busy registries: stalls, expiring tokens, load, and secrets.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use airlock::bundle::reader::BundleReader;
+use airlock::registry::{Client, Credentials, Endpoint};
+
+use crate::harness::proxy::{Faults, Proxy};
+use crate::harness::{Registry, RegistryBuilder, TokenPolicy};
+use crate::pack::{pack_17, Upstream};
+use crate::support::*;
+
+fn packed() -> (tempfile::TempDir, std::path::PathBuf) {
+    let up = Upstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle.tar.zst");
+    let o = pack_17(&up, &bundle, &dir.path().join("cache"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    (dir, bundle)
+}
+
+#[test]
+fn a_stalled_registry_hits_the_timeout_with_a_clear_error() {
+    let (_dir, bundle) = packed();
+    let target = Registry::start();
+    // The registry answers the first requests, then stops answering without closing.
+    let proxy = Proxy::start(
+        &target.host(),
+        Faults {
+            hang_after_response_bytes: Some(20_000),
+            ..Faults::default()
+        },
+    );
+    let started = Instant::now();
+    let o = airlock_with(
+        &[
+            "unpack",
+            bundle.to_str().unwrap(),
+            "--registry",
+            &proxy.url(),
+        ],
+        None,
+        &[
+            ("AIRLOCK_IO_TIMEOUT_SECS", "1"),
+            ("AIRLOCK_RETRY_ATTEMPTS", "2"),
+        ],
+    );
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(all.contains("timed out"), "{all}");
+    assert!(took < Duration::from_secs(60), "gave up after {took:?}");
+}
+
+#[test]
+fn expiring_tokens_are_fetched_again_before_they_lapse() {
+    for (ttl, refetch) in [(1u64, 1usize), (300, 0)] {
+        let reg = RegistryBuilder::new()
+            .token_auth(TokenPolicy {
+                token_ttl: Duration::from_secs(ttl),
+                ..TokenPolicy::new("ops", "pw")
+            })
+            .start();
+        let mut o = fast_options();
+        o.endpoints
+            .push((reg.host(), Endpoint::parse(&reg.url()).unwrap()));
+        o.credentials
+            .insert(&reg.host(), Credentials::new("ops", "pw"));
+        let client = Client::new(o).unwrap();
+        let d = airlock::digest::Digest::of(b"nothing");
+        assert_eq!(client.blob_exists(&reg.host(), "a/b", &d).unwrap(), None);
+        let before = reg.token_server().unwrap().requests();
+        std::thread::sleep(Duration::from_millis(1200));
+        assert_eq!(client.blob_exists(&reg.host(), "a/b", &d).unwrap(), None);
+        let after = reg.token_server().unwrap().requests();
+        assert_eq!(after - before, refetch, "ttl {ttl}s");
+    }
+}
+
+#[test]
+fn three_unpacks_at_once_with_32_jobs_leave_every_digest_right_and_no_session() {
+    let (_dir, bundle) = packed();
+    let target = Registry::start();
+    let children: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|p| {
+            Command::new(env!("CARGO_BIN_EXE_airlock"))
+                .args([
+                    "unpack",
+                    bundle.to_str().unwrap(),
+                    "--registry",
+                    &target.url(),
+                ])
+                .args(["--prefix", p, "--jobs", "32", "--quiet"])
+                .env("AIRLOCK_RETRY_BASE_MS", "2")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    }
+    let m = BundleReader::open(&bundle)
+        .unwrap()
+        .bundle_manifest()
+        .unwrap();
+    let mut o = fast_options();
+    o.endpoints
+        .push((target.host(), Endpoint::parse(&target.url()).unwrap()));
+    let client = Client::new(o).unwrap();
+    for p in ["a", "b", "c"] {
+        for img in &m.images {
+            let r = airlock::reference::Reference::parse(&format!(
+                "{}/{p}/{}",
+                target.host(),
+                img.target
+            ))
+            .unwrap();
+            let (d, _, _) = client
+                .head_manifest(&r)
+                .unwrap()
+                .unwrap_or_else(|| panic!("{r} missing"));
+            assert_eq!(d, img.digest, "{r}");
+        }
+    }
+    let root = target.storage_dir().join("docker/registry/v2/repositories");
+    let live = walk(&root)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/_uploads/") && p.ends_with("data"))
+        .collect::<Vec<_>>();
+    assert!(live.is_empty(), "upload sessions left: {live:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_canary_password_appears_nowhere() {
+    const CANARY: &str = "canary-7f3a9-secret";
+    let (dir, bundle) = packed();
+    let reg = Registry::with_htpasswd("ops", CANARY);
+    // From a Docker config.json, as an operator who ran `docker login` has it.
+    let cfg = dir.path().join("docker");
+    std::fs::create_dir(&cfg).unwrap();
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("ops:{CANARY}"));
+    std::fs::write(
+        cfg.join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.host()),
+    )
+    .unwrap();
+    let docker_config = cfg.to_str().unwrap();
+    let url = reg.url();
+    for extra in [&[][..], &["--output", "json"][..], &["--dry-run"][..]] {
+        let mut args = vec!["unpack", bundle.to_str().unwrap(), "--registry", &url];
+        args.extend_from_slice(extra);
+        let o = airlock_with(&args, None, &[("DOCKER_CONFIG", docker_config)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(
+            !stdout(&o).contains(CANARY) && !stderr(&o).contains(CANARY),
+            "{args:?}"
+        );
+    }
+    // Refused credentials: the error says so without repeating them.
+    let wrong = format!("{CANARY}-wrong");
+    let o = airlock_with(
+        &[
+            "unpack",
+            bundle.to_str().unwrap(),
+            "--registry",
+            &reg.url(),
+            "--username",
+            "ops",
+            "--password-stdin",
+        ],
+        Some(wrong.as_bytes()),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        !stdout(&o).contains(CANARY) && !stderr(&o).contains(CANARY),
+        "{}",
+        stderr(&o)
+    );
+    // There is no way to put a password on the command line (where `ps` would show it).
+    let o = airlock(&[
+        "unpack",
+        bundle.to_str().unwrap(),
+        "--registry",
+        &reg.url(),
+        "--password",
+        CANARY,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "clap refuses an unknown flag");
+    assert!(stderr(&o).contains("--password"), "{}", stderr(&o));
+    // The registry's own log never saw it either.
+    assert!(!reg.log().contains(CANARY));
+}
