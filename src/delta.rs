@@ -45,11 +45,7 @@ pub fn from_bundle(path: &Path) -> Result<DeltaBase, DeltaError> {
         .read_small(format::BUNDLE_JSON, MAX_JSON_BYTES)
         .map_err(|e| err(e.into()))?;
     let manifest = reader.bundle_manifest().map_err(|e| err(e.into()))?;
-    let mut blobs: BTreeMap<Digest, u64> = manifest
-        .base
-        .as_ref()
-        .map(|b| b.omitted())
-        .unwrap_or_default();
+    let mut blobs: BTreeMap<Digest, u64> = manifest.omitted();
     for e in reader.entries() {
         if let Some(hex) = e.name.strip_prefix("blobs/sha256/") {
             if let Ok(d) = Digest::parse(&format!("sha256:{hex}")) {

@@ -1079,7 +1079,7 @@ fn write_bundle(
 }
 
 /// Writes a small file durably: temporary name, fsync, rename, fsync of the directory.
-fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
+pub(crate) fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
     let tmp = temp_path_for(path);
     let result = (|| {
         let mut f = File::create(&tmp)?;

@@ -4,7 +4,7 @@
 //! `verify` hashes the files again and names the one that differs.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -14,22 +14,11 @@ use crate::digest::{Digest, Hasher};
 
 /// Writes `path` (temporary name, fsync, rename) with one line per `(digest, file name)`.
 pub fn write(path: &Path, lines: &[(Digest, String)]) -> io::Result<()> {
-    let tmp = crate::pack::temp_path_for(path);
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        for (d, name) in lines {
-            writeln!(f, "{}  {name}", d.hex())?;
-        }
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    crate::pack::sync_dir(path);
-    Ok(())
+    let text: String = lines
+        .iter()
+        .map(|(d, name)| format!("{}  {name}\n", d.hex()))
+        .collect();
+    crate::pack::write_file(path, text.as_bytes())
 }
 
 /// Reads a checksum file: `(digest, file name)` per line. Accepts the binary-mode marker

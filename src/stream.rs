@@ -508,8 +508,7 @@ impl<'a> Pass<'a> {
     fn omitted(&self) -> BTreeMap<Digest, u64> {
         self.bundle
             .as_ref()
-            .and_then(|b| b.base.as_ref())
-            .map(|b| b.omitted())
+            .map(BundleManifest::omitted)
             .unwrap_or_default()
     }
 

@@ -251,12 +251,7 @@ pub fn unpack(
 
     // A delta bundle: every omitted blob must be in the target already, found before anything
     // is pushed; where it sits in another repository, it is mounted from there.
-    let omitted = checked
-        .manifest
-        .base
-        .as_ref()
-        .map(|b| b.omitted())
-        .unwrap_or_default();
+    let omitted = checked.manifest.omitted();
     let mut mount_source: BTreeMap<Digest, String> = BTreeMap::new();
     if !omitted.is_empty() {
         let mut users: BTreeMap<&Digest, (BTreeSet<String>, BTreeSet<&str>)> = BTreeMap::new();

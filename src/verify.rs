@@ -97,12 +97,7 @@ pub fn verify(r: &BundleReader, reporter: &dyn Reporter) -> Result<VerifyReport,
     reporter.finish_phase();
     bad.sort_by(|a, b| a.subject.cmp(&b.subject));
     problems.extend(bad);
-    let omitted = checked
-        .manifest
-        .base
-        .as_ref()
-        .map(|b| b.omitted())
-        .unwrap_or_default();
+    let omitted = checked.manifest.omitted();
     Ok(VerifyReport {
         images: checked.manifest.images.len(),
         omitted_blobs: omitted.len(),

@@ -121,11 +121,7 @@ pub fn check(r: &BundleReader) -> Result<Checked, BundleError> {
     let mut images = Vec::new();
     let mut blob_sizes: BTreeMap<Digest, u64> = BTreeMap::new();
     // A delta bundle leaves out blobs its base carries; they may be missing, nothing else.
-    let omitted = manifest
-        .base
-        .as_ref()
-        .map(|b| b.omitted())
-        .unwrap_or_default();
+    let omitted = manifest.omitted();
     for rec in &manifest.images {
         let subject = rec.source.clone();
         if !sources.insert(rec.source.as_str()) {

@@ -90,6 +90,13 @@ pub struct OmittedBlob {
     pub size: u64,
 }
 
+impl BundleManifest {
+    /// The configs and layers a delta bundle leaves to its base (empty for a full bundle).
+    pub fn omitted(&self) -> std::collections::BTreeMap<Digest, u64> {
+        self.base.as_ref().map(BaseRef::omitted).unwrap_or_default()
+    }
+}
+
 /// What the operator asked `pack` for.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
