@@ -44,7 +44,8 @@ pub struct InventoryArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The bundle file, its first part (bundle.tar.zst.000) or the base name of its parts.
+    /// The bundle file, its first part (bundle.tar.zst.000), the base name of its parts, or `-`
+    /// for standard input (read in one sequential pass).
     pub bundle: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -56,7 +57,8 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct UnpackArgs {
-    /// The bundle file, its first part (bundle.tar.zst.000) or the base name of its parts.
+    /// The bundle file, its first part (bundle.tar.zst.000), the base name of its parts, or `-`
+    /// for standard input (read in one sequential pass).
     pub bundle: PathBuf,
     /// The private registry: host[:port], or http(s)://host[:port].
     #[arg(long, value_name = "REGISTRY")]
