@@ -213,3 +213,73 @@ fn a_canary_password_appears_nowhere() {
     // The registry's own log never saw it either.
     assert!(!reg.log().contains(CANARY));
 }
+
+#[test]
+fn the_registry_killed_mid_push_and_restarted_then_a_rerun_completes() {
+    let (_dir, bundle) = packed();
+    let mut target = Registry::start();
+    // Uploads run through a proxy that stops answering after a while, so pushes are in flight
+    // when the registry is killed.
+    let proxy = Proxy::start(
+        &target.host(),
+        Faults {
+            hang_after_response_bytes: Some(30_000),
+            ..Faults::default()
+        },
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args([
+            "unpack",
+            bundle.to_str().unwrap(),
+            "--registry",
+            &proxy.url(),
+        ])
+        .env("AIRLOCK_RETRY_BASE_MS", "2")
+        .env("AIRLOCK_RETRY_ATTEMPTS", "2")
+        .env("AIRLOCK_IO_TIMEOUT_SECS", "2")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the proxy has stalled (uploads are hanging), then SIGKILL the registry.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while proxy.up_bytes() < 100_000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the unpack is still running when the registry dies"
+    );
+    target.stop();
+    target.restart();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    // The rerun, straight to the restarted registry, completes with every digest right.
+    let o = airlock(&[
+        "unpack",
+        bundle.to_str().unwrap(),
+        "--registry",
+        &target.url(),
+    ]);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let m = BundleReader::open(&bundle)
+        .unwrap()
+        .bundle_manifest()
+        .unwrap();
+    let mut opts = fast_options();
+    opts.endpoints
+        .push((target.host(), Endpoint::parse(&target.url()).unwrap()));
+    let client = Client::new(opts).unwrap();
+    for img in &m.images {
+        for t in std::iter::once(&img.target).chain(&img.alt_targets) {
+            let r =
+                airlock::reference::Reference::parse(&format!("{}/{t}", target.host())).unwrap();
+            let (d, _, _) = client
+                .head_manifest(&r)
+                .unwrap()
+                .unwrap_or_else(|| panic!("{r} missing"));
+            assert_eq!(d, img.digest, "{r}");
+        }
+    }
+}
