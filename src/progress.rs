@@ -107,12 +107,18 @@ impl Reporter for Stderr {
         if p.last_print.elapsed().as_secs() >= 5 {
             p.last_print = Instant::now();
             let secs = p.started.elapsed().as_secs_f64().max(0.001);
+            let rate = p.done as f64 / secs;
+            let eta = if rate > 0.0 && p.total > p.done {
+                format!(", about {:.0}s left", (p.total - p.done) as f64 / rate)
+            } else {
+                String::new()
+            };
             eprintln!(
-                "{}: {} of {} ({}/s)",
+                "{}: {} of {} ({}/s{eta})",
                 p.name,
                 human_bytes(p.done),
                 human_bytes(p.total),
-                human_bytes((p.done as f64 / secs) as u64)
+                human_bytes(rate as u64)
             );
         }
     }
