@@ -165,24 +165,5 @@ fn sigterm_stops_unpack_cleanly_and_a_rerun_finishes() {
     for img in v["images"].as_array().unwrap() {
         assert_ne!(img["status"], "failed", "{img}");
     }
-    let m = BundleReader::open(&bundle)
-        .unwrap()
-        .bundle_manifest()
-        .unwrap();
-    let mut o = fast_options();
-    o.endpoints.push((
-        target.host(),
-        airlock::registry::Endpoint::parse(&target.url()).unwrap(),
-    ));
-    let client = airlock::registry::Client::new(o).unwrap();
-    for img in &m.images {
-        let r = airlock::reference::Reference::parse(&format!("{}/{}", target.host(), img.target))
-            .unwrap();
-        assert_eq!(
-            client.head_manifest(&r).unwrap().unwrap().0,
-            img.digest,
-            "{}",
-            img.target
-        );
-    }
+    assert_targets(&bundle, &target, "");
 }

@@ -74,6 +74,17 @@ pub const SELECT_17: [&str; 10] = [
 
 /// Runs `airlock pack` for the 17 images into `out`.
 pub fn pack_17(up: &Upstream, out: &Path, cache: &Path, extra: &[&str]) -> std::process::Output {
+    pack_17_env(up, out, cache, extra, &[])
+}
+
+/// [`pack_17`] with extra environment variables.
+pub fn pack_17_env(
+    up: &Upstream,
+    out: &Path,
+    cache: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
     let mut args: Vec<String> = vec!["pack".into()];
     args.extend(SELECT_17.iter().map(|s| s.to_string()));
     args.extend([
@@ -85,7 +96,7 @@ pub fn pack_17(up: &Upstream, out: &Path, cache: &Path, extra: &[&str]) -> std::
     args.extend(up.mirror_args());
     args.extend(extra.iter().map(|s| s.to_string()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    airlock(&refs)
+    airlock_with(&refs, None, env)
 }
 
 /// The digest stored under the tag for each fixture with linux/amd64 picked: the platform
@@ -316,17 +327,7 @@ fn packs_are_byte_identical_and_resume_from_the_cache() {
     assert!(ba == bb && ba == bc, "packs differ");
     // SOURCE_DATE_EPOCH is the only clock a bundle carries.
     let d = dir.path().join("d.tar.zst");
-    let mut args: Vec<String> = vec!["pack".into()];
-    args.extend(SELECT_17.iter().map(|s| s.to_string()));
-    args.extend([
-        "-o".into(),
-        d.display().to_string(),
-        "--cache".into(),
-        cache.display().to_string(),
-    ]);
-    args.extend(up.mirror_args());
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = airlock_with(&refs, None, &[("SOURCE_DATE_EPOCH", "1515628800")]);
+    let o = pack_17_env(&up, &d, &cache, &[], &[("SOURCE_DATE_EPOCH", "1515628800")]);
     assert!(o.status.success(), "{}", stderr(&o));
     let m = BundleReader::open(&d).unwrap().bundle_manifest().unwrap();
     assert_eq!(m.created, Some(1515628800));

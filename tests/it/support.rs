@@ -168,3 +168,28 @@ pub fn read_all(mut r: impl Read) -> Vec<u8> {
     r.read_to_end(&mut v).unwrap();
     v
 }
+
+/// Every image of `bundle` is at each of its targets under `reg` (and `prefix`, e.g. `a/`),
+/// with the bundle's digest, checked by HEAD through airlock's own client.
+pub fn assert_targets(bundle: &std::path::Path, reg: &Registry, prefix: &str) {
+    let m = airlock::bundle::reader::BundleReader::open(bundle)
+        .unwrap()
+        .bundle_manifest()
+        .unwrap();
+    let mut o = fast_options();
+    o.endpoints.push((
+        reg.host(),
+        airlock::registry::Endpoint::parse(&reg.url()).unwrap(),
+    ));
+    let client = Client::new(o).unwrap();
+    for img in &m.images {
+        for t in std::iter::once(&img.target).chain(&img.alt_targets) {
+            let r = Reference::parse(&format!("{}/{prefix}{t}", reg.host())).unwrap();
+            let (d, _, _) = client
+                .head_manifest(&r)
+                .unwrap()
+                .unwrap_or_else(|| panic!("{r} missing"));
+            assert_eq!(d, img.digest, "{r}");
+        }
+    }
+}
