@@ -1,0 +1,376 @@
+//! Writing the bundle from the cache: its layout, the temporary file or parts, the sidecar,
+//! and the free-space check before any of it.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::fetch::Counting;
+use super::{PackError, PackOptions, Platforms, Resolved, Wanted};
+use crate::bundle::format::{
+    self, BaseRef, BlobTotals, BundleManifest, Failure, ImageRecord, OciIndex, OmittedBlob, Request,
+};
+use crate::bundle::writer::{BundleWriter, WriteOptions};
+use crate::cache::Cache;
+use crate::digest::{Digest, HashingWriter};
+use crate::parts::{self, SplitWriter};
+use crate::progress::Reporter;
+
+/// What goes into the bundle, in order.
+pub(super) struct Layout {
+    pub(super) records: Vec<ImageRecord>,
+    manifests: BTreeMap<Digest, (String, Vec<u8>)>,
+    configs: BTreeMap<Digest, u64>,
+    layers: BTreeMap<Digest, u64>,
+    pub(super) omitted: Vec<OmittedBlob>,
+    pub(super) bytes_summed: u64,
+}
+
+impl Layout {
+    pub(super) fn of(
+        images: &[&Resolved],
+        wanted: &BTreeMap<Digest, Wanted>,
+        omit: &dyn Fn(&Digest) -> bool,
+    ) -> Layout {
+        let mut images: Vec<&Resolved> = images.to_vec();
+        images.sort_by(|a, b| a.record.source.cmp(&b.record.source));
+        let mut manifests: BTreeMap<Digest, (String, Vec<u8>)> = BTreeMap::new();
+        let mut configs: BTreeMap<Digest, u64> = BTreeMap::new();
+        let mut layers: BTreeMap<Digest, u64> = BTreeMap::new();
+        let mut bytes_summed = 0;
+        for r in &images {
+            bytes_summed += r.record.total_bytes;
+            for (d, mt, raw) in &r.manifests {
+                manifests.insert(d.clone(), (mt.clone(), raw.clone()));
+            }
+            for b in &r.blobs {
+                if wanted[&b.digest].is_config {
+                    configs.insert(b.digest.clone(), b.size);
+                } else {
+                    layers.insert(b.digest.clone(), b.size);
+                }
+            }
+        }
+        // A digest that is a manifest is written once, as a manifest.
+        configs.retain(|d, _| !manifests.contains_key(d));
+        layers.retain(|d, _| !manifests.contains_key(d) && !configs.contains_key(d));
+        // Manifests always travel (they are small and pushed by unpack); configs and layers
+        // the base carries are left out and listed.
+        let mut omitted: Vec<OmittedBlob> = Vec::new();
+        for m in [&mut configs, &mut layers] {
+            m.retain(|d, size| {
+                if omit(d) {
+                    omitted.push(OmittedBlob {
+                        digest: d.clone(),
+                        size: *size,
+                    });
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        omitted.sort();
+        Layout {
+            records: images.iter().map(|r| r.record.clone()).collect(),
+            manifests,
+            configs,
+            layers,
+            omitted,
+            bytes_summed,
+        }
+    }
+
+    pub(super) fn blob_count(&self) -> u64 {
+        (self.manifests.len() + self.configs.len() + self.layers.len()) as u64
+    }
+
+    pub(super) fn bytes_dedup(&self) -> u64 {
+        self.manifests
+            .values()
+            .map(|(_, raw)| raw.len() as u64)
+            .sum::<u64>()
+            + self.configs.values().sum::<u64>()
+            + self.layers.values().sum::<u64>()
+    }
+}
+
+/// Writes the bundle for `layout`; `ready` is asked before each config and layer and waits
+/// until it is in the cache (or says why it never will be).
+pub(super) fn write_layout(
+    cache: &Cache,
+    layout: &Layout,
+    failures: &[Failure],
+    request: Request,
+    opts: &PackOptions,
+    ready: &(dyn Fn(&Digest) -> Result<(), String> + Sync),
+    reporter: &dyn Reporter,
+) -> Result<(u64, Digest, Vec<PathBuf>), PackError> {
+    let base = opts.base.as_ref().map(|b| BaseRef {
+        omitted_blobs: layout.omitted.clone(),
+        ..b.record.clone()
+    });
+    let bundle = BundleManifest {
+        format: format::FORMAT_NAME.into(),
+        format_version: format::FORMAT_VERSION,
+        airlock_version: env!("CARGO_PKG_VERSION").into(),
+        created: opts.created,
+        request,
+        platforms: match &opts.platforms {
+            Platforms::One(p) => vec![p.to_string()],
+            Platforms::Several(ps) => ps.iter().map(|p| p.to_string()).collect(),
+            Platforms::All => vec!["all".into()],
+        },
+        images: layout.records.clone(),
+        failures: failures.to_vec(),
+        blobs: BlobTotals {
+            count: layout.blob_count(),
+            bytes: layout.bytes_dedup(),
+        },
+        base,
+    };
+    let index = OciIndex::for_images(&layout.records);
+    reporter.phase("write", layout.bytes_dedup());
+    let r = write_bundle(
+        cache,
+        &opts.output,
+        opts.split,
+        &opts.write,
+        &bundle,
+        &index,
+        &layout.manifests,
+        &layout.configs,
+        &layout.layers,
+        ready,
+        reporter,
+    );
+    reporter.finish_phase();
+    r
+}
+
+/// Removes a temporary file unless it was persisted.
+pub(super) struct TempGuard {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A temporary name beside `output`: same directory, so the rename is atomic.
+pub fn temp_path_for(output: &Path) -> PathBuf {
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bundle".into());
+    output.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+}
+
+/// The bundle size for `content` bytes in `entries` tar entries: tar headers and padding,
+/// zstd frame overhead (layers are gzip and do not shrink), the seek table, plus 1%.
+pub fn estimate_bundle(content: u64, entries: u64) -> u64 {
+    let tar = content + entries * 1024 + 1024;
+    let frames = entries * 2 + content / (4 << 20) + 1;
+    let zstd = frames * (18 + 12) + 17;
+    let sum = tar + zstd;
+    sum + sum / 100 + (64 << 10)
+}
+
+/// Refuses to start writing when the output's file system cannot hold `needed` bytes, and
+/// warns when one file over 4 GiB would go to a FAT file system.
+pub(super) fn check_space(
+    output: &Path,
+    needed: u64,
+    split: Option<u64>,
+    reporter: &dyn Reporter,
+) -> Result<(), PackError> {
+    let dir = crate::space::output_dir(output);
+    let info = crate::space::measure(&dir).map_err(|source| PackError::Measure {
+        dir: dir.clone(),
+        source,
+    })?;
+    if info.available < needed {
+        return Err(PackError::NoSpace {
+            dir,
+            needed,
+            available: info.available,
+        });
+    }
+    let largest = split.map_or(needed, |s| s.min(needed));
+    if info.is_fat() && largest > parts::FAT32_MAX_FILE {
+        reporter.warn(&format!(
+            "{} is on a FAT file system, which cannot hold a file over 4 GiB, and the bundle will be about {needed} bytes: use --split fat32",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Where the bundle's bytes go: one file, or parts.
+pub(super) enum Out {
+    One(HashingWriter<BufWriter<File>>),
+    Split(Box<HashingWriter<SplitWriter>>),
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Out::One(w) => w.write(buf),
+            Out::Split(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Out::One(w) => w.flush(),
+            Out::Split(w) => w.flush(),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn write_bundle(
+    cache: &Cache,
+    output: &Path,
+    split: Option<u64>,
+    wopts: &WriteOptions,
+    bundle: &BundleManifest,
+    index: &OciIndex,
+    manifests: &BTreeMap<Digest, (String, Vec<u8>)>,
+    configs: &BTreeMap<Digest, u64>,
+    layers: &BTreeMap<Digest, u64>,
+    ready: &(dyn Fn(&Digest) -> Result<(), String> + Sync),
+    reporter: &dyn Reporter,
+) -> Result<(u64, Digest, Vec<PathBuf>), PackError> {
+    let tmp = temp_path_for(output);
+    let werr = |source: io::Error| {
+        if crate::space::is_no_space(&source) {
+            PackError::Full {
+                path: output.to_path_buf(),
+                dir: crate::space::output_dir(output),
+                source,
+            }
+        } else {
+            PackError::Write {
+                path: output.to_path_buf(),
+                source,
+            }
+        }
+    };
+    let mut guard = TempGuard {
+        path: tmp.clone(),
+        keep: split.is_some(),
+    };
+    let out = match split {
+        None => {
+            let file = File::create(&tmp).map_err(werr)?;
+            Out::One(HashingWriter::new(BufWriter::with_capacity(1 << 20, file)))
+        }
+        Some(size) => Out::Split(Box::new(HashingWriter::new(SplitWriter::new(output, size)))),
+    };
+    let mut w = BundleWriter::new(out, wopts);
+    w.add_bytes(format::OCI_LAYOUT, format::OCI_LAYOUT_CONTENT)
+        .map_err(werr)?;
+    let index_json = serde_json::to_vec_pretty(index).expect("index.json serialises");
+    w.add_bytes(format::INDEX_JSON, &index_json).map_err(werr)?;
+    let bundle_json = serde_json::to_vec_pretty(bundle).expect("bundle.json serialises");
+    w.add_bytes(format::BUNDLE_JSON, &bundle_json)
+        .map_err(werr)?;
+    for (d, (_, raw)) in manifests {
+        w.add_bytes(&format::blob_entry(d), raw).map_err(werr)?;
+        reporter.advance(raw.len() as u64);
+    }
+    for (d, size) in configs.iter().chain(layers.iter()) {
+        ready(d).map_err(|error| PackError::BlobFailed {
+            digest: d.clone(),
+            error,
+        })?;
+        // Every cached blob was hashed when it was downloaded or found in the cache during
+        // this run; it is not hashed a third time here.
+        let file = cache.open_blob(d)?;
+        let mut r = Counting {
+            inner: file,
+            reporter,
+        };
+        w.add_reader(&format::blob_entry(d), *size, &mut r)
+            .map_err(werr)?;
+    }
+    let side = parts::sidecar_path(output);
+    match w.finish().map_err(werr)? {
+        Out::One(out) => {
+            let (sha, len, buf) = out.finish();
+            let file = buf.into_inner().map_err(|e| werr(e.into_error()))?;
+            file.sync_all().map_err(werr)?;
+            drop(file);
+            fs::rename(&tmp, output).map_err(werr)?;
+            guard.keep = true;
+            sync_dir(output);
+            let name = output
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            crate::sidecar::write(&side, &[(sha.clone(), name)]).map_err(werr)?;
+            Ok((len, sha, vec![output.to_path_buf()]))
+        }
+        Out::Split(out) => {
+            let (sha, len, sw) = (*out).finish();
+            let layout = sw.finish().map_err(werr)?;
+            let files: Vec<PathBuf> = (0..layout.parts.len())
+                .map(|i| parts::part_path(output, i))
+                .collect();
+            let written = (|| {
+                let raw = serde_json::to_vec_pretty(&layout).expect("parts manifest serialises");
+                write_file(&parts::manifest_path(output), &raw)?;
+                let lines: Vec<(Digest, String)> = layout
+                    .parts
+                    .iter()
+                    .map(|p| (p.sha256.clone(), p.name.clone()))
+                    .collect();
+                crate::sidecar::write(&side, &lines)
+            })();
+            if let Err(e) = written {
+                // Without their layout the parts cannot be read: take them back.
+                for f in &files {
+                    let _ = fs::remove_file(f);
+                }
+                let _ = fs::remove_file(parts::manifest_path(output));
+                return Err(werr(e));
+            }
+            Ok((len, sha, files))
+        }
+    }
+}
+
+/// Writes a small file durably: temporary name, fsync, rename, fsync of the directory.
+pub(crate) fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
+    let tmp = temp_path_for(path);
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    sync_dir(path);
+    Ok(())
+}
+
+/// fsyncs the directory holding `path`, so the rename survives a power cut.
+pub fn sync_dir(path: &Path) {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
