@@ -244,3 +244,42 @@ fn the_registry_killed_mid_push_and_restarted_then_a_rerun_completes() {
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     assert_targets(&bundle, &target, "");
 }
+
+#[test]
+fn inventory_works_against_a_bearer_token_registry() {
+    // `_catalog` needs the `registry:catalog:*` scope, which the client takes from the
+    // registry's challenge.
+    let reg = RegistryBuilder::new()
+        .token_auth(TokenPolicy::new("ops", "pw"))
+        .start();
+    let f = fixture(PAUSE);
+    let (_, repo, _) = airlock::fixtures::upstream_path(&f.name);
+    let token = reg
+        .token_server()
+        .unwrap()
+        .issue("ops", &[(repo.as_str(), &["pull", "push"][..])]);
+    seed_with(
+        &reg,
+        &[f],
+        Some(&crate::harness::http::bearer(&token)),
+        None,
+    );
+    let o = airlock_with(
+        &[
+            "inventory",
+            "--registry",
+            &reg.url(),
+            "--username",
+            "ops",
+            "--password-stdin",
+        ],
+        Some(b"pw"),
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let inv: airlock::inventory::Inventory = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(inv.repositories.len(), 1, "{}", stdout(&o));
+    assert!(inv
+        .blobs()
+        .contains_key(&f.artifact.images()[0].layers[0].digest));
+}
