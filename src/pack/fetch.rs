@@ -76,7 +76,12 @@ pub(super) fn fetch_all(
                     board.set(&w.blob.digest, Err("not fetched: the pack stopped".into()));
                     continue;
                 }
-                let r = match fetch_blob(client, cache, w, reporter) {
+                // A panic must still be posted: the writer may be waiting for this blob.
+                let fetched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    fetch_blob(client, cache, w, reporter)
+                }))
+                .unwrap_or_else(|_| Err("internal error while fetching (a bug in airlock)".into()));
+                let r = match fetched {
                     Ok(FetchOutcome::Cached) => {
                         stats.from_cache.fetch_add(1, Ordering::Relaxed);
                         reporter.advance(w.blob.size);
