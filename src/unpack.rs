@@ -91,6 +91,29 @@ impl UnpackReport {
     }
 }
 
+/// How the blobs got into the registry, counted as they go.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct BlobCounts {
+    pub uploaded: u64,
+    pub mounted: u64,
+    pub present: u64,
+    /// Bytes uploaded.
+    pub bytes: u64,
+}
+
+impl BlobCounts {
+    pub(crate) fn add(&mut self, outcome: BlobOutcome, size: u64) {
+        match outcome {
+            BlobOutcome::Uploaded => {
+                self.uploaded += 1;
+                self.bytes += size;
+            }
+            BlobOutcome::Mounted => self.mounted += 1,
+            BlobOutcome::Present => self.present += 1,
+        }
+    }
+}
+
 /// Why unpack stopped before pushing anything.
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
@@ -333,7 +356,7 @@ pub fn unpack(
     reporter.phase("push", total);
     let mut jobs: Vec<(&Digest, &(u64, BTreeSet<String>))> = need.iter().collect();
     jobs.sort_by_key(|j| std::cmp::Reverse(j.1 .0));
-    let counters = Mutex::new((0u64, 0u64, 0u64, 0u64));
+    let counts = Mutex::new(BlobCounts::default());
     let failed_blobs: Mutex<BTreeMap<Digest, String>> = Mutex::new(BTreeMap::new());
     pool.install(|| {
         jobs.par_iter().for_each(|(digest, (size, repos))| {
@@ -354,15 +377,7 @@ pub fn unpack(
             for repo in repos.iter() {
                 match client.push_blob(reg, repo, digest, *size, first, &open) {
                     Ok(outcome) => {
-                        let mut c = counters.lock().unwrap();
-                        match outcome {
-                            BlobOutcome::Uploaded => {
-                                c.0 += 1;
-                                c.3 += size;
-                            }
-                            BlobOutcome::Mounted => c.1 += 1,
-                            BlobOutcome::Present => c.2 += 1,
-                        }
+                        counts.lock().unwrap().add(outcome, *size);
                         first.get_or_insert(repo);
                     }
                     Err(e) => {
@@ -381,7 +396,7 @@ pub fn unpack(
     reporter.finish_phase();
     crate::interrupt::check()?;
     let failed_blobs = failed_blobs.into_inner().unwrap();
-    let (uploaded, mounted, present_blobs, bytes) = counters.into_inner().unwrap();
+    let counts = counts.into_inner().unwrap();
 
     // Manifests, image by image, only when all their blobs are there.
     reporter.phase("manifests", 0);
@@ -440,10 +455,10 @@ pub fn unpack(
             registry: opts.registry.clone(),
             rancher_settings: rancher_settings(&checked.images, &opts.registry, &opts.prefix),
             images: reports,
-            blobs_uploaded: uploaded,
-            blobs_mounted: mounted,
-            blobs_present: present_blobs,
-            bytes_uploaded: bytes,
+            blobs_uploaded: counts.uploaded,
+            blobs_mounted: counts.mounted,
+            blobs_present: counts.present,
+            bytes_uploaded: counts.bytes,
             retries: client
                 .stats()
                 .retries

@@ -14,7 +14,9 @@ use crate::digest::Digest;
 use crate::progress::Reporter;
 use crate::reference::Reference;
 use crate::registry::{BlobOutcome, Client, PushError};
-use crate::unpack::{self, ImageReport, Mapping, Status, UnpackError, UnpackOptions, UnpackReport};
+use crate::unpack::{
+    self, BlobCounts, ImageReport, Mapping, Status, UnpackError, UnpackOptions, UnpackReport,
+};
 use crate::verify::VerifyReport;
 
 /// `verify` without a seek table.
@@ -76,7 +78,7 @@ struct UnpackSink<'a> {
     /// Image source -> target references.
     targets: BTreeMap<String, Vec<Reference>>,
     mappings: Vec<Mapping>,
-    counters: (u64, u64, u64, u64),
+    counts: BlobCounts,
     reporter: &'a dyn Reporter,
 }
 
@@ -91,17 +93,6 @@ impl UnpackSink<'_> {
         repos.sort();
         repos.dedup();
         repos
-    }
-
-    fn count(&mut self, outcome: BlobOutcome, size: u64) {
-        match outcome {
-            BlobOutcome::Uploaded => {
-                self.counters.0 += 1;
-                self.counters.3 += size;
-            }
-            BlobOutcome::Mounted => self.counters.1 += 1,
-            BlobOutcome::Present => self.counters.2 += 1,
-        }
     }
 
     /// Mounts (or, for bytes in memory, uploads) the blob into every repository after the first.
@@ -127,7 +118,7 @@ impl UnpackSink<'_> {
                 .client
                 .push_blob(&reg, repo, d, size, Some(&repos[0]), &open)
                 .map_err(|e| crate::error_chain(&e))?;
-            self.count(outcome, size);
+            self.counts.add(outcome, size);
         }
         Ok(())
     }
@@ -186,7 +177,7 @@ impl Consumer for UnpackSink<'_> {
             .push_blob(&self.opts.registry, first, d, size, None, &open)
         {
             Ok(o) => {
-                self.count(o, size);
+                self.counts.add(o, size);
                 if let Err(e) = self.spread(d, size, &repos, Some(data)) {
                     self.reporter.warn(&format!("blob {d}: {e}"));
                 }
@@ -255,7 +246,7 @@ impl Consumer for UnpackSink<'_> {
                 (Ok(_), Err(e)) => return Err(format!("unreadable: {e}")),
             }
         };
-        self.count(outcome, size);
+        self.counts.add(outcome, size);
         self.spread(d, size, &repos, None)
     }
 }
@@ -288,7 +279,7 @@ pub fn unpack_stream(
         opts,
         targets: BTreeMap::new(),
         mappings: Vec::new(),
-        counters: (0, 0, 0, 0),
+        counts: BlobCounts::default(),
         reporter,
     };
     reporter.phase("push", 0);
@@ -331,17 +322,17 @@ pub fn unpack_stream(
         }
         reports.push(rep);
     }
-    let (uploaded, mounted, present, bytes) = sink.counters;
+    let counts = sink.counts;
     Ok((
         sink.mappings,
         Some(UnpackReport {
             registry: opts.registry.clone(),
             rancher_settings: unpack::rancher_settings(&complete, &opts.registry, &opts.prefix),
             images: reports,
-            blobs_uploaded: uploaded,
-            blobs_mounted: mounted,
-            blobs_present: present,
-            bytes_uploaded: bytes,
+            blobs_uploaded: counts.uploaded,
+            blobs_mounted: counts.mounted,
+            blobs_present: counts.present,
+            bytes_uploaded: counts.bytes,
             retries: client
                 .stats()
                 .retries
