@@ -492,20 +492,24 @@ fn keep_going_writes_what_it_could_and_still_fails() {
         format!("# two images, one missing\n{PAUSE}\ngcr.io/google_containers/nope:1\n"),
     )
     .unwrap();
+    // `pack --images LIST -o OUT` through the upstream mirrors.
+    let pack_list = |out: &Path, extra: &[&str]| {
+        let mut args: Vec<String> = vec![
+            "pack".into(),
+            "--images".into(),
+            list.display().to_string(),
+            "-o".into(),
+            out.display().to_string(),
+            "--cache".into(),
+            dir.path().join("cache").display().to_string(),
+        ];
+        args.extend(up.mirror_args());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        airlock(&refs)
+    };
     let out = dir.path().join("b.tar.zst");
-    let mut args: Vec<String> = vec![
-        "pack".into(),
-        "--images".into(),
-        list.display().to_string(),
-        "-o".into(),
-        out.display().to_string(),
-        "--cache".into(),
-        dir.path().join("cache").display().to_string(),
-        "--keep-going".into(),
-    ];
-    args.extend(up.mirror_args());
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = airlock(&refs);
+    let o = pack_list(&out, &["--keep-going"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("gcr.io/google_containers/nope:1"),
@@ -519,18 +523,7 @@ fn keep_going_writes_what_it_could_and_still_fails() {
     assert_eq!(m.request.image_list.as_ref().unwrap().file, "images.txt");
     // Without --keep-going nothing is written.
     let out2 = dir.path().join("c.tar.zst");
-    let mut args: Vec<String> = vec![
-        "pack".into(),
-        "--images".into(),
-        list.display().to_string(),
-        "-o".into(),
-        out2.display().to_string(),
-        "--cache".into(),
-        dir.path().join("cache").display().to_string(),
-    ];
-    args.extend(up.mirror_args());
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = airlock(&refs);
+    let o = pack_list(&out2, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(!out2.exists());
 }
