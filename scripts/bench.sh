@@ -20,6 +20,8 @@
 #   limits  sha256sum and openssl (one core), zstd -d, raw curl upload/download of the largest
 #           blob, raw curl ingest of every blob (4 at a time), write+fsync of the bytes (dd)
 #
+# Every timed run starts after a `sync`, and a `sync` after it is timed too (+sync_s): the
+# writeback a run leaves behind (the skopeo ways do not fsync their output; airlock does).
 # Prints a table (medians) and writes target/bench/bench-<scale>.json (or bench-scaling.json).
 set -euo pipefail
 source "$(dirname "$0")/bench-lib.sh"
@@ -45,6 +47,12 @@ results=$BENCH_WORK/results.tsv
 : >"$results"
 # rec SECTION TOOL KEY VALUE
 rec() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$results"; }
+# Each timed run starts with nothing dirty in the page cache: the skopeo ways do not fsync, and
+# without this the writeback they leave behind would be paid by the run after them.
+settle() { sync; }
+# After a run, a `sync` measures the writeback the run left behind: for a peer that does not
+# fsync, its output is on disk only that much later (R_SYNC).
+synced() { local t; t=$(now); sync; R_SYNC=$(elapsed "$t"); }
 get() { awk -F'\t' -v s="$1" -v t="$2" -v k="$3" '$1==s && $2==t && $3==k { v = $4 } END { print v }' "$results"; }
 
 machine_json() {
@@ -70,6 +78,7 @@ if [ -n "$scaling" ]; then
   for s in 0.25 1 4; do
     bench_upstream "$s"
     bench_log "scale $s: airlock pack"
+    settle
     pack_airlock "$BENCH_WORK/scale-$s-pack"
     rec "scale-$s" airlock pack_s "$R_TIME"
     rec "scale-$s" airlock pack_rss_kb "$R_RSS"
@@ -79,6 +88,7 @@ if [ -n "$scaling" ]; then
     rec "scale-$s" airlock pack_MBps "$(mbps "$R_DEDUP" "$R_TIME")"
     rec "scale-$s" airlock pack_digests_kept "$R_KEPT"
     bench_log "scale $s: airlock unpack"
+    settle
     unpack_airlock "$BENCH_WORK/scale-$s-unpack" "$BENCH_WORK/scale-$s-pack/bundle.tar.zst"
     rec "scale-$s" airlock unpack_s "$R_TIME"
     rec "scale-$s" airlock unpack_rss_kb "$R_RSS"
@@ -112,9 +122,9 @@ fi
 bench_upstream "$scale"
 tools=(airlock oci dir)
 
-declare -A T RSS RSS1 SIZE KEPT EXTRA CPU
+declare -A T RSS RSS1 SIZE KEPT EXTRA CPU SYNC
 collect() { # collect KEY-PREFIX  (appends this run's R_* to space-separated lists)
-  T[$1]+="$R_TIME "; RSS[$1]+="$R_RSS "; RSS1[$1]+="${R_RSS1:-$R_RSS} "
+  T[$1]+="$R_TIME "; RSS[$1]+="$R_RSS "; RSS1[$1]+="${R_RSS1:-$R_RSS} "; SYNC[$1]+="${R_SYNC:-0} "
   SIZE[$1]+="${R_SIZE:-0} "; CPU[$1]+="${R_CPU:-0} "; KEPT[$1]+="${R_KEPT:-0} "; EXTRA[$1]+="${R_EXTRA:-0} "
 }
 # summarize SECTION TOOL KEY-PREFIX
@@ -124,6 +134,7 @@ summarize() {
     rec "$1" "$2" time_s "$(median ${T[$3]})"
     rec "$1" "$2" times_s "$(echo ${T[$3]} | tr ' ' ',')"
     rec "$1" "$2" cpu_s "$(median ${CPU[$3]})"
+    rec "$1" "$2" sync_after_s "$(median ${SYNC[$3]})"
     rec "$1" "$2" rss_kb "$(maxof ${RSS[$3]})"
     rec "$1" "$2" rss_single_process_kb "$(maxof ${RSS1[$3]})"
     rec "$1" "$2" bundle_bytes "$(median ${SIZE[$3]})"
@@ -136,7 +147,9 @@ for i in $(seq "$runs"); do
   for tool in "${tools[@]}"; do
     bench_log "pack run $i/$runs: $tool"
     R_RSS1=""
+    settle
     "pack_$tool" "$BENCH_WORK/pack-$tool-$i"
+    synced
     collect "pack-$tool"
     [ "$tool" = airlock ] && dedup=$R_DEDUP
     mv "$BENCH_WORK/pack-$tool-$i/bundle.tar.zst" "$BENCH_WORK/bundle-$tool.tar.zst"
@@ -153,7 +166,9 @@ for i in $(seq "$runs"); do
   for tool in "${tools[@]}"; do
     bench_log "unpack run $i/$runs: $tool"
     R_RSS1=""; R_SIZE=0
+    settle
     "unpack_$tool" "$BENCH_WORK/unpack-$tool-$i" "$BENCH_WORK/bundle-$tool.tar.zst"
+    synced
     collect "unpack-$tool"
     rm -rf "$BENCH_WORK/unpack-$tool-$i"
   done
@@ -163,7 +178,8 @@ for tool in "${tools[@]}"; do summarize unpack "$tool" "unpack-$tool"; done
 for i in $(seq "$runs"); do
   for tool in airlock tar; do
     bench_log "verify run $i/$runs: $tool"
-    R_RSS1=""; R_SIZE=0; R_KEPT=0; R_EXTRA=0
+    R_RSS1=""; R_SIZE=0; R_KEPT=0; R_EXTRA=0; R_SYNC=0
+    settle
     "verify_$tool" "$BENCH_WORK/verify-$tool-$i" "$BENCH_WORK/bundle-airlock.tar.zst"
     collect "verify-$tool"
     rm -rf "$BENCH_WORK/verify-$tool-$i"
@@ -236,23 +252,23 @@ tgt "unpack digests kept" "$(g unpack airlock digests_kept)" "==" 17
 tgt "bundle / dedup bytes" "$(g ratios pack bundle_over_dedup)" "<=" 1.01
 while IFS=$'\t' read -r n v b r; do rec targets "$n" value "$v"; rec targets "$n" bound "$b"; rec targets "$n" result "$r"; done <"$targets"
 
-row() { printf '%-30s %8s %7s %11s %11s %12s %7s %12s\n' "$@"; }
+row() { printf '%-30s %8s %7s %7s %11s %11s %12s %7s %12s\n' "$@"; }
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(date -u +%Y-%m-%d); load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "image set: 17 images, scale $scale, $(mib "$dedup") MiB deduplicated, $(mib "$(g set all summed_bytes)") MiB summed; $runs runs, medians"
 echo
-row "" "time_s" "cpu_s" "peak_RSS_MiB" "bundle_MiB" "extra_disk_MiB" "kept" "airlock/this"
+row "" "time_s" "+sync_s" "cpu_s" "peak_RSS_MiB" "bundle_MiB" "extra_disk_MiB" "kept" "airlock/this"
 for sec in pack unpack; do
   for tool in airlock oci dir; do
     name="$sec: $tool"; [ "$tool" = oci ] && name="$sec: skopeo OCI way"; [ "$tool" = dir ] && name="$sec: skopeo dir: way"
     bs=$(g "$sec" "$tool" bundle_bytes)
-    row "$name" "$(g "$sec" "$tool" time_s)" "$(g "$sec" "$tool" cpu_s)" "$(mib "$(($(g "$sec" "$tool" rss_kb) * 1024))")" \
+    row "$name" "$(g "$sec" "$tool" time_s)" "$(g "$sec" "$tool" sync_after_s)" "$(g "$sec" "$tool" cpu_s)" "$(mib "$(($(g "$sec" "$tool" rss_kb) * 1024))")" \
       "$([ "$sec" = pack ] && mib "$bs" || echo -)" "$(mib "$(g "$sec" "$tool" extra_disk_bytes)")" \
       "$(g "$sec" "$tool" digests_kept)/17" "$(ratio "$(g "$sec" airlock time_s)" "$(g "$sec" "$tool" time_s)")"
   done
 done
-row "verify: airlock" "$A_VER" "$(g verify airlock cpu_s)" "$(mib "$(($(g verify airlock rss_kb) * 1024))")" - - - 1.00
-row "verify: zstd|tar + sha256sum" "$(g verify tar time_s)" "$(g verify tar cpu_s)" "$(mib "$(($(g verify tar rss_kb) * 1024))")" - - - "$(g ratios verify airlock_over_tar_sha256sum)"
+row "verify: airlock" "$A_VER" - "$(g verify airlock cpu_s)" "$(mib "$(($(g verify airlock rss_kb) * 1024))")" - - - 1.00
+row "verify: zstd|tar + sha256sum" "$(g verify tar time_s)" - "$(g verify tar cpu_s)" "$(mib "$(($(g verify tar rss_kb) * 1024))")" - - - "$(g ratios verify airlock_over_tar_sha256sum)"
 echo
 printf '%-44s %9s %9s %12s\n' "limit ($(mib "$L_TAR_BYTES") MiB unless noted)" time_s MB/s airlock/limit
 printf '%-44s %9s %9s %12s\n' "sha256sum (one core)" "$L_SHA256SUM" "$(g limits sha256sum MBps)" "verify: $(ratio "$A_VER" "$L_SHA256SUM")"

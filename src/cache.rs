@@ -141,16 +141,19 @@ impl Cache {
                 source,
             })?;
             let mut r = VerifyingReader::new(src, digest.clone(), size);
-            let n = io::copy(&mut r, &mut out).map_err(|e| match VerifyError::split_io(e) {
-                Ok(source) => CacheError::Verify {
-                    digest: digest.clone(),
-                    source,
-                },
-                Err(source) => CacheError::Download {
-                    digest: digest.clone(),
-                    source,
-                },
-            })?;
+            let n =
+                crate::copy::copy_large(&mut r, &mut out).map_err(
+                    |e| match VerifyError::split_io(e) {
+                        Ok(source) => CacheError::Verify {
+                            digest: digest.clone(),
+                            source,
+                        },
+                        Err(source) => CacheError::Download {
+                            digest: digest.clone(),
+                            source,
+                        },
+                    },
+                )?;
             out.flush().map_err(|source| CacheError::Io {
                 path: tmp.clone(),
                 source,

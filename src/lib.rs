@@ -6,10 +6,12 @@
 //! ([`bundle`]); `verify` and `unpack` read it back.
 
 pub mod app;
+pub mod background;
 pub mod bundle;
 pub mod cache;
 pub mod catalog;
 pub mod cli;
+pub mod copy;
 pub mod delta;
 pub mod digest;
 pub mod fixtures;

@@ -74,7 +74,7 @@ impl<W: Write> BundleWriter<W> {
         self.out.cut()?;
         self.out.write_all(h.as_bytes())?;
         self.out.cut()?;
-        let n = copy_large(&mut r.take(size), &mut self.out)?;
+        let n = crate::copy::copy_large(&mut r.take(size), &mut self.out)?;
         if n != size {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -97,22 +97,5 @@ impl<W: Write> BundleWriter<W> {
     /// Bytes of tar written so far.
     pub fn tar_len(&self) -> u64 {
         self.offset
-    }
-}
-
-/// `io::copy` with a 1 MiB buffer: the 8 KiB one of `io::copy` costs a call into the frame
-/// buffer for every 8 KiB.
-fn copy_large(r: &mut dyn Read, w: &mut dyn Write) -> io::Result<u64> {
-    let mut buf = vec![0u8; 1 << 20];
-    let mut n = 0u64;
-    loop {
-        let k = match r.read(&mut buf) {
-            Ok(0) => return Ok(n),
-            Ok(k) => k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        w.write_all(&buf[..k])?;
-        n += k as u64;
     }
 }

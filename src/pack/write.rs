@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::fetch::Counting;
 use super::{PackError, PackOptions, Platforms, Resolved, Wanted};
+use crate::background::Background;
 use crate::bundle::format::{
     self, BaseRef, BlobTotals, BundleManifest, Failure, ImageRecord, OciIndex, OmittedBlob, Request,
 };
@@ -323,7 +324,8 @@ pub(super) fn write_bundle(
         }
         Some(size) => Out::Split(Box::new(HashingWriter::new(SplitWriter::new(output, size)))),
     };
-    let mut w = BundleWriter::new(out, wopts);
+    // Hashing and writing run on their own thread, overlapping with encoding the next frames.
+    let mut w = BundleWriter::new(Background::new(out), wopts);
     w.add_bytes(format::OCI_LAYOUT, format::OCI_LAYOUT_CONTENT)
         .map_err(werr)?;
     let index_json = serde_json::to_vec_pretty(index).expect("index.json serialises");
@@ -351,7 +353,7 @@ pub(super) fn write_bundle(
             .map_err(werr)?;
     }
     let side = parts::sidecar_path(output);
-    match w.finish().map_err(werr)? {
+    match w.finish().and_then(Background::finish).map_err(werr)? {
         Out::One(out) => {
             let (sha, len, buf) = out.finish();
             let file = buf.into_inner().map_err(|e| werr(e.into_error()))?.file;

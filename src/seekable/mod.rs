@@ -17,6 +17,7 @@ use std::io::{self, Read};
 
 mod owned;
 mod reader;
+mod stored;
 mod table;
 mod writer;
 
