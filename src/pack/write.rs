@@ -203,14 +203,22 @@ pub(super) fn check_space(
             available: info.available,
         });
     }
-    let largest = split.map_or(needed, |s| s.min(needed));
-    if info.is_fat() && largest > parts::FAT32_MAX_FILE {
-        reporter.warn(&format!(
-            "{} is on a FAT file system, which cannot hold a file over 4 GiB, and the bundle will be about {needed} bytes: use --split fat32",
-            dir.display()
-        ));
+    if let Some(w) = fat_warning(&info, needed, split) {
+        reporter.warn(&w);
     }
     Ok(())
+}
+
+/// The warning due when the largest file of a bundle of about `needed` bytes (cut into `split`
+/// parts, if set) would not fit FAT32's 4 GiB file limit on the file system `info` describes.
+fn fat_warning(info: &crate::space::FsInfo, needed: u64, split: Option<u64>) -> Option<String> {
+    let largest = split.map_or(needed, |s| s.min(needed));
+    (info.is_fat() && largest > parts::FAT32_MAX_FILE).then(|| {
+        format!(
+            "{} is on a FAT file system, which cannot hold a file over 4 GiB, and the bundle will be about {needed} bytes: use --split fat32",
+            info.dir.display()
+        )
+    })
 }
 
 /// Where the bundle's bytes go: one file, or parts.
@@ -424,5 +432,41 @@ pub fn sync_dir(path: &Path) {
     };
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::{FsInfo, MSDOS_SUPER_MAGIC};
+
+    fn fs(fs_type: i64) -> FsInfo {
+        FsInfo {
+            dir: PathBuf::from("/media/usb"),
+            available: u64::MAX,
+            fs_type,
+        }
+    }
+
+    #[test]
+    fn warns_only_when_one_file_would_pass_the_fat32_limit() {
+        const EXT4_SUPER_MAGIC: i64 = 0xEF53;
+        let big = parts::FAT32_MAX_FILE + 1;
+        let w = fat_warning(&fs(MSDOS_SUPER_MAGIC), big, None).expect("one 4 GiB file on FAT");
+        assert!(
+            w.contains("/media/usb") && w.contains("--split fat32"),
+            "{w}"
+        );
+        assert_eq!(
+            fat_warning(&fs(MSDOS_SUPER_MAGIC), parts::FAT32_MAX_FILE, None),
+            None
+        );
+        assert_eq!(fat_warning(&fs(EXT4_SUPER_MAGIC), big, None), None);
+        let fat32_parts = parts::FAT32_MAX_FILE;
+        assert_eq!(
+            fat_warning(&fs(MSDOS_SUPER_MAGIC), 3 * big, Some(fat32_parts)),
+            None
+        );
+        assert!(fat_warning(&fs(MSDOS_SUPER_MAGIC), 3 * big, Some(big)).is_some());
     }
 }
