@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use super::format::{self, BundleManifest, OciIndex};
 use crate::digest::Digest;
-use crate::seekable::{OwnedRange, ReadAt, SeekTable, SeekableError, SeekableReader};
+use crate::seekable::{OwnedRange, ReadAt, SeekTable, SeekableError, SeekableReader, Shared};
 
 /// Largest `index.json` / `bundle.json` accepted.
 pub const MAX_JSON_BYTES: u64 = 8 << 20;
@@ -175,7 +175,14 @@ impl BundleReader {
 
     /// Like [`BundleReader::open_entry`], but owning what it reads from (for request bodies).
     pub fn open_entry_owned(&self, e: &Entry) -> OwnedRange {
-        OwnedRange::new(self.src.clone(), self.table.clone(), e.offset, e.size)
+        OwnedRange::new(
+            Shared {
+                src: self.src.clone(),
+                table: self.table.clone(),
+            },
+            e.offset,
+            e.size,
+        )
     }
 
     /// Reads a small entry whole, refusing one over `limit` bytes.

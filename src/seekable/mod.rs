@@ -15,14 +15,12 @@
 
 use std::io::{self, Read};
 
-mod owned;
 mod reader;
 mod stored;
 mod table;
 mod writer;
 
-pub use owned::OwnedRange;
-pub use reader::{ParFrames, RangeReader, SeekableReader};
+pub use reader::{Frames, OwnedRange, ParFrames, RangeOf, RangeReader, SeekableReader, Shared};
 pub use table::{FrameInfo, SeekTable};
 pub use writer::SeekableWriter;
 

@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::ops::Range;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use zstd::zstd_safe::{self, zstd_sys, DCtx, DParameter};
@@ -37,25 +38,7 @@ impl<'a> SeekableReader<'a> {
     /// Streams decompressed bytes `[offset, offset + len)`, decompressing only the frames the
     /// range overlaps, one frame in memory at a time. A range past the end fails on first read.
     pub fn range(&self, offset: u64, len: u64) -> RangeReader<'a> {
-        let total = self.table.decompressed_len();
-        let error = match offset.checked_add(len) {
-            Some(end) if end <= total => None,
-            _ => Some(SeekableError::RangeOutOfBounds {
-                offset,
-                len,
-                decompressed_len: total,
-            }),
-        };
-        RangeReader {
-            reader: *self,
-            pos: offset,
-            end: offset.saturating_add(len),
-            frame: None,
-            buf: Vec::new(),
-            decoder: FrameDecoder::new(),
-            error,
-            failed: false,
-        }
+        RangeOf::new(*self, offset, len)
     }
 
     /// Decompresses frame `i` into `out` (replacing its contents), checked against the table.
@@ -96,9 +79,44 @@ impl<'a> SeekableReader<'a> {
     }
 }
 
+/// Where a range reader gets its compressed source and seek table: borrowed
+/// ([`SeekableReader`]) or shared ([`Shared`]).
+pub trait Frames {
+    /// The compressed bytes.
+    fn src(&self) -> &dyn ReadAt;
+    /// Their validated seek table.
+    fn table(&self) -> &SeekTable;
+}
+
+impl Frames for SeekableReader<'_> {
+    fn src(&self) -> &dyn ReadAt {
+        self.src
+    }
+    fn table(&self) -> &SeekTable {
+        self.table
+    }
+}
+
+/// A source and its seek table held by reference count, for a range reader that must be
+/// `'static` (an HTTP request body handed to `ureq`).
+#[derive(Clone)]
+pub struct Shared {
+    pub src: Arc<dyn ReadAt>,
+    pub table: Arc<SeekTable>,
+}
+
+impl Frames for Shared {
+    fn src(&self) -> &dyn ReadAt {
+        self.src.as_ref()
+    }
+    fn table(&self) -> &SeekTable {
+        &self.table
+    }
+}
+
 /// `impl Read` over a decompressed range; see [`SeekableReader::range`].
-pub struct RangeReader<'a> {
-    reader: SeekableReader<'a>,
+pub struct RangeOf<F: Frames> {
+    frames: F,
     /// Next decompressed offset to return.
     pos: u64,
     end: u64,
@@ -110,7 +128,38 @@ pub struct RangeReader<'a> {
     failed: bool,
 }
 
-impl Read for RangeReader<'_> {
+/// A range over a borrowed source.
+pub type RangeReader<'a> = RangeOf<SeekableReader<'a>>;
+/// A range that owns (shares) its source: `'static`.
+pub type OwnedRange = RangeOf<Shared>;
+
+impl<F: Frames> RangeOf<F> {
+    /// Streams decompressed bytes `[offset, offset + len)` of `frames`, one frame in memory at
+    /// a time. A range past the end fails on first read.
+    pub fn new(frames: F, offset: u64, len: u64) -> Self {
+        let total = frames.table().decompressed_len();
+        let error = match offset.checked_add(len) {
+            Some(end) if end <= total => None,
+            _ => Some(SeekableError::RangeOutOfBounds {
+                offset,
+                len,
+                decompressed_len: total,
+            }),
+        };
+        RangeOf {
+            frames,
+            pos: offset,
+            end: offset.saturating_add(len),
+            frame: None,
+            buf: Vec::new(),
+            decoder: FrameDecoder::new(),
+            error,
+            failed: false,
+        }
+    }
+}
+
+impl<F: Frames> Read for RangeOf<F> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if let Some(e) = self.error.take() {
             self.failed = true;
@@ -130,7 +179,7 @@ impl Read for RangeReader<'_> {
         let frame = match self.frame {
             Some(f) if in_frame(&f, self.pos) => f,
             _ => {
-                let table = self.reader.table;
+                let table = self.frames.table();
                 // pos < end <= decompressed_len, so some frame holds it.
                 let Some(f) = table.frame_at(self.pos).and_then(|i| table.get(i)) else {
                     self.failed = true;
@@ -140,7 +189,7 @@ impl Read for RangeReader<'_> {
                     )));
                 };
                 self.frame = None;
-                if let Err(e) = self.decoder.decode(self.reader.src, f, &mut self.buf) {
+                if let Err(e) = self.decoder.decode(self.frames.src(), f, &mut self.buf) {
                     self.failed = true;
                     return Err(e.into());
                 }
@@ -704,5 +753,32 @@ mod tests {
         let t = SeekTable::read(&f).expect("valid").expect("table");
         let r = SeekableReader::new(&f, &t);
         assert!(read_range(&r, 40_000, 30_000).expect("range") == data[40_000..70_000]);
+    }
+
+    #[test]
+    fn a_shared_range_reads_like_a_borrowed_one() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut w = crate::seekable::SeekableWriter::new(Vec::new(), 1, 64 << 10);
+        std::io::Write::write_all(&mut w, &data).unwrap();
+        let file = w.finish().unwrap();
+        let table = SeekTable::read(&file).unwrap().unwrap();
+        let src: Arc<dyn ReadAt> = Arc::new(file);
+        let table = Arc::new(table);
+        for (off, len) in [(0u64, 10u64), (65_530, 100), (1, 299_999), (299_999, 1)] {
+            let mut got = Vec::new();
+            OwnedRange::new(
+                Shared {
+                    src: src.clone(),
+                    table: table.clone(),
+                },
+                off,
+                len,
+            )
+            .read_to_end(&mut got)
+            .unwrap();
+            assert_eq!(got, &data[off as usize..(off + len) as usize]);
+        }
+        let mut r = OwnedRange::new(Shared { src, table }, 299_999, 2);
+        assert!(r.read_to_end(&mut Vec::new()).is_err());
     }
 }
