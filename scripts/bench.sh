@@ -243,6 +243,7 @@ rec ratios unpack airlock_over_one_stream_upload "$(ratio "$A_UNP" "$up_one")"
 rec ratios verify airlock_over_tar_sha256sum "$(ratio "$A_VER" "$(g verify tar time_s)")"
 rec ratios verify airlock_MBps "$(mbps "$dedup" "$A_VER")"
 rec ratios verify airlock_over_sha256sum_throughput "$(ratio "$(mbps "$dedup" "$A_VER")" "$(g limits sha256sum MBps)")"
+rec ratios verify airlock_over_sha_ni_throughput "$(ratio "$(mbps "$dedup" "$A_VER")" "$(g limits openssl_sha256 MBps)")"
 rec ratios verify airlock_over_zstd_d "$(ratio "$A_VER" "$L_ZSTD_D")"
 
 # target checks: name, value, op, bound
@@ -261,7 +262,9 @@ tgt "unpack extra disk (bytes)" "$(g unpack airlock extra_disk_bytes)" "==" 0
 tgt "pack peak RSS (MiB)" "$(mib "$(($(g pack airlock rss_kb) * 1024))")" "<" 150
 tgt "unpack peak RSS (MiB)" "$(mib "$(($(g unpack airlock rss_kb) * 1024))")" "<" 150
 tgt "verify peak RSS (MiB)" "$(mib "$(($(g verify airlock rss_kb) * 1024))")" "<" 150
-tgt "verify / one-core sha256sum throughput" "$(g ratios verify airlock_over_sha256sum_throughput)" ">=" 1.5
+# Issue 6 asks for 1.5x one core hashing with SHA extensions: openssl, not coreutils sha256sum
+# (which has no SHA-NI path and runs at a fifth of the speed).
+tgt "verify / one-core SHA-NI throughput" "$(g ratios verify airlock_over_sha_ni_throughput)" ">=" 1.5
 tgt "pack digests kept" "$(g pack airlock digests_kept)" "==" 17
 tgt "unpack digests kept" "$(g unpack airlock digests_kept)" "==" 17
 tgt "bundle / dedup bytes" "$(g ratios pack bundle_over_dedup)" "<=" 1.01

@@ -42,7 +42,8 @@ impl<W: Write + Send + 'static> Background<W> {
                     // The producer may be gone already; the buffer is then simply dropped.
                     let _ = back_tx.send(chunk);
                 }
-                (inner, Ok(()))
+                let flushed = inner.flush();
+                (inner, flushed)
             })
             .expect("spawning the bundle writing thread");
         Background {
@@ -53,13 +54,15 @@ impl<W: Write + Send + 'static> Background<W> {
         }
     }
 
-    /// Writes what is buffered, waits for the thread to finish, and returns the inner writer.
+    /// Writes what is buffered, waits for the thread to write it and flush the inner writer,
+    /// and returns the inner writer.
     pub fn finish(mut self) -> io::Result<W> {
         let sent = self.send();
         let (inner, result) = match self.join() {
             Some(Ok(done)) => done,
             Some(Err(panic)) => std::panic::resume_unwind(panic),
-            None => return Err(stopped()),
+            // `send` found the thread stopped and joined it: its error is in `sent`.
+            None => return sent.and(Err(stopped())),
         };
         result?;
         sent?;
@@ -111,7 +114,8 @@ impl<W: Write + Send + 'static> Write for Background<W> {
         Ok(n)
     }
 
-    /// Hands what is buffered to the thread; it does not wait for it to be written.
+    /// Hands what is buffered to the thread; it does not wait for it to be written, nor
+    /// flush the inner writer: [`finish`](Background::finish) does both.
     fn flush(&mut self) -> io::Result<()> {
         self.send()
     }
@@ -183,6 +187,38 @@ mod tests {
             None => w.finish().expect_err("finish reports the error"),
         };
         assert!(e.to_string().contains("disk full"), "{e}");
+    }
+
+    #[test]
+    fn finish_after_the_thread_stopped_reports_its_error() {
+        let mut w = Background::new(Full {
+            taken: Vec::new(),
+            limit: 0,
+        });
+        w.write_all(&vec![1u8; CHUNK]).expect("handed over");
+        // Give the thread time to fail on the chunk, then leave bytes in the buffer.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let _ = w.write_all(b"tail");
+        let e = w.finish().expect_err("the write failed on the thread");
+        assert!(e.to_string().contains("disk full"), "{e}");
+    }
+
+    #[test]
+    fn finish_flushes_the_inner_writer() {
+        #[derive(Debug, Default)]
+        struct Flushed(bool);
+        impl Write for Flushed {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                self.0 = true;
+                Ok(())
+            }
+        }
+        let mut w = Background::new(Flushed::default());
+        w.write_all(b"x").expect("write");
+        assert!(w.finish().expect("finish").0, "inner writer not flushed");
     }
 
     #[test]

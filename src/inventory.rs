@@ -87,6 +87,7 @@ pub fn collect(client: &Client, registry: &str, jobs: usize) -> Result<Inventory
     let repositories: Result<Vec<RepositoryEntry>, InventoryError> = pool.install(|| {
         repos
             .par_iter()
+            .with_max_len(1)
             .map(|name| {
                 let err = |reason: String| InventoryError::Image {
                     image: format!("{registry}/{name}"),
@@ -98,6 +99,7 @@ pub fn collect(client: &Client, registry: &str, jobs: usize) -> Result<Inventory
                 tags.sort();
                 let tags = tags
                     .par_iter()
+                    .with_max_len(1)
                     .map(|t| tag_entry(client, registry, name, t))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(RepositoryEntry {

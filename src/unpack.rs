@@ -263,6 +263,7 @@ pub fn unpack(
         checked
             .images
             .par_iter()
+            .with_max_len(1)
             .zip(&targets)
             .map(|(img, ts)| {
                 ts.iter().all(|t| {
@@ -298,6 +299,7 @@ pub fn unpack(
         let found: Vec<Result<Option<String>, RegistryError>> = pool.install(|| {
             users
                 .par_iter()
+                .with_max_len(1)
                 .map(|(d, (repos, _))| {
                     let in_bundle = bundle_repos.iter().filter(|r| !repos.contains(*r));
                     for repo in repos.iter().chain(in_bundle) {
@@ -359,39 +361,45 @@ pub fn unpack(
     let counts = Mutex::new(BlobCounts::default());
     let failed_blobs: Mutex<BTreeMap<Digest, String>> = Mutex::new(BTreeMap::new());
     pool.install(|| {
-        jobs.par_iter().for_each(|(digest, (size, repos))| {
-            if crate::interrupt::received().is_some() {
-                return;
-            }
-            // Absent only when omitted from a delta (the check above found it in the target).
-            let entry = r.blob(digest);
-            let open = || -> std::io::Result<Box<dyn Read + Send + 'static>> {
-                match entry {
-                    Some(e) => Ok(Box::new(crate::interrupt::Guarded(r.open_entry_owned(e)))),
-                    None => Err(std::io::Error::other(
-                        "omitted from this delta bundle, and the registry no longer has it",
-                    )),
+        // One stealable job per blob (see verify): the largest ones must not queue behind
+        // each other on one thread.
+        jobs.par_iter()
+            .with_max_len(1)
+            .for_each(|(digest, (size, repos))| {
+                if crate::interrupt::received().is_some() {
+                    return;
                 }
-            };
-            let mut first: Option<&str> = mount_source.get(*digest).map(String::as_str);
-            for repo in repos.iter() {
-                match client.push_blob(reg, repo, digest, *size, first, &open) {
-                    Ok(outcome) => {
-                        counts.lock().unwrap().add(outcome, *size);
-                        first.get_or_insert(repo);
+                // Absent only when omitted from a delta (the check above found it in the target).
+                let entry = r.blob(digest);
+                let open = || -> std::io::Result<Box<dyn Read + Send + 'static>> {
+                    match entry {
+                        Some(e) => Ok(Box::new(crate::interrupt::Guarded(r.open_entry_owned(e)))),
+                        None => Err(std::io::Error::other(
+                            "omitted from this delta bundle, and the registry no longer has it",
+                        )),
                     }
-                    Err(e) => {
-                        let msg = match &e {
-                            PushError::Corrupt { .. } => format!("{e}: {}", crate::error_chain(&e)),
-                            _ => crate::error_chain(&e),
-                        };
-                        failed_blobs.lock().unwrap().insert((*digest).clone(), msg);
-                        break;
+                };
+                let mut first: Option<&str> = mount_source.get(*digest).map(String::as_str);
+                for repo in repos.iter() {
+                    match client.push_blob(reg, repo, digest, *size, first, &open) {
+                        Ok(outcome) => {
+                            counts.lock().unwrap().add(outcome, *size);
+                            first.get_or_insert(repo);
+                        }
+                        Err(e) => {
+                            let msg = match &e {
+                                PushError::Corrupt { .. } => {
+                                    format!("{e}: {}", crate::error_chain(&e))
+                                }
+                                _ => crate::error_chain(&e),
+                            };
+                            failed_blobs.lock().unwrap().insert((*digest).clone(), msg);
+                            break;
+                        }
                     }
                 }
-            }
-            reporter.advance(*size);
-        })
+                reporter.advance(*size);
+            })
     });
     reporter.finish_phase();
     crate::interrupt::check()?;
@@ -404,6 +412,7 @@ pub fn unpack(
         checked
             .images
             .par_iter()
+            .with_max_len(1)
             .zip(&targets)
             .zip(&present)
             .map(|((img, ts), done)| {

@@ -214,6 +214,7 @@ pub fn pack(
     let results: Vec<Result<Resolved, Failure>> = pool.install(|| {
         images
             .par_iter()
+            .with_max_len(1)
             .map(|plan| {
                 let r = resolve(client, plan, &opts.platforms).map_err(|e| Failure {
                     source: plan.reference.to_string(),

@@ -44,7 +44,7 @@ fn fcs_len(n: u64) -> usize {
 /// segment and records its size (window = content); without, it declares a 128 KiB window.
 /// With `checksum`, it ends in the low 32 bits of XXH64(data, seed 0).
 pub(super) fn encode(data: &[u8], checksum: bool, content_size: bool, out: &mut Vec<u8>) {
-    out.reserve(stored_len(data, checksum, content_size));
+    out.reserve_exact(stored_len(data, checksum, content_size));
     out.extend_from_slice(&ZSTD_MAGIC.to_le_bytes());
     let n = data.len() as u64;
     let checksum_flag = if checksum { 1 << 2 } else { 0 };

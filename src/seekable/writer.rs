@@ -16,18 +16,22 @@ use super::{table, MAX_FRAMES, MAX_FRAME_DECOMPRESSED};
 /// worker, so a run of tiny entries still compresses in parallel batches of useful size.
 const SMALL_FRAMES_PER_THREAD: usize = 64;
 
-/// A frame longer than this is probed first: its first `PROBE` bytes are compressed, and if
-/// that saves less than 1% the whole frame is stored (see [`super::stored`]). Gzip layers never
-/// compress, and the probe costs 1/32 of compressing a 4 MiB frame. The decision depends only
-/// on the bytes, so output stays reproducible.
+/// A frame longer than `PROBE` bytes is probed first: `PROBES` samples of `PROBE / PROBES`
+/// bytes, spread evenly over it, are compressed, and if none of them saves 1% the whole frame
+/// is stored (see [`super::stored`]). Gzip layers never compress; a tar layer that starts with
+/// a compressed member but holds text further on is still compressed. The probes cost 1/32 of
+/// compressing a 4 MiB frame, and the decision depends only on the bytes, so output stays
+/// reproducible.
 const PROBE: usize = 128 << 10;
+const PROBES: usize = 4;
 
 /// Writes a seekable zstd stream to `W`.
 ///
 /// Bytes written with [`Write`] go into the current frame; a frame ends when it reaches
 /// `max_frame` bytes or when [`cut`](SeekableWriter::cut) is called. Ended frames are queued
 /// and compressed in parallel (rayon) in batches of twice the thread count, so memory stays
-/// around `2 * batch * max_frame`. Dropping the writer without [`finish`](SeekableWriter::finish)
+/// around `2 * batch * max_frame` for the frames plus `batch` output buffers of up to
+/// `max_frame` and a little, kept for reuse. Dropping the writer without [`finish`](SeekableWriter::finish)
 /// loses the queued frames and the seek table.
 pub struct SeekableWriter<W: Write> {
     out: W,
@@ -289,8 +293,8 @@ impl<W: Write> SeekableWriter<W> {
     }
 }
 
-/// Encodes `frame` into `out` (cleared first): stored when a probe of its start does not
-/// compress, else compressed by `c`.
+/// Encodes `frame` into `out` (cleared first): stored when no probe of it compresses, else
+/// compressed by `c`.
 fn encode_frame(
     c: &mut zstd::bulk::Compressor<'static>,
     frame: &[u8],
@@ -299,18 +303,36 @@ fn encode_frame(
     content_size: bool,
 ) -> io::Result<()> {
     out.clear();
-    if frame.len() > PROBE {
-        out.reserve(zstd::zstd_safe::compress_bound(PROBE));
-        let n = c.compress_to_buffer(&frame[..PROBE], out)?;
+    if frame.len() > PROBE && incompressible(c, frame, out)? {
         out.clear();
-        if n * 100 >= PROBE * 99 {
-            super::stored::encode(frame, checksum, content_size, out);
-            return Ok(());
-        }
+        super::stored::encode(frame, checksum, content_size, out);
+        return Ok(());
     }
-    out.reserve(zstd::zstd_safe::compress_bound(frame.len()));
+    out.clear();
+    out.reserve_exact(zstd::zstd_safe::compress_bound(frame.len()));
     c.compress_to_buffer(frame, out)?;
     Ok(())
+}
+
+/// Whether none of `PROBES` evenly spread samples of `frame` shrinks by 1% when compressed;
+/// `scratch` is used as the output buffer.
+fn incompressible(
+    c: &mut zstd::bulk::Compressor<'static>,
+    frame: &[u8],
+    scratch: &mut Vec<u8>,
+) -> io::Result<bool> {
+    let n = PROBE / PROBES;
+    let step = (frame.len() - n) / (PROBES - 1);
+    scratch.reserve_exact(zstd::zstd_safe::compress_bound(n));
+    for i in 0..PROBES {
+        let sample = &frame[i * step..i * step + n];
+        scratch.clear();
+        let got = c.compress_to_buffer(sample, scratch)?;
+        if got * 100 < n * 99 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 impl<W: Write> Write for SeekableWriter<W> {
@@ -469,6 +491,8 @@ mod tests {
         // A short random frame is compressed by zstd (which falls back to raw blocks itself);
         // only frames over the probe size are stored by us.
         let short = p.bytes(PROBE);
+        // Random bytes first (a .gz member in a plain tar layer), text after: compressed.
+        let mixed = [p.bytes(PROBE), p.text(300_000)].concat();
         for (checksum, content_size) in [(true, true), (false, false)] {
             let mut w = SeekableWriter::new(Vec::new(), 3, 1 << 20)
                 .with_checksum(checksum)
@@ -476,9 +500,10 @@ mod tests {
             w.write_entry_bytes(&random).expect("random");
             w.write_entry_bytes(&text).expect("text");
             w.write_entry_bytes(&short).expect("short");
+            w.write_entry_bytes(&mixed).expect("mixed");
             let file = w.finish().expect("finish");
             let t = SeekTable::read(&file).expect("valid").expect("table");
-            assert_eq!(t.frames(), 3);
+            assert_eq!(t.frames(), 4);
             let stored = super::super::stored::stored_len(&random, checksum, content_size);
             assert_eq!(t.frame(0).c_size as usize, stored, "random frame is stored");
             assert!(
@@ -491,7 +516,12 @@ mod tests {
                 .expect("decoder")
                 .read_to_end(&mut out)
                 .expect("decode");
-            assert!(out == [&random[..], &text[..], &short[..]].concat());
+            assert!(
+                (t.frame(3).c_size as usize) < PROBE + 300_000 / 2,
+                "mixed frame is compressed: {}",
+                t.frame(3).c_size
+            );
+            assert!(out == [&random[..], &text[..], &short[..], &mixed[..]].concat());
         }
     }
 
@@ -518,5 +548,23 @@ mod tests {
         let one = build(1);
         assert!(one == build(4), "4 threads differ from 1");
         assert!(one == build(3), "3 threads differ from 1");
+
+        // Frames over the probe size, stored and compressed ones alternating.
+        let big = [p.bytes(700_000), p.text(500_000), p.bytes(300_000)].concat();
+        let build_big = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                let mut w = SeekableWriter::new(Vec::new(), 3, 256 << 10);
+                w.write_all(&big).expect("write");
+                w.finish().expect("finish")
+            })
+        };
+        let one = build_big(1);
+        assert!(one.len() < big.len(), "text frames compressed");
+        assert!(one == build_big(2), "2 threads differ from 1");
+        assert!(one == build_big(5), "5 threads differ from 1");
     }
 }
