@@ -234,6 +234,19 @@ rec ratios pack airlock_over_oci "$(ratio "$A_PACK" "$(g pack oci time_s)")"
 rec ratios pack airlock_over_dir "$(ratio "$A_PACK" "$(g pack dir time_s)")"
 rec ratios pack airlock_over_write_fsync "$(ratio "$A_PACK" "$(g pack fsync time_s)")"
 rec ratios pack airlock_over_write_fsync_alone "$(ratio "$A_PACK" "$L_FSYNC")"
+# paired A B: the median over rounds of A's time over B's in the same round. The runs of one
+# round are seconds apart, so a slow phase of the host weighs on both sides of each ratio.
+paired() {
+  # shellcheck disable=SC2086
+  paste <(printf '%s\n' ${T[$1]}) <(printf '%s\n' ${T[$2]}) |
+    awk '$2 > 0 { printf "%.4f\n", $1 / $2 }' | sort -g |
+    awk '{ a[NR] = $1 } END { if (NR % 2) printf "%.2f", a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+rec ratios pack airlock_over_oci_paired "$(paired pack-airlock pack-oci)"
+rec ratios pack airlock_over_dir_paired "$(paired pack-airlock pack-dir)"
+rec ratios pack airlock_over_write_fsync_paired "$(paired pack-airlock pack-fsync)"
+rec ratios unpack airlock_over_oci_paired "$(paired unpack-airlock unpack-oci)"
+rec ratios unpack airlock_over_dir_paired "$(paired unpack-airlock unpack-dir)"
 rec ratios pack airlock_over_download "$(ratio "$A_PACK" "$dl_all")"
 rec ratios pack bundle_over_dedup "$(ratio "$(g pack airlock bundle_bytes)" "$dedup")"
 rec ratios unpack airlock_over_oci "$(ratio "$A_UNP" "$(g unpack oci time_s)")"
@@ -300,6 +313,10 @@ printf '%-44s %9s %9s %12s\n' "curl ingest of every blob, 4 at a time" "$L_INGES
 echo
 printf '%-42s %10s %12s %6s\n' target value bound result
 while IFS=$'\t' read -r n v b r; do printf '%-42s %10s %12s %6s\n' "$n" "$v" "$b" "$r"; done <"$targets"
+echo
+echo "the same ratios paired within each round (median of per-round ratios; not the targets):"
+echo "  pack / OCI way $(g ratios pack airlock_over_oci_paired), pack / digest-keeping way $(g ratios pack airlock_over_dir_paired), pack / write+fsync $(g ratios pack airlock_over_write_fsync_paired)"
+echo "  unpack / OCI way $(g ratios unpack airlock_over_oci_paired), unpack / digest-keeping way $(g ratios unpack airlock_over_dir_paired)"
 
 json=$out_dir/bench-$scale.json
 jq -n --argjson machine "$(machine_json)" --argjson results "$(results_json)" \
