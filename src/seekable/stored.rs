@@ -8,6 +8,8 @@
 //! reads it; writing it costs a copy and a checksum.
 //! Spec: <https://www.rfc-editor.org/rfc/rfc8878#section-3.1.1>.
 
+use std::io::{self, Write};
+
 use super::ZSTD_MAGIC;
 
 /// `Block_Maximum_Size`: a block holds at most 128 KiB (RFC 8878 §3.1.1.2.4).
@@ -40,14 +42,25 @@ fn fcs_len(n: u64) -> usize {
     }
 }
 
-/// Appends `data` to `out` as one stored zstd frame. With `content_size`, the frame is single
-/// segment and records its size (window = content); without, it declares a 128 KiB window.
-/// With `checksum`, it ends in the low 32 bits of XXH64(data, seed 0).
-pub(super) fn encode(data: &[u8], checksum: bool, content_size: bool, out: &mut Vec<u8>) {
-    out.reserve_exact(stored_len(data, checksum, content_size));
-    out.extend_from_slice(&ZSTD_MAGIC.to_le_bytes());
+/// The frame's `Content_Checksum`: the low 32 bits of XXH64(data, seed 0).
+pub(super) fn content_checksum(data: &[u8]) -> u32 {
+    xxhash_rust::xxh64::xxh64(data, 0) as u32
+}
+
+/// Writes `data` to `out` as one stored zstd frame, straight from `data` (no copy into a frame
+/// buffer). With `content_size`, the frame is single segment and records its size (window =
+/// content); without, it declares a 128 KiB window. A `checksum` (see [`content_checksum`])
+/// ends the frame.
+pub(super) fn write(
+    data: &[u8],
+    checksum: Option<u32>,
+    content_size: bool,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut header = Vec::with_capacity(14);
+    header.extend_from_slice(&ZSTD_MAGIC.to_le_bytes());
     let n = data.len() as u64;
-    let checksum_flag = if checksum { 1 << 2 } else { 0 };
+    let checksum_flag = if checksum.is_some() { 1 << 2 } else { 0 };
     if content_size {
         // Single_Segment_flag (bit 5) with Frame_Content_Size_flag (bits 6-7): 0 means a
         // 1-byte field when single segment.
@@ -57,27 +70,28 @@ pub(super) fn encode(data: &[u8], checksum: bool, content_size: bool, out: &mut 
             4 => (2, (n as u32).to_le_bytes().to_vec()),
             _ => (3, n.to_le_bytes().to_vec()),
         };
-        out.push(fcs_flag << 6 | 1 << 5 | checksum_flag);
-        out.extend_from_slice(&field);
+        header.push(fcs_flag << 6 | 1 << 5 | checksum_flag);
+        header.extend_from_slice(&field);
     } else {
         // No content size, not single segment: a Window_Descriptor of exponent
         // WINDOW_LOG - 10, mantissa 0.
-        out.push(checksum_flag);
-        out.push((WINDOW_LOG - 10) << 3);
+        header.push(checksum_flag);
+        header.push((WINDOW_LOG - 10) << 3);
     }
+    out.write_all(&header)?;
     let mut chunks = data.chunks(MAX_BLOCK).peekable();
     if chunks.peek().is_none() {
         // A frame has at least one block: an empty last raw block.
-        out.extend_from_slice(&block_header(0, true));
+        out.write_all(&block_header(0, true))?;
     }
     while let Some(chunk) = chunks.next() {
-        out.extend_from_slice(&block_header(chunk.len(), chunks.peek().is_none()));
-        out.extend_from_slice(chunk);
+        out.write_all(&block_header(chunk.len(), chunks.peek().is_none()))?;
+        out.write_all(chunk)?;
     }
-    if checksum {
-        let h = xxhash_rust::xxh64::xxh64(data, 0) as u32;
-        out.extend_from_slice(&h.to_le_bytes());
+    if let Some(h) = checksum {
+        out.write_all(&h.to_le_bytes())?;
     }
+    Ok(())
 }
 
 /// A raw block's 3-byte header: `Last_Block` (bit 0), `Block_Type` 0 (bits 1-2), and
@@ -94,6 +108,12 @@ mod tests {
     use super::*;
     use crate::seekable::test_util::Prng;
     use std::io::Read;
+
+    /// `data` as one stored frame in memory.
+    fn encode(data: &[u8], checksum: bool, content_size: bool, out: &mut Vec<u8>) {
+        write(data, checksum.then(|| content_checksum(data)), content_size, out)
+            .expect("writing to a Vec does not fail");
+    }
 
     fn decode(frame: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();

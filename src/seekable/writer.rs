@@ -259,29 +259,39 @@ impl<W: Write> SeekableWriter<W> {
         if self.encoded.len() < frames.len() {
             self.encoded.resize_with(frames.len(), Vec::new);
         }
-        let results: Vec<io::Result<()>> = frames
+        let results: Vec<io::Result<Encoded>> = frames
             .par_iter()
             .zip(self.encoded.par_iter_mut())
             .map_init(
                 || compressor(level, checksum, content_size),
                 |c, (frame, out)| match c {
-                    Ok(c) => encode_frame(c, frame, out, checksum, content_size),
+                    Ok(c) => encode_frame(c, frame, out, checksum),
                     Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
                 },
             )
             .collect();
         for ((frame, r), c) in frames.iter().zip(results).zip(&self.encoded) {
             let index = self.sizes.len();
-            r.map_err(|e| {
+            let encoded = r.map_err(|e| {
                 io::Error::new(
                     e.kind(),
                     format!("compressing frame {index} ({} bytes): {e}", frame.len()),
                 )
             })?;
-            let c_size = u32::try_from(c.len()).map_err(|_| {
-                io::Error::other(format!("frame {index} compressed to {} bytes", c.len()))
+            let len = match encoded {
+                Encoded::Compressed => {
+                    self.out.write_all(c)?;
+                    c.len()
+                }
+                Encoded::Stored(sum) => {
+                    // Written from the frame itself: no copy into an output buffer.
+                    super::stored::write(frame, sum, content_size, &mut self.out)?;
+                    super::stored::stored_len(frame, checksum, content_size)
+                }
+            };
+            let c_size = u32::try_from(len).map_err(|_| {
+                io::Error::other(format!("frame {index} compressed to {len} bytes"))
             })?;
-            self.out.write_all(c)?;
             // frame.len() <= max_frame <= MAX_FRAME_DECOMPRESSED fits in u32.
             self.sizes.push((c_size, frame.len() as u32));
             self.compressed_len += u64::from(c_size);
@@ -293,25 +303,33 @@ impl<W: Write> SeekableWriter<W> {
     }
 }
 
-/// Encodes `frame` into `out` (cleared first): stored when no probe of it compresses, else
-/// compressed by `c`.
+/// How [`encode_frame`] encoded a frame.
+enum Encoded {
+    /// Compressed into the output buffer.
+    Compressed,
+    /// To be written as a stored frame straight from the frame's bytes, with this content
+    /// checksum (computed here, in parallel).
+    Stored(Option<u32>),
+}
+
+/// Encodes `frame`: stored when no probe of it compresses, else compressed by `c` into `out`
+/// (cleared first).
 fn encode_frame(
     c: &mut zstd::bulk::Compressor<'static>,
     frame: &[u8],
     out: &mut Vec<u8>,
     checksum: bool,
-    content_size: bool,
-) -> io::Result<()> {
+) -> io::Result<Encoded> {
     out.clear();
     if frame.len() > PROBE && incompressible(c, frame, out)? {
         out.clear();
-        super::stored::encode(frame, checksum, content_size, out);
-        return Ok(());
+        let sum = checksum.then(|| super::stored::content_checksum(frame));
+        return Ok(Encoded::Stored(sum));
     }
     out.clear();
     out.reserve_exact(zstd::zstd_safe::compress_bound(frame.len()));
     c.compress_to_buffer(frame, out)?;
-    Ok(())
+    Ok(Encoded::Compressed)
 }
 
 /// Whether none of `PROBES` evenly spread samples of `frame` shrinks by 1% when compressed;
