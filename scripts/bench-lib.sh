@@ -206,7 +206,7 @@ written_of() { awk -v re="${2:-.}" '$1 ~ re { s += $3 } END { printf "%d\n", s *
 # cpu_of LOG: CPU seconds (user + system) of every logged process: robust against a busy machine.
 cpu_of() { awk '{ s += $4 + $5 } END { printf "%.2f\n", s }' "$1"; }
 
-dir_bytes() { du -sb "$1" 2>/dev/null | cut -f1; }
+dir_bytes() { local b; b=$(du -sb "$1" 2>/dev/null | cut -f1); echo "${b:-0}"; }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 maxof() { printf '%s\n' "$@" | sort -g | tail -1; }
@@ -215,12 +215,16 @@ maxof() { printf '%s\n' "$@" | sort -g | tail -1; }
 # Each pack_* takes a run directory; it writes $run/bundle.tar.zst and sets
 # R_TIME R_RSS R_RSS1 R_SIZE R_KEPT R_EXTRA (peak intermediate bytes on disk).
 
+# pack_airlock RUN [cache]: `airlock pack --no-cache` (the one-shot mode, like the skopeo
+# ways: nothing kept), or with "cache" a pack into a fresh --cache (the default mode, which
+# keeps every blob for the next pack).
 pack_airlock() {
-  local run=$1 log=$1/time.log t
+  local run=$1 log=$1/time.log t cache_args=(--no-cache)
   mkdir -p "$run"
+  [ "${2:-}" = cache ] && cache_args=(--cache "$run/cache")
   t=$(now)
   timed "$log" airlock "$AIRLOCK" pack "${BENCH_SELECT[@]}" -q -o "$run/bundle.tar.zst" \
-    --cache "$run/cache" --mirror "docker.io=http://127.0.0.1:$UP_DOCKER" --mirror "gcr.io=http://127.0.0.1:$UP_GCR" >"$run/pack.txt"
+    "${cache_args[@]}" --mirror "docker.io=http://127.0.0.1:$UP_DOCKER" --mirror "gcr.io=http://127.0.0.1:$UP_GCR" >"$run/pack.txt"
   R_TIME=$(elapsed "$t")
   R_RSS=$(rss_of "$log")
   R_CPU=$(cpu_of "$log")

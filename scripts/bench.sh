@@ -9,7 +9,8 @@
 # layers, one multi-arch index, incompressible gzip layers) and served by an "upstream"
 # registry pair standing in for docker.io and gcr.io. Compared, each run N times, alternating:
 #
-#   pack    airlock pack (fresh --cache each run); at least 4 rounds, in Williams-square order
+#   pack    airlock pack --no-cache (one-shot, like the skopeo ways); at least 4 rounds, in
+#           Williams-square order. --scaling also times a pack that keeps a (fresh) cache.
 #           OCI way: skopeo copy docker:// -> oci: per image, 4 at a time, one shared blob dir,
 #                    index.json merged, tar | zstd -T0 (Docker manifests become OCI ones)
 #           digest-keeping way: skopeo copy docker:// -> dir: per image, 4 at a time,
@@ -88,6 +89,12 @@ if [ -n "$scaling" ]; then
     rec "scale-$s" airlock bundle_bytes "$R_SIZE"
     rec "scale-$s" airlock pack_MBps "$(mbps "$R_DEDUP" "$R_TIME")"
     rec "scale-$s" airlock pack_digests_kept "$R_KEPT"
+    bench_log "scale $s: airlock pack, keeping a cache"
+    settle
+    pack_airlock "$BENCH_WORK/scale-$s-pack-cached" cache
+    rec "scale-$s" airlock pack_cached_s "$R_TIME"
+    rec "scale-$s" airlock pack_cached_rss_kb "$R_RSS"
+    rm -rf "$BENCH_WORK/scale-$s-pack-cached"
     bench_log "scale $s: airlock unpack"
     settle
     unpack_airlock "$BENCH_WORK/scale-$s-unpack" "$BENCH_WORK/scale-$s-pack/bundle.tar.zst"
@@ -101,11 +108,12 @@ if [ -n "$scaling" ]; then
     bench_stop_upstream
   done
   echo
-  printf '%-6s %10s %9s %10s %10s %12s %9s %10s %9s %6s\n' scale dedup_MiB pack_s pack_MB/s pack_RSS_MiB unpack_s unp_MB/s unp_RSS_MiB extra_B kept
+  printf '%-6s %10s %9s %10s %10s %12s %12s %9s %10s %9s %6s\n' scale dedup_MiB pack_s pack_MB/s pack_RSS_MiB cached_pack_s unpack_s unp_MB/s unp_RSS_MiB extra_B kept
   for s in 0.25 1 4; do
-    printf '%-6s %10s %9s %10s %10s %12s %9s %10s %9s %6s\n' "$s" \
+    printf '%-6s %10s %9s %10s %10s %12s %12s %9s %10s %9s %6s\n' "$s" \
       "$(mib "$(get "scale-$s" airlock dedup_bytes)")" "$(get "scale-$s" airlock pack_s)" \
       "$(get "scale-$s" airlock pack_MBps)" "$(mib "$(($(get "scale-$s" airlock pack_rss_kb) * 1024))")" \
+      "$(get "scale-$s" airlock pack_cached_s)" \
       "$(get "scale-$s" airlock unpack_s)" "$(get "scale-$s" airlock unpack_MBps)" \
       "$(mib "$(($(get "scale-$s" airlock unpack_rss_kb) * 1024))")" \
       "$(get "scale-$s" airlock unpack_extra_disk_bytes)" \

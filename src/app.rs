@@ -17,7 +17,7 @@ use crate::cli::{
     UnpackArgs, VerifyArgs,
 };
 use crate::digest::Digest;
-use crate::pack::{PackOptions, PlannedImage, Platforms};
+use crate::pack::{CacheMode, PackOptions, PlannedImage, Platforms};
 use crate::progress::{self, human_bytes, Reporter as _};
 use crate::registry::{self, Credentials, Endpoint};
 use crate::unpack::UnpackOptions;
@@ -378,7 +378,11 @@ fn pack(args: PackArgs) -> Result<i32> {
     let created = source_date_epoch()?;
     let opts = PackOptions {
         output: args.output.clone(),
-        cache_dir: args.cache.clone().unwrap_or_else(Cache::default_dir),
+        cache: if args.no_cache {
+            CacheMode::Transient
+        } else {
+            CacheMode::Keep(args.cache.clone().unwrap_or_else(Cache::default_dir))
+        },
         jobs: args.jobs.clamp(1, 64),
         platforms,
         keep_going: args.keep_going,

@@ -111,6 +111,11 @@ pub struct PackArgs {
     /// Blob cache directory (default: ~/.cache/airlock).
     #[arg(long = "cache", value_name = "DIR")]
     pub cache: Option<PathBuf>,
+    /// Keep no cache: blobs are downloaded beside the output, at most 256 MiB ahead of the
+    /// writer, and each is removed once it is in the bundle, so the bundle is about all that
+    /// reaches the disk. An interrupted pack starts its downloads over.
+    #[arg(long = "no-cache", conflicts_with = "cache")]
+    pub no_cache: bool,
     /// Write a bundle of the images that could be fetched even if some failed (exit code
     /// stays non-zero; the failures are recorded in bundle.json).
     #[arg(long = "keep-going")]

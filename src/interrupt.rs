@@ -15,6 +15,7 @@ use std::time::Duration;
 static SIGNAL: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
 /// Directories where this process keeps temporary files (named with its pid).
 static TEMP_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static TEMP_TREES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// How long a graceful stop may take before the watchdog removes the temporary files and
 /// exits: a read blocked on a stalled connection would otherwise hold the process until its
 /// timeout.
@@ -57,7 +58,19 @@ pub fn track_temp_dir(dir: &Path) {
     }
 }
 
+/// Registers a directory this process created and owns whole (the `--no-cache` blobs), so a
+/// forced stop removes it with everything in it.
+pub fn track_temp_tree(dir: &Path) {
+    let mut trees = TEMP_TREES.lock().unwrap_or_else(|e| e.into_inner());
+    if !trees.iter().any(|d| d == dir) {
+        trees.push(dir.to_path_buf());
+    }
+}
+
 fn remove_own_temps() {
+    for t in TEMP_TREES.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let _ = std::fs::remove_dir_all(t);
+    }
     let pid = std::process::id();
     let (partial, cached) = (format!(".partial-{pid}"), format!(".{pid}."));
     let dirs = TEMP_DIRS.lock().unwrap_or_else(|e| e.into_inner()).clone();

@@ -53,8 +53,80 @@ impl Board {
     }
 }
 
+/// Keeps downloads at most `limit` bytes ahead of the writer: blob `i` of the fetch order may
+/// start once the blobs between the writer's position and it add up to `limit` or less. The
+/// blob the writer waits for may always start, so the two cannot wait on each other.
+pub(super) struct Window {
+    limit: u64,
+    /// `starts[i]`: bytes of the blobs before `i` in the fetch order.
+    starts: Vec<u64>,
+    index: BTreeMap<Digest, usize>,
+    /// The writer's position in the fetch order; `usize::MAX` once released.
+    at: Mutex<usize>,
+    moved: Condvar,
+}
+
+impl Window {
+    pub(super) fn new(order: &[&Wanted], limit: u64) -> Window {
+        let mut starts = Vec::with_capacity(order.len());
+        let mut sum = 0u64;
+        for w in order {
+            starts.push(sum);
+            sum += w.blob.size;
+        }
+        Window {
+            limit,
+            starts,
+            index: order
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (w.blob.digest.clone(), i))
+                .collect(),
+            at: Mutex::new(0),
+            moved: Condvar::new(),
+        }
+    }
+
+    /// The writer has reached blob `d` (it only moves forward).
+    pub(super) fn reached(&self, d: &Digest) {
+        if let Some(&i) = self.index.get(d) {
+            let mut at = self.at.lock().unwrap();
+            if i > *at {
+                *at = i;
+                self.moved.notify_all();
+            }
+        }
+    }
+
+    /// Lets every waiting download go (the writer stopped).
+    pub(super) fn release(&self) {
+        *self.at.lock().unwrap() = usize::MAX;
+        self.moved.notify_all();
+    }
+
+    /// Blocks until blob `i` may start.
+    fn enter(&self, i: usize) {
+        let mut at = self.at.lock().unwrap();
+        loop {
+            if *at == usize::MAX || i <= *at || self.starts[i] - self.starts[*at] <= self.limit {
+                return;
+            }
+            // A timeout, so a signal is noticed even if the writer never moves again.
+            at = self
+                .moved
+                .wait_timeout(at, std::time::Duration::from_millis(200))
+                .unwrap()
+                .0;
+            if crate::interrupt::received().is_some() {
+                return;
+            }
+        }
+    }
+}
+
 /// Fetches `order` with `jobs` workers taking blobs strictly in order; every outcome goes on
-/// the board. After `abort`, the blobs not started are marked as not fetched.
+/// the board. After `abort`, the blobs not started are marked as not fetched. With a
+/// `window`, no download starts too far ahead of the writer.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn fetch_all(
     client: &Client,
@@ -65,6 +137,7 @@ pub(super) fn fetch_all(
     board: &Board,
     stats: &FetchStats,
     abort: &AtomicBool,
+    window: Option<&Window>,
 ) {
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
@@ -72,6 +145,9 @@ pub(super) fn fetch_all(
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(w) = order.get(i) else { break };
+                if let Some(win) = window {
+                    win.enter(i);
+                }
                 if abort.load(Ordering::SeqCst) || crate::interrupt::received().is_some() {
                     board.set(&w.blob.digest, Err("not fetched: the pack stopped".into()));
                     continue;
@@ -168,5 +244,70 @@ impl<R: Read> Read for Counting<'_, R> {
         let n = self.inner.read(buf)?;
         self.reporter.advance(n as u64);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::BlobRef;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    fn wanted(n: u8, size: u64) -> Wanted {
+        Wanted {
+            blob: BlobRef {
+                digest: Digest::of(&[n]),
+                size,
+                media_type: String::new(),
+            },
+            is_config: false,
+            registry: "r".into(),
+            repository: "x".into(),
+            images: Default::default(),
+        }
+    }
+
+    /// Runs `enter(i)` on a thread and reports whether it returned within 100 ms.
+    fn enters_soon(w: &Window, i: usize) -> bool {
+        let done = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                w.enter(i);
+                done.store(1, Ordering::SeqCst);
+            });
+            std::thread::sleep(Duration::from_millis(100));
+            let soon = done.load(Ordering::SeqCst) == 1;
+            // Let the thread finish either way.
+            w.release();
+            soon
+        })
+    }
+
+    #[test]
+    fn the_window_holds_downloads_until_the_writer_comes_near() {
+        let blobs: Vec<Wanted> = (0..5).map(|n| wanted(n, 100)).collect();
+        let order: Vec<&Wanted> = blobs.iter().collect();
+        // 150 bytes: the writer's blob and the next one may download.
+        let w = Window::new(&order, 150);
+        assert!(enters_soon(&w, 1), "the next blob is within the window");
+        let w = Window::new(&order, 150);
+        assert!(!enters_soon(&w, 2), "200 bytes ahead is outside");
+        let w = Window::new(&order, 150);
+        w.reached(&blobs[1].blob.digest);
+        assert!(enters_soon(&w, 2), "the writer moved to blob 1");
+        let w = Window::new(&order, 150);
+        w.reached(&blobs[4].blob.digest);
+        assert!(enters_soon(&w, 3), "behind the writer");
+        // A blob larger than the window may start once the writer waits for it.
+        let big: Vec<Wanted> = vec![wanted(0, 10), wanted(1, 1000)];
+        let order: Vec<&Wanted> = big.iter().collect();
+        let w = Window::new(&order, 150);
+        assert!(enters_soon(&w, 1), "starts[1] - starts[0] = 10");
+        let w = Window::new(&order, 5);
+        assert!(!enters_soon(&w, 1));
+        let w = Window::new(&order, 5);
+        w.reached(&big[1].blob.digest);
+        assert!(enters_soon(&w, 1), "the writer waits for it");
     }
 }

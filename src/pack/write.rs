@@ -135,6 +135,7 @@ pub(super) fn write_layout(
     reporter.phase("write", layout.bytes_dedup());
     let r = write_bundle(
         cache,
+        matches!(opts.cache, super::CacheMode::Transient),
         &opts.output,
         opts.split,
         &opts.write,
@@ -292,6 +293,7 @@ impl Write for EarlyWriteback {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn write_bundle(
     cache: &Cache,
+    transient: bool,
     output: &Path,
     split: Option<u64>,
     wopts: &WriteOptions,
@@ -359,6 +361,10 @@ pub(super) fn write_bundle(
         };
         w.add_reader(&format::blob_entry(d), *size, &mut r)
             .map_err(werr)?;
+        if transient {
+            // Gone before the kernel writes it back: only the bundle reaches the disk.
+            let _ = fs::remove_file(cache.path(d));
+        }
     }
     let side = parts::sidecar_path(output);
     match w.finish().and_then(Background::finish).map_err(werr)? {

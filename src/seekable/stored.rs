@@ -111,8 +111,13 @@ mod tests {
 
     /// `data` as one stored frame in memory.
     fn encode(data: &[u8], checksum: bool, content_size: bool, out: &mut Vec<u8>) {
-        write(data, checksum.then(|| content_checksum(data)), content_size, out)
-            .expect("writing to a Vec does not fail");
+        write(
+            data,
+            checksum.then(|| content_checksum(data)),
+            content_size,
+            out,
+        )
+        .expect("writing to a Vec does not fail");
     }
 
     fn decode(frame: &[u8]) -> Vec<u8> {

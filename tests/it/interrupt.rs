@@ -56,29 +56,26 @@ fn files_in(dir: &Path) -> Vec<String> {
     v
 }
 
-#[test]
-fn sigint_stops_pack_cleanly_and_a_rerun_resumes() {
-    let up = Upstream::start();
-    // The upstream stand-ins stall for good after 300 kB of answers: the pack hangs in a
-    // read, which only the watchdog can end.
+/// Upstream stand-ins behind proxies that stall for good after 300 kB of answers: a pack
+/// through them hangs in a read, which only the watchdog can end.
+fn stalling(up: &Upstream) -> (Proxy, Proxy) {
     let slow = Faults {
         hang_after_response_bytes: Some(300_000),
         ..Faults::default()
     };
-    let pd = Proxy::start(&up.docker.host(), slow.clone());
-    let pg = Proxy::start(&up.gcr.host(), slow);
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let bundle = out.join("bundle.tar.zst");
-    let cache = dir.path().join("cache");
+    (
+        Proxy::start(&up.docker.host(), slow.clone()),
+        Proxy::start(&up.gcr.host(), slow),
+    )
+}
+
+/// `airlock pack` of the 17 images into `bundle` through the proxies, with `cache_args`.
+fn pack_args(bundle: &Path, cache_args: &[String], pd: &Proxy, pg: &Proxy) -> Vec<String> {
     let mut args: Vec<String> = vec!["pack".into()];
     args.extend(SELECT_17.iter().map(|s| s.to_string()));
+    args.extend(["-o".into(), bundle.display().to_string()]);
+    args.extend(cache_args.iter().cloned());
     args.extend([
-        "-o".into(),
-        bundle.display().to_string(),
-        "--cache".into(),
-        cache.display().to_string(),
         "--jobs".into(),
         "2".into(),
         "--mirror".into(),
@@ -86,6 +83,43 @@ fn sigint_stops_pack_cleanly_and_a_rerun_resumes() {
         "--mirror".into(),
         format!("gcr.io={}", pg.url()),
     ]);
+    args
+}
+
+#[test]
+fn sigint_stops_a_pack_without_cache_and_leaves_nothing() {
+    let up = Upstream::start();
+    let (pd, pg) = stalling(&up);
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle.tar.zst");
+    let args = pack_args(&bundle, &["--no-cache".into()], &pd, &pg);
+    let (code, err) = interrupt(spawn(&args), libc::SIGINT, Duration::from_millis(1500));
+    assert_eq!(code, Some(130), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the temporary downloads are gone too: {left:?}"
+    );
+}
+
+#[test]
+fn sigint_stops_pack_cleanly_and_a_rerun_resumes() {
+    let up = Upstream::start();
+    let (pd, pg) = stalling(&up);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let bundle = out.join("bundle.tar.zst");
+    let cache = dir.path().join("cache");
+    let args = pack_args(
+        &bundle,
+        &["--cache".into(), cache.display().to_string()],
+        &pd,
+        &pg,
+    );
     let (code, err) = interrupt(spawn(&args), libc::SIGINT, Duration::from_millis(1500));
     assert_eq!(code, Some(130), "{err}");
     assert!(

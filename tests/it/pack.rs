@@ -72,7 +72,8 @@ pub const SELECT_17: [&str; 10] = [
     "addons",
 ];
 
-/// Runs `airlock pack` for the 17 images into `out`.
+/// Runs `airlock pack` for the 17 images into `out`, with the cache `cache` (unless `extra`
+/// holds `--no-cache`).
 pub fn pack_17(up: &Upstream, out: &Path, cache: &Path, extra: &[&str]) -> std::process::Output {
     pack_17_env(up, out, cache, extra, &[])
 }
@@ -87,12 +88,11 @@ pub fn pack_17_env(
 ) -> std::process::Output {
     let mut args: Vec<String> = vec!["pack".into()];
     args.extend(SELECT_17.iter().map(|s| s.to_string()));
-    args.extend([
-        "-o".into(),
-        out.display().to_string(),
-        "--cache".into(),
-        cache.display().to_string(),
-    ]);
+    args.extend(["-o".into(), out.display().to_string()]);
+    // `cache` is ignored when `extra` asks for no cache.
+    if !extra.contains(&"--no-cache") {
+        args.extend(["--cache".into(), cache.display().to_string()]);
+    }
     args.extend(up.mirror_args());
     args.extend(extra.iter().map(|s| s.to_string()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -325,6 +325,38 @@ fn packs_are_byte_identical_and_resume_from_the_cache() {
         std::fs::read(&c).unwrap(),
     );
     assert!(ba == bb && ba == bc, "packs differ");
+    // --no-cache: the same bytes, every blob downloaded, nothing left beside the bundle and
+    // nothing in the default cache.
+    let nc = tempfile::tempdir().unwrap();
+    let e = nc.path().join("e.tar.zst");
+    let home = tempfile::tempdir().unwrap();
+    let home_s = home.path().display().to_string();
+    let o = pack_17_env(
+        &up,
+        &e,
+        &cache,
+        &["--no-cache", "--jobs", "2"],
+        &[("XDG_CACHE_HOME", &home_s), ("HOME", &home_s)],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("(0 blobs from cache)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(std::fs::read(&e).unwrap() == ba, "--no-cache pack differs");
+    let mut left: Vec<String> = std::fs::read_dir(nc.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["e.tar.zst", "e.tar.zst.sha256"]);
+    assert_eq!(std::fs::read_dir(home.path()).unwrap().count(), 0);
+    // It cannot be combined with a cache.
+    let o = pack_17(&up, &e, &cache, &["--no-cache", "--cache", "/tmp/x"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--no-cache"), "{}", stderr(&o));
+
     // SOURCE_DATE_EPOCH is the only clock a bundle carries.
     let d = dir.path().join("d.tar.zst");
     let o = pack_17_env(&up, &d, &cache, &[], &[("SOURCE_DATE_EPOCH", "1515628800")]);
@@ -351,7 +383,7 @@ fn planned(names: &[&str]) -> Vec<PlannedImage> {
 fn options(dir: &Path, out: &str) -> PackOptions {
     PackOptions {
         output: dir.join(out),
-        cache_dir: dir.join("cache"),
+        cache: airlock::pack::CacheMode::Keep(dir.join("cache")),
         jobs: 4,
         platforms: Platforms::One(airlock::manifest::Platform::linux_amd64()),
         keep_going: false,
@@ -606,15 +638,23 @@ fn a_blob_that_fails_mid_pack_leaves_no_bundle() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    let o = pack_17(&up, &out.join("b.tar.zst"), &dir.path().join("cache"), &[]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let e = stderr(&o);
-    assert!(e.contains(&f.name) && e.contains("corrupt"), "{e}");
-    let left: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+    for extra in [&[][..], &["--no-cache"][..]] {
+        let o = pack_17(
+            &up,
+            &out.join("b.tar.zst"),
+            &dir.path().join("cache"),
+            extra,
+        );
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(&f.name) && e.contains("corrupt"), "{e}");
+        // With --no-cache, its directory of downloads goes too.
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{extra:?}: {left:?}");
+    }
 }
 
 #[test]
