@@ -379,7 +379,9 @@ fn pack(args: PackArgs) -> Result<i32> {
     let opts = PackOptions {
         output: args.output.clone(),
         cache: if args.no_cache {
-            CacheMode::Transient
+            CacheMode::Transient {
+                lookahead: crate::pack::LOOKAHEAD,
+            }
         } else {
             CacheMode::Keep(args.cache.clone().unwrap_or_else(Cache::default_dir))
         },

@@ -113,7 +113,8 @@ pub struct PackArgs {
     pub cache: Option<PathBuf>,
     /// Keep no cache: blobs are downloaded beside the output, at most 256 MiB ahead of the
     /// writer, and each is removed once it is in the bundle, so the bundle is about all that
-    /// reaches the disk. An interrupted pack starts its downloads over.
+    /// reaches the disk. An interrupted pack starts its downloads over. With --keep-going,
+    /// everything is downloaded before the bundle is written.
     #[arg(long = "no-cache", conflicts_with = "cache")]
     pub no_cache: bool,
     /// Write a bundle of the images that could be fetched even if some failed (exit code

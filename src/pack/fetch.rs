@@ -98,6 +98,11 @@ impl Window {
         }
     }
 
+    /// A guard that releases the window when dropped.
+    pub(super) fn releaser(&self) -> Releaser<'_> {
+        Releaser(self)
+    }
+
     /// Lets every waiting download go (the writer stopped).
     pub(super) fn release(&self) {
         *self.at.lock().unwrap() = usize::MAX;
@@ -121,6 +126,15 @@ impl Window {
                 return;
             }
         }
+    }
+}
+
+/// Releases its [`Window`] when dropped: the writer is done, whichever way it ended.
+pub(super) struct Releaser<'a>(&'a Window);
+
+impl Drop for Releaser<'_> {
+    fn drop(&mut self) {
+        self.0.release();
     }
 }
 
@@ -309,5 +323,21 @@ mod tests {
         let w = Window::new(&order, 5);
         w.reached(&big[1].blob.digest);
         assert!(enters_soon(&w, 1), "the writer waits for it");
+    }
+
+    #[test]
+    fn a_finished_writer_releases_downloads_it_never_reached() {
+        // A blob the writer never asks for (one whose digest is also a manifest, say) must
+        // not keep its download parked once the writer is done, however it ended.
+        let blobs: Vec<Wanted> = (0..3).map(|n| wanted(n, 100)).collect();
+        let order: Vec<&Wanted> = blobs.iter().collect();
+        let w = Window::new(&order, 0);
+        std::thread::scope(|s| {
+            let parked = s.spawn(|| w.enter(2));
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(!parked.is_finished(), "blob 2 waits for the writer");
+            drop(w.releaser());
+            parked.join().unwrap();
+        });
     }
 }

@@ -89,9 +89,10 @@ pub enum CacheMode {
     /// A lasting cache in this directory: blobs stay for the next pack, and an interrupted
     /// pack resumes from it.
     Keep(PathBuf),
-    /// `--no-cache`: a temporary cache beside the output, at most [`LOOKAHEAD`] bytes ahead of
-    /// the writer; each blob is removed once written, and the directory at the end.
-    Transient,
+    /// `--no-cache`: a temporary cache beside the output, at most `lookahead` bytes
+    /// ([`LOOKAHEAD`] from the command line) ahead of the writer; each blob is removed once
+    /// written, and the directory at the end.
+    Transient { lookahead: u64 },
 }
 
 /// How far downloads may run ahead of the writer with [`CacheMode::Transient`].
@@ -258,18 +259,11 @@ pub fn pack(
     }
 
     // 2. Fetch distinct blobs.
-    let transient = matches!(opts.cache, CacheMode::Transient);
-    let cache_dir = match &opts.cache {
-        CacheMode::Keep(dir) => dir.clone(),
-        CacheMode::Transient => transient_cache_dir(&opts.output),
+    let lookahead = match opts.cache {
+        CacheMode::Transient { lookahead } => Some(lookahead),
+        CacheMode::Keep(_) => None,
     };
-    let _transient_guard = transient.then(|| TransientDir::new(&cache_dir));
-    let cache = Cache::open(&cache_dir)?;
-    crate::interrupt::track_temp_dir(&cache.dir().join("tmp"));
-    crate::interrupt::track_temp_dir(match opts.output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    });
+    let transient = lookahead.is_some();
     let mut wanted: BTreeMap<Digest, Wanted> = BTreeMap::new();
     for r in &resolved {
         for b in &r.blobs {
@@ -326,18 +320,41 @@ pub fn pack(
     }
     // --no-cache keeps its downloads beside the output: at most the look-ahead plus the blob
     // that crosses it.
-    let transient_peak = if transient {
-        let largest = wanted.values().map(|w| w.blob.size).max().unwrap_or(0);
-        estimate.min(LOOKAHEAD + largest)
-    } else {
-        0
+    let transient_peak = match lookahead {
+        Some(ahead) => {
+            let largest = wanted.values().map(|w| w.blob.size).max().unwrap_or(0);
+            estimate.min(ahead.saturating_add(largest))
+        }
+        None => 0,
     };
     check_space(
         &opts.output,
-        estimate_bundle(estimate, entries) + transient_peak,
+        estimate_bundle(estimate, entries),
+        transient_peak,
         opts.split,
         reporter,
     )?;
+    // After the space check, which fails on a missing output directory: --no-cache must not
+    // create one.
+    let cache_dir = match &opts.cache {
+        CacheMode::Keep(dir) => dir.clone(),
+        CacheMode::Transient { .. } => transient_cache_dir(&opts.output),
+    };
+    let _transient_guard = match transient {
+        true => Some(TransientDir::create(&cache_dir).map_err(|source| {
+            PackError::Cache(CacheError::Io {
+                path: cache_dir.clone(),
+                source,
+            })
+        })?),
+        false => None,
+    };
+    let cache = Cache::open(&cache_dir)?;
+    crate::interrupt::track_temp_dir(&cache.dir().join("tmp"));
+    crate::interrupt::track_temp_dir(match opts.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    });
     let total_fetch: u64 = wanted
         .iter()
         .filter(|(d, _)| !omit(d))
@@ -348,9 +365,11 @@ pub fn pack(
     let board = Board::default();
     // Downloads are dispatched in the order the bundle is written (configs, then layers by
     // digest), so the writer can follow them closely.
+    // A blob that is also a manifest is written from the manifest's bytes: never fetched
+    // (with --no-cache the writer would never release it from the window).
     let mut order: Vec<&Wanted> = wanted
         .iter()
-        .filter(|(d, _)| !omit(d))
+        .filter(|(d, _)| !omit(d) && !seen_manifests.contains(d))
         .map(|(_, w)| w)
         .collect();
     order.sort_by_key(|w| !w.is_config);
@@ -362,12 +381,26 @@ pub fn pack(
     // file is renamed. Otherwise the downloads still run (filling the cache for a rerun)
     // before anything is written.
     let overlap = !opts.keep_going && size_conflicts.is_empty() && failures.is_empty();
+    if transient && !overlap && !opts.keep_going {
+        // Downloads would only fill a directory that is about to be deleted.
+        for (source, error) in &size_conflicts {
+            failures.push(Failure {
+                source: source.clone(),
+                error: error.clone(),
+            });
+        }
+        failures.sort_by(|a, b| a.source.cmp(&b.source));
+        return Err(PackError::ImagesFailed {
+            failures,
+            total: images.len(),
+        });
+    }
     let mut written = None;
     if overlap {
         let all: Vec<&Resolved> = resolved.iter().collect();
         let layout = Layout::of(&all, &wanted, &omit);
         let abort = AtomicBool::new(false);
-        let window = transient.then(|| Window::new(&order, LOOKAHEAD));
+        let window = lookahead.map(|ahead| Window::new(&order, ahead));
         written = Some(std::thread::scope(|s| {
             s.spawn(|| {
                 fetch_all(
@@ -388,6 +421,9 @@ pub fn pack(
                 }
                 board.wait(d)
             };
+            // However the writer ends (done, failed or panicking), no download may stay
+            // parked in the window, or the scope would never end.
+            let _release = window.as_ref().map(Window::releaser);
             let r = write_layout(
                 &cache,
                 &layout,
@@ -400,9 +436,6 @@ pub fn pack(
             if r.is_err() {
                 // Stop dispatching; downloads in flight finish into the cache for a rerun.
                 abort.store(true, Ordering::SeqCst);
-                if let Some(w) = &window {
-                    w.release();
-                }
             }
             (r, layout)
         }));
@@ -666,9 +699,11 @@ fn transient_cache_dir(output: &Path) -> PathBuf {
 struct TransientDir(PathBuf);
 
 impl TransientDir {
-    fn new(dir: &Path) -> Self {
+    /// Creates the directory (its parent must exist) and takes charge of it.
+    fn create(dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir(dir)?;
         crate::interrupt::track_temp_tree(dir);
-        TransientDir(dir.to_path_buf())
+        Ok(TransientDir(dir.to_path_buf()))
     }
 }
 

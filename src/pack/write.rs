@@ -135,7 +135,7 @@ pub(super) fn write_layout(
     reporter.phase("write", layout.bytes_dedup());
     let r = write_bundle(
         cache,
-        matches!(opts.cache, super::CacheMode::Transient),
+        matches!(opts.cache, super::CacheMode::Transient { .. }),
         &opts.output,
         opts.split,
         &opts.write,
@@ -184,11 +184,13 @@ pub fn estimate_bundle(content: u64, entries: u64) -> u64 {
     sum + sum / 100 + (64 << 10)
 }
 
-/// Refuses to start writing when the output's file system cannot hold `needed` bytes, and
-/// warns when one file over 4 GiB would go to a FAT file system.
+/// Refuses to start writing when the output's file system cannot hold a bundle of `needed`
+/// bytes plus `scratch` bytes of temporary downloads, and warns when one file over 4 GiB
+/// would go to a FAT file system.
 pub(super) fn check_space(
     output: &Path,
     needed: u64,
+    scratch: u64,
     split: Option<u64>,
     reporter: &dyn Reporter,
 ) -> Result<(), PackError> {
@@ -197,10 +199,10 @@ pub(super) fn check_space(
         dir: dir.clone(),
         source,
     })?;
-    if info.available < needed {
+    if info.available < needed.saturating_add(scratch) {
         return Err(PackError::NoSpace {
             dir,
-            needed,
+            needed: needed.saturating_add(scratch),
             available: info.available,
         });
     }

@@ -352,6 +352,15 @@ fn packs_are_byte_identical_and_resume_from_the_cache() {
     left.sort();
     assert_eq!(left, ["e.tar.zst", "e.tar.zst.sha256"]);
     assert_eq!(std::fs::read_dir(home.path()).unwrap().count(), 0);
+    // A missing output directory is refused, not created.
+    let o = pack_17(
+        &up,
+        &nc.path().join("typo/sub/x.tar.zst"),
+        &cache,
+        &["--no-cache"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!nc.path().join("typo").exists(), "{}", stderr(&o));
     // It cannot be combined with a cache.
     let o = pack_17(&up, &e, &cache, &["--no-cache", "--cache", "/tmp/x"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -433,6 +442,16 @@ fn a_missing_image_fails_the_pack_and_a_rerun_fetches_only_what_is_missing() {
         "only the failed image is named: {msg}"
     );
     // No bundle, no partial file.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["cache"], "{left:?}");
+    // With --no-cache the failure comes before any download, and leaves nothing at all.
+    let mut nc = options(dir.path(), "n.tar.zst");
+    nc.cache = airlock::pack::CacheMode::Transient { lookahead: 0 };
+    let e = pack(&client, &planned(&names), Default::default(), &nc, &Silent).unwrap_err();
+    assert!(matches!(e, PackError::ImagesFailed { .. }), "{e}");
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -708,4 +727,79 @@ fn several_platforms_keep_the_index_and_a_missing_one_is_named() {
         "{e}"
     );
     assert!(!opts.output.exists());
+}
+
+/// Counts, at every progress report, the finished downloads waiting in a `--no-cache`
+/// directory under `dir`, and keeps the largest count.
+struct Watcher<'a> {
+    dir: &'a Path,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+impl Watcher<'_> {
+    fn waiting(&self) -> usize {
+        let Ok(rd) = std::fs::read_dir(self.dir) else {
+            return 0;
+        };
+        rd.flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".blobs-"))
+            .map(|e| {
+                std::fs::read_dir(e.path().join("blobs/sha256"))
+                    .map(|r| r.count())
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+}
+
+impl airlock::progress::Reporter for Watcher<'_> {
+    fn phase(&self, _: &str, _: u64) {}
+    fn advance(&self, _: u64) {
+        self.most
+            .fetch_max(self.waiting(), std::sync::atomic::Ordering::SeqCst);
+    }
+    fn item(&self, _: &str) {}
+    fn warn(&self, _: &str) {}
+    fn finish_phase(&self) {}
+}
+
+#[test]
+fn no_cache_downloads_stay_within_the_window_and_each_blob_goes_once_written() {
+    let up = Upstream::start();
+    let mut o = fast_options();
+    o.endpoints.push((
+        "docker.io".into(),
+        Endpoint::parse(&up.docker.url()).unwrap(),
+    ));
+    o.endpoints
+        .push(("gcr.io".into(), Endpoint::parse(&up.gcr.url()).unwrap()));
+    let client = Client::new(o).unwrap();
+    let names: Vec<String> = rancher_fixtures().iter().map(|f| f.name.clone()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let watch = |lookahead: u64| {
+        let mut opts = options(dir.path(), "b.tar.zst");
+        opts.cache = airlock::pack::CacheMode::Transient { lookahead };
+        let w = Watcher {
+            dir: dir.path(),
+            most: Default::default(),
+        };
+        let s = pack(&client, &planned(&names), Default::default(), &opts, &w).unwrap();
+        assert_eq!(s.images, 17);
+        std::fs::remove_file(dir.path().join("b.tar.zst")).unwrap();
+        std::fs::remove_file(dir.path().join("b.tar.zst.sha256")).unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "all gone"
+        );
+        w.most.into_inner()
+    };
+    // No look-ahead: only the blob being written waits on disk (and, for a moment, the one
+    // whose download the writer is waiting for).
+    let tight = watch(0);
+    assert!((1..=2).contains(&tight), "{tight} downloads waited at once");
+    // A window of everything: downloads run ahead, which the tight one prevented.
+    let wide = watch(u64::MAX / 2);
+    assert!(wide > 2, "with no limit {wide} downloads waited at once");
 }
