@@ -766,14 +766,7 @@ impl airlock::progress::Reporter for Watcher<'_> {
 #[test]
 fn no_cache_downloads_stay_within_the_window_and_each_blob_goes_once_written() {
     let up = Upstream::start();
-    let mut o = fast_options();
-    o.endpoints.push((
-        "docker.io".into(),
-        Endpoint::parse(&up.docker.url()).unwrap(),
-    ));
-    o.endpoints
-        .push(("gcr.io".into(), Endpoint::parse(&up.gcr.url()).unwrap()));
-    let client = Client::new(o).unwrap();
+    let client = up.client();
     let names: Vec<String> = rancher_fixtures().iter().map(|f| f.name.clone()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let dir = tempfile::tempdir().unwrap();
