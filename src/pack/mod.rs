@@ -336,20 +336,20 @@ pub fn pack(
     )?;
     // After the space check, which fails on a missing output directory: --no-cache must not
     // create one.
-    let cache_dir = match &opts.cache {
-        CacheMode::Keep(dir) => dir.clone(),
-        CacheMode::Transient { .. } => transient_cache_dir(&opts.output),
-    };
-    let _transient_guard = match transient {
-        true => Some(TransientDir::create(&cache_dir).map_err(|source| {
+    let transient_dir = match transient {
+        true => Some(TransientDir::for_output(&opts.output).map_err(|source| {
             PackError::Cache(CacheError::Io {
-                path: cache_dir.clone(),
+                path: transient_cache_dir(&opts.output),
                 source,
             })
         })?),
         false => None,
     };
-    let cache = Cache::open(&cache_dir)?;
+    let cache = Cache::open(match (&opts.cache, &transient_dir) {
+        (CacheMode::Keep(dir), _) => dir,
+        (_, Some(t)) => t.path(),
+        (CacheMode::Transient { .. }, None) => unreachable!("created above"),
+    })?;
     crate::interrupt::track_temp_dir(&cache.dir().join("tmp"));
     crate::interrupt::track_temp_dir(match opts.output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -695,15 +695,50 @@ fn transient_cache_dir(output: &Path) -> PathBuf {
     output.with_file_name(format!(".{name}.blobs-{}", std::process::id()))
 }
 
+/// Removes the `--no-cache` directories beside `output` that a pack killed outright
+/// (SIGKILL, a power cut) left behind: those whose process no longer runs.
+fn remove_stale_transient_dirs(output: &Path) {
+    let Some(name) = output.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let prefix = format!(".{name}.blobs-");
+    let Ok(rd) = std::fs::read_dir(crate::space::output_dir(output)) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = file
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: signal 0 only asks whether the process exists.
+        let gone = pid > 0
+            && unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone && e.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Removes the `--no-cache` directory when the pack ends, whichever way, and on a forced stop.
 struct TransientDir(PathBuf);
 
 impl TransientDir {
-    /// Creates the directory (its parent must exist) and takes charge of it.
-    fn create(dir: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir(dir)?;
-        crate::interrupt::track_temp_tree(dir);
-        Ok(TransientDir(dir.to_path_buf()))
+    /// Creates the `--no-cache` directory for `output` (its directory must exist) and takes
+    /// charge of it, after removing what packs of the same output killed outright left.
+    fn for_output(output: &Path) -> std::io::Result<Self> {
+        remove_stale_transient_dirs(output);
+        let dir = transient_cache_dir(output);
+        std::fs::create_dir(&dir)?;
+        crate::interrupt::track_temp_tree(&dir);
+        Ok(TransientDir(dir))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
     }
 }
 

@@ -329,6 +329,15 @@ fn packs_are_byte_identical_and_resume_from_the_cache() {
     // nothing in the default cache.
     let nc = tempfile::tempdir().unwrap();
     let e = nc.path().join("e.tar.zst");
+    // What a killed pack left is removed; what a running one uses is not.
+    let mut done = Command::new("true").spawn().unwrap();
+    let dead = done.id();
+    done.wait().unwrap();
+    let stale = nc.path().join(format!(".e.tar.zst.blobs-{dead}"));
+    std::fs::create_dir_all(stale.join("blobs/sha256")).unwrap();
+    std::fs::write(stale.join("blobs/sha256/x"), b"left by a killed pack").unwrap();
+    let live = format!(".e.tar.zst.blobs-{}", std::process::id());
+    std::fs::create_dir(nc.path().join(&live)).unwrap();
     let home = tempfile::tempdir().unwrap();
     let home_s = home.path().display().to_string();
     let o = pack_17_env(
@@ -350,7 +359,8 @@ fn packs_are_byte_identical_and_resume_from_the_cache() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["e.tar.zst", "e.tar.zst.sha256"]);
+    assert_eq!(left, [live.as_str(), "e.tar.zst", "e.tar.zst.sha256"]);
+    std::fs::remove_dir(nc.path().join(&live)).unwrap();
     assert_eq!(std::fs::read_dir(home.path()).unwrap().count(), 0);
     // A missing output directory is refused, not created.
     let o = pack_17(
