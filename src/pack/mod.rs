@@ -20,7 +20,7 @@ pub(crate) use write::write_file;
 pub use write::{estimate_bundle, sync_dir, temp_path_for};
 
 use fetch::{fetch_all, Board, FetchStats, Window};
-use write::{check_space, write_layout, Layout};
+use write::{check_space, own_sibling, sibling_prefix, write_layout, Layout};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -263,7 +263,6 @@ pub fn pack(
         CacheMode::Transient { lookahead } => Some(lookahead),
         CacheMode::Keep(_) => None,
     };
-    let transient = lookahead.is_some();
     let mut wanted: BTreeMap<Digest, Wanted> = BTreeMap::new();
     for r in &resolved {
         for b in &r.blobs {
@@ -336,20 +335,19 @@ pub fn pack(
     )?;
     // After the space check, which fails on a missing output directory: --no-cache must not
     // create one.
-    let transient_dir = match transient {
-        true => Some(TransientDir::for_output(&opts.output).map_err(|source| {
-            PackError::Cache(CacheError::Io {
-                path: transient_cache_dir(&opts.output),
-                source,
-            })
-        })?),
-        false => None,
+    let (cache_dir, _transient_dir) = match &opts.cache {
+        CacheMode::Keep(dir) => (dir.clone(), None),
+        CacheMode::Transient { .. } => {
+            let t = TransientDir::for_output(&opts.output).map_err(|source| {
+                PackError::Cache(CacheError::Io {
+                    path: transient_cache_dir(&opts.output),
+                    source,
+                })
+            })?;
+            (t.0.clone(), Some(t))
+        }
     };
-    let cache = Cache::open(match (&opts.cache, &transient_dir) {
-        (CacheMode::Keep(dir), _) => dir,
-        (_, Some(t)) => t.path(),
-        (CacheMode::Transient { .. }, None) => unreachable!("created above"),
-    })?;
+    let cache = Cache::open(&cache_dir)?;
     crate::interrupt::track_temp_dir(&cache.dir().join("tmp"));
     crate::interrupt::track_temp_dir(match opts.output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -381,7 +379,7 @@ pub fn pack(
     // file is renamed. Otherwise the downloads still run (filling the cache for a rerun)
     // before anything is written.
     let overlap = !opts.keep_going && size_conflicts.is_empty() && failures.is_empty();
-    if transient && !overlap && !opts.keep_going {
+    if lookahead.is_some() && !overlap && !opts.keep_going {
         // Downloads would only fill a directory that is about to be deleted.
         for (source, error) in &size_conflicts {
             failures.push(Failure {
@@ -395,6 +393,11 @@ pub fn pack(
             total: images.len(),
         });
     }
+    let fetch = |abort: &AtomicBool, window: Option<&Window>| {
+        fetch_all(
+            client, &cache, &order, jobs, reporter, &board, &stats, abort, window,
+        )
+    };
     let mut written = None;
     if overlap {
         let all: Vec<&Resolved> = resolved.iter().collect();
@@ -402,19 +405,7 @@ pub fn pack(
         let abort = AtomicBool::new(false);
         let window = lookahead.map(|ahead| Window::new(&order, ahead));
         written = Some(std::thread::scope(|s| {
-            s.spawn(|| {
-                fetch_all(
-                    client,
-                    &cache,
-                    &order,
-                    jobs,
-                    reporter,
-                    &board,
-                    &stats,
-                    &abort,
-                    window.as_ref(),
-                )
-            });
+            s.spawn(|| fetch(&abort, window.as_ref()));
             let ready = |d: &Digest| {
                 if let Some(w) = &window {
                     w.reached(d);
@@ -440,17 +431,7 @@ pub fn pack(
             (r, layout)
         }));
     } else {
-        fetch_all(
-            client,
-            &cache,
-            &order,
-            jobs,
-            reporter,
-            &board,
-            &stats,
-            &AtomicBool::new(false),
-            None,
-        );
+        fetch(&AtomicBool::new(false), None);
     }
     reporter.finish_phase();
     crate::interrupt::check()?;
@@ -688,20 +669,16 @@ fn fetch_child(
 /// The temporary cache of `--no-cache`: beside the output (so on its file system, counted by
 /// the same free-space check), named after this process.
 fn transient_cache_dir(output: &Path) -> PathBuf {
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "bundle".into());
-    output.with_file_name(format!(".{name}.blobs-{}", std::process::id()))
+    own_sibling(output, TRANSIENT_KIND)
 }
+
+/// The kind of hidden sibling the `--no-cache` directory is: `.NAME.blobs-PID`.
+const TRANSIENT_KIND: &str = "blobs";
 
 /// Removes the `--no-cache` directories beside `output` that a pack killed outright
 /// (SIGKILL, a power cut) left behind: those whose process no longer runs.
 fn remove_stale_transient_dirs(output: &Path) {
-    let Some(name) = output.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-        return;
-    };
-    let prefix = format!(".{name}.blobs-");
+    let prefix = sibling_prefix(output, TRANSIENT_KIND);
     let Ok(rd) = std::fs::read_dir(crate::space::output_dir(output)) else {
         return;
     };
@@ -735,10 +712,6 @@ impl TransientDir {
         std::fs::create_dir(&dir)?;
         crate::interrupt::track_temp_tree(&dir);
         Ok(TransientDir(dir))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
     }
 }
 

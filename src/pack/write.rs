@@ -167,11 +167,26 @@ impl Drop for TempGuard {
 
 /// A temporary name beside `output`: same directory, so the rename is atomic.
 pub fn temp_path_for(output: &Path) -> PathBuf {
+    own_sibling(output, "partial")
+}
+
+/// `.NAME.KIND-`: how the hidden siblings of `output` of one kind begin, before the pid of
+/// the process that owns each.
+pub(super) fn sibling_prefix(output: &Path, kind: &str) -> String {
     let name = output
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "bundle".into());
-    output.with_file_name(format!(".{name}.partial-{}", std::process::id()))
+    format!(".{name}.{kind}-")
+}
+
+/// `.NAME.KIND-PID` beside `output`: a hidden sibling this process owns.
+pub(super) fn own_sibling(output: &Path, kind: &str) -> PathBuf {
+    output.with_file_name(format!(
+        "{}{}",
+        sibling_prefix(output, kind),
+        std::process::id()
+    ))
 }
 
 /// The bundle size for `content` bytes in `entries` tar entries: tar headers and padding,

@@ -313,16 +313,14 @@ enum Encoded {
 }
 
 /// Encodes `frame`: stored when no probe of it compresses, else compressed by `c` into `out`
-/// (cleared first).
+/// (whose earlier bytes are dropped).
 fn encode_frame(
     c: &mut zstd::bulk::Compressor<'static>,
     frame: &[u8],
     out: &mut Vec<u8>,
     checksum: bool,
 ) -> io::Result<Encoded> {
-    out.clear();
     if frame.len() > PROBE && incompressible(c, frame, out)? {
-        out.clear();
         let sum = checksum.then(|| super::stored::content_checksum(frame));
         return Ok(Encoded::Stored(sum));
     }
@@ -543,16 +541,21 @@ mod tests {
         }
     }
 
+    /// Runs `f` in a rayon pool of `threads` threads.
+    fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("pool")
+            .install(f)
+    }
+
     #[test]
     fn output_is_identical_for_any_thread_count() {
         let mut p = Prng::new(4);
         let data = [p.text(100_000), p.bytes(50_000), p.text(70_000)].concat();
         let build = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
-            pool.install(|| {
+            on_threads(threads, || {
                 let mut w = SeekableWriter::new(Vec::new(), 3, 8192);
                 w.write_all(&data[..30_000]).expect("write");
                 w.cut().expect("cut");
@@ -570,11 +573,7 @@ mod tests {
         // Frames over the probe size, stored and compressed ones alternating.
         let big = [p.bytes(700_000), p.text(500_000), p.bytes(300_000)].concat();
         let build_big = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
-            pool.install(|| {
+            on_threads(threads, || {
                 let mut w = SeekableWriter::new(Vec::new(), 3, 256 << 10);
                 w.write_all(&big).expect("write");
                 w.finish().expect("finish")

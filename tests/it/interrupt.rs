@@ -95,13 +95,10 @@ fn sigint_stops_a_pack_without_cache_and_leaves_nothing() {
     let args = pack_args(&bundle, &["--no-cache".into()], &pd, &pg);
     let (code, err) = interrupt(spawn(&args), libc::SIGINT, Duration::from_millis(1500));
     assert_eq!(code, Some(130), "{err}");
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
     assert!(
-        left.is_empty(),
-        "the temporary downloads are gone too: {left:?}"
+        files_in(dir.path()).is_empty(),
+        "the temporary downloads are gone too: {:?}",
+        files_in(dir.path())
     );
 }
 
