@@ -31,6 +31,7 @@ pub mod space;
 pub mod stream;
 pub mod unpack;
 pub mod verify;
+pub mod writeback;
 
 /// An error and its causes on one line, `: `-separated, for reports that list many errors.
 pub fn error_chain(e: &dyn std::error::Error) -> String {

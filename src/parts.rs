@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::bundle::reader::{BundleError, BundleReader};
 use crate::digest::{Digest, Hasher};
 use crate::seekable::ReadAt;
+use crate::writeback::DropBehind;
 
 /// `--split fat32`: the largest file FAT32 holds (4 GiB - 1).
 pub const FAT32_MAX_FILE: u64 = 4_294_967_295;
@@ -144,7 +145,7 @@ pub struct PartRecord {
 
 struct OpenPart {
     tmp: PathBuf,
-    out: BufWriter<File>,
+    out: BufWriter<DropBehind>,
     hash: Hasher,
     head: Hasher,
     written: u64,
@@ -178,7 +179,7 @@ impl SplitWriter {
         let file = File::create(&tmp)?;
         self.current = Some(OpenPart {
             tmp,
-            out: BufWriter::with_capacity(1 << 20, file),
+            out: BufWriter::with_capacity(1 << 20, DropBehind::new(file)),
             hash: Hasher::new(),
             head: Hasher::new(),
             written: 0,
@@ -203,7 +204,7 @@ impl SplitWriter {
             },
         ));
         let file = p.out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()
+        file.into_inner().sync_all()
     }
 
     /// Closes the last part, renames every part to its final name and returns the layout.

@@ -17,6 +17,7 @@ use crate::cache::Cache;
 use crate::digest::{Digest, HashingWriter};
 use crate::parts::{self, SplitWriter};
 use crate::progress::Reporter;
+use crate::writeback::DropBehind;
 
 /// What goes into the bundle, in order.
 pub(super) struct Layout {
@@ -241,7 +242,7 @@ fn fat_warning(info: &crate::space::FsInfo, needed: u64, split: Option<u64>) -> 
 
 /// Where the bundle's bytes go: one file, or parts.
 pub(super) enum Out {
-    One(HashingWriter<BufWriter<EarlyWriteback>>),
+    One(HashingWriter<BufWriter<DropBehind>>),
     Split(Box<HashingWriter<SplitWriter>>),
 }
 
@@ -257,53 +258,6 @@ impl Write for Out {
             Out::One(w) => w.flush(),
             Out::Split(w) => w.flush(),
         }
-    }
-}
-
-/// A file that asks the kernel to start writing back every 32 MiB as soon as it is written,
-/// so the disk works while the rest of the bundle is still being produced and the closing
-/// fsync has little left to do (`sync_file_range(SYNC_FILE_RANGE_WRITE)` does not wait).
-pub(super) struct EarlyWriteback {
-    file: File,
-    written: u64,
-    started: u64,
-}
-
-impl EarlyWriteback {
-    const STEP: u64 = 32 << 20;
-
-    fn new(file: File) -> Self {
-        EarlyWriteback {
-            file,
-            written: 0,
-            started: 0,
-        }
-    }
-}
-
-impl Write for EarlyWriteback {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.written += n as u64;
-        if self.written - self.started >= Self::STEP {
-            use std::os::fd::AsRawFd as _;
-            // SAFETY: a valid open descriptor and an in-file range; the call only schedules I/O.
-            // Its result is advisory: on failure the closing fsync still writes everything.
-            unsafe {
-                libc::sync_file_range(
-                    self.file.as_raw_fd(),
-                    self.started as libc::off64_t,
-                    (self.written - self.started) as libc::off64_t,
-                    libc::SYNC_FILE_RANGE_WRITE,
-                );
-            }
-            self.started = self.written;
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
     }
 }
 
@@ -346,7 +300,7 @@ pub(super) fn write_bundle(
             let file = File::create(&tmp).map_err(werr)?;
             Out::One(HashingWriter::new(BufWriter::with_capacity(
                 1 << 20,
-                EarlyWriteback::new(file),
+                DropBehind::new(file),
             )))
         }
         Some(size) => Out::Split(Box::new(HashingWriter::new(SplitWriter::new(output, size)))),
@@ -387,7 +341,10 @@ pub(super) fn write_bundle(
     match w.finish().and_then(Background::finish).map_err(werr)? {
         Out::One(out) => {
             let (sha, len, buf) = out.finish();
-            let file = buf.into_inner().map_err(|e| werr(e.into_error()))?.file;
+            let file = buf
+                .into_inner()
+                .map_err(|e| werr(e.into_error()))?
+                .into_inner();
             file.sync_all().map_err(werr)?;
             drop(file);
             fs::rename(&tmp, output).map_err(werr)?;

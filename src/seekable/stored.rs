@@ -17,7 +17,9 @@ const MAX_BLOCK: usize = 128 << 10;
 /// Window log used when the frame header carries no content size: 2^17 = one block.
 const WINDOW_LOG: u8 = 17;
 
-/// Bytes `data` takes as a stored frame.
+/// Bytes `data` takes as a stored frame: the tests' independent check of what [`write`]
+/// returns.
+#[cfg(test)]
 pub(super) fn stored_len(data: &[u8], checksum: bool, content_size: bool) -> usize {
     let blocks = data.len().div_ceil(MAX_BLOCK).max(1);
     4 + header_len(data.len(), content_size)
@@ -28,6 +30,7 @@ pub(super) fn stored_len(data: &[u8], checksum: bool, content_size: bool) -> usi
 
 /// Frame header bytes after the magic: the descriptor plus the window descriptor or the
 /// content size field.
+#[cfg(test)]
 fn header_len(len: usize, content_size: bool) -> usize {
     1 + if content_size { fcs_len(len as u64) } else { 1 }
 }
@@ -50,13 +53,13 @@ pub(super) fn content_checksum(data: &[u8]) -> u32 {
 /// Writes `data` to `out` as one stored zstd frame, straight from `data` (no copy into a frame
 /// buffer). With `content_size`, the frame is single segment and records its size (window =
 /// content); without, it declares a 128 KiB window. A `checksum` (see [`content_checksum`])
-/// ends the frame.
+/// ends the frame. Returns the frame's length.
 pub(super) fn write(
     data: &[u8],
     checksum: Option<u32>,
     content_size: bool,
     out: &mut dyn Write,
-) -> io::Result<()> {
+) -> io::Result<usize> {
     let mut header = Vec::with_capacity(14);
     header.extend_from_slice(&ZSTD_MAGIC.to_le_bytes());
     let n = data.len() as u64;
@@ -79,19 +82,23 @@ pub(super) fn write(
         header.push((WINDOW_LOG - 10) << 3);
     }
     out.write_all(&header)?;
+    let mut len = header.len();
     let mut chunks = data.chunks(MAX_BLOCK).peekable();
     if chunks.peek().is_none() {
         // A frame has at least one block: an empty last raw block.
         out.write_all(&block_header(0, true))?;
+        len += 3;
     }
     while let Some(chunk) = chunks.next() {
         out.write_all(&block_header(chunk.len(), chunks.peek().is_none()))?;
         out.write_all(chunk)?;
+        len += 3 + chunk.len();
     }
     if let Some(h) = checksum {
         out.write_all(&h.to_le_bytes())?;
+        len += 4;
     }
-    Ok(())
+    Ok(len)
 }
 
 /// A raw block's 3-byte header: `Last_Block` (bit 0), `Block_Type` 0 (bits 1-2), and
@@ -111,13 +118,15 @@ mod tests {
 
     /// `data` as one stored frame in memory.
     fn encode(data: &[u8], checksum: bool, content_size: bool, out: &mut Vec<u8>) {
-        write(
+        let before = out.len();
+        let n = write(
             data,
             checksum.then(|| content_checksum(data)),
             content_size,
             out,
         )
         .expect("writing to a Vec does not fail");
+        assert_eq!(n, out.len() - before, "write returns the frame's length");
     }
 
     fn decode(frame: &[u8]) -> Vec<u8> {

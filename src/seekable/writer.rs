@@ -285,8 +285,7 @@ impl<W: Write> SeekableWriter<W> {
                 }
                 Encoded::Stored(sum) => {
                     // Written from the frame itself: no copy into an output buffer.
-                    super::stored::write(frame, sum, content_size, &mut self.out)?;
-                    super::stored::stored_len(frame, checksum, content_size)
+                    super::stored::write(frame, sum, content_size, &mut self.out)?
                 }
             };
             let c_size = u32::try_from(len).map_err(|_| {
