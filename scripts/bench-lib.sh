@@ -243,6 +243,28 @@ pack_airlock() {
   rm -rf "$run/cache"
 }
 
+# pack_scratch_peak RUN: an untimed `airlock pack --no-cache`, sampling every 20 ms the bytes
+# its temporary download directory holds beside the output; sets R_PEAK (the largest sample)
+# and R_LEFT (bytes left beside the bundle afterwards).
+pack_scratch_peak() {
+  local run=$1 peak=0 b pid
+  mkdir -p "$run"
+  "$AIRLOCK" pack "${BENCH_SELECT[@]}" -q -o "$run/bundle.tar.zst" --no-cache \
+    --mirror "docker.io=http://127.0.0.1:$UP_DOCKER" --mirror "gcr.io=http://127.0.0.1:$UP_GCR" >/dev/null &
+  pid=$!
+  BENCH_PIDS+=("$pid")
+  while kill -0 "$pid" 2>/dev/null; do
+    # Before the directory exists and after it is gone, du finds nothing (and fails).
+    b=$({ du -sb "$run"/.bundle.tar.zst.blobs-* 2>/dev/null || true; } | awk '{ s += $1 } END { printf "%d\n", s }')
+    [ "$b" -gt "$peak" ] && peak=$b
+    sleep 0.02
+  done
+  wait "$pid" || { echo "bench: the untimed pack --no-cache failed" >&2; exit 1; }
+  R_PEAK=$peak
+  # What is left beside the bundle and its .sha256 (nothing, if the directory was removed).
+  R_LEFT=$(find "$run" -mindepth 1 ! -name bundle.tar.zst ! -name bundle.tar.zst.sha256 -printf '%s\n' | awk '{ s += $1 } END { printf "%d\n", s }')
+}
+
 # The write+fsync limit in the pack rotation: dd of the last airlock bundle (653 MiB at scale 1,
 # in the page cache) to a new file, fsynced. Needs $BENCH_WORK/bundle-airlock.tar.zst.
 pack_fsync() {
