@@ -219,4 +219,29 @@ mod tests {
             at += n;
         }
     }
+    #[test]
+    fn a_file_without_writeback_control_is_still_written() {
+        // sync_file_range on a pipe fails with ESPIPE: not an error of the data, so every
+        // write still succeeds and every byte arrives.
+        let mut fds = [0; 2];
+        // SAFETY: pipe(2) fills the two descriptors, each then owned by one File.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+        let (r, w) = unsafe {
+            use std::os::fd::FromRawFd as _;
+            (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))
+        };
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut r = r;
+            r.read_to_end(&mut got).unwrap();
+            got
+        });
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        let mut w = DropBehind::with_step(w, 4096);
+        for chunk in data.chunks(10_000) {
+            w.write_all(chunk).expect("writes to a pipe succeed");
+        }
+        drop(w);
+        assert!(reader.join().unwrap() == data);
+    }
 }
