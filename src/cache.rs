@@ -16,18 +16,15 @@ use crate::digest::{Digest, Hasher, VerifyError, VerifyingReader};
 /// Errors of the cache.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    #[error("cache directory {path}: {source}")]
+    #[error("cache directory {path}")]
     Io {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("blob {digest}: {source}")]
-    Verify {
-        digest: Digest,
-        #[source]
-        source: VerifyError,
-    },
+    /// The bytes do not match the digest or size (the message names the blob).
+    #[error("{error}")]
+    Verify { digest: Digest, error: VerifyError },
     #[error("blob {digest}: download failed")]
     Download {
         digest: Digest,
@@ -144,9 +141,9 @@ impl Cache {
             let n =
                 crate::copy::copy_large(&mut r, &mut out).map_err(
                     |e| match VerifyError::split_io(e) {
-                        Ok(source) => CacheError::Verify {
+                        Ok(error) => CacheError::Verify {
                             digest: digest.clone(),
-                            source,
+                            error,
                         },
                         Err(source) => CacheError::Download {
                             digest: digest.clone(),

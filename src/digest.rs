@@ -111,6 +111,18 @@ pub fn hex_lower(bytes: &[u8]) -> String {
     out
 }
 
+impl Digest {
+    /// `error` as said of this blob: prefixed with `blob <digest>: `, unless it names the blob
+    /// already (most errors of a download or a check do).
+    pub fn describe(&self, error: &str) -> String {
+        if error.contains(&self.hex) {
+            error.to_string()
+        } else {
+            format!("blob {self}: {error}")
+        }
+    }
+}
+
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "sha256:{}", self.hex)
@@ -335,6 +347,17 @@ impl<W: Write> Write for HashingWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn describe_names_the_blob_once() {
+        let d = Digest::of(b"x");
+        assert_eq!(
+            d.describe("connection reset"),
+            format!("blob {d}: connection reset")
+        );
+        let named = format!("blob {d} is corrupt");
+        assert_eq!(d.describe(&named), named);
+    }
 
     const EMPTY: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 

@@ -24,7 +24,7 @@ use crate::bundle::reader::{BundleError, BundleReader};
 use crate::digest::Digest;
 use crate::progress::Reporter;
 use crate::reference::Reference;
-use crate::registry::{BlobOutcome, Client, PushError, RegistryError};
+use crate::registry::{BlobOutcome, Client, RegistryError};
 
 /// Options of an unpack run.
 #[derive(Debug, Clone)]
@@ -387,12 +387,7 @@ pub fn unpack(
                             first.get_or_insert(repo);
                         }
                         Err(e) => {
-                            let msg = match &e {
-                                PushError::Corrupt { .. } => {
-                                    format!("{e}: {}", crate::error_chain(&e))
-                                }
-                                _ => crate::error_chain(&e),
-                            };
+                            let msg = crate::error_chain(&e);
                             failed_blobs.lock().unwrap().insert((*digest).clone(), msg);
                             break;
                         }
@@ -429,11 +424,7 @@ pub fn unpack(
                 let bad: Vec<String> = img
                     .blobs
                     .iter()
-                    .filter_map(|b| {
-                        failed_blobs
-                            .get(&b.digest)
-                            .map(|e| format!("blob {}: {e}", b.digest))
-                    })
+                    .filter_map(|b| failed_blobs.get(&b.digest).map(|e| b.digest.describe(e)))
                     .collect();
                 let result = if bad.is_empty() {
                     push_manifests(client, img, ts)

@@ -443,11 +443,7 @@ pub fn pack(
         let bad: Vec<String> = r
             .blobs
             .iter()
-            .filter_map(|b| {
-                blob_failures
-                    .get(&b.digest)
-                    .map(|e| format!("blob {}: {e}", b.digest))
-            })
+            .filter_map(|b| blob_failures.get(&b.digest).map(|e| b.digest.describe(e)))
             .chain(size_conflicts.get(&r.record.source).cloned())
             .collect();
         if bad.is_empty() {

@@ -179,12 +179,10 @@ impl Consumer for UnpackSink<'_> {
             Ok(o) => {
                 self.counts.add(o, size);
                 if let Err(e) = self.spread(d, size, &repos, Some(data)) {
-                    self.reporter.warn(&format!("blob {d}: {e}"));
+                    self.reporter.warn(&d.describe(&e.to_string()));
                 }
             }
-            Err(e) => self
-                .reporter
-                .warn(&format!("blob {d}: {}", crate::error_chain(&e))),
+            Err(e) => self.reporter.warn(&d.describe(&crate::error_chain(&e))),
         }
         self.reporter.advance(size);
     }

@@ -677,6 +677,7 @@ fn a_blob_that_fails_mid_pack_leaves_no_bundle() {
         assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
         let e = stderr(&o);
         assert!(e.contains(&f.name) && e.contains("corrupt"), "{e}");
+        assert_eq!(e.matches(&hex).count(), 1, "the blob is named once: {e}");
         // With --no-cache, its directory of downloads goes too.
         let left: Vec<_> = std::fs::read_dir(&out)
             .unwrap()

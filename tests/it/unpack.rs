@@ -370,6 +370,12 @@ fn a_corrupted_layer_is_named_by_verify_and_only_its_image_is_not_pushed() {
         "{}",
         stdout(&o)
     );
+    assert_eq!(
+        stdout(&o).matches("was not uploaded").count(),
+        1,
+        "each cause is said once: {}",
+        stdout(&o)
+    );
     // k8s's manifest was not pushed, and the damaged layer was not committed.
     assert!(skopeo_digest(
         &format!("{}/rancher/k8s:v1.8.5-rancher4", target.host()),
