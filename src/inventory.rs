@@ -55,7 +55,7 @@ pub enum InventoryError {
         #[source]
         source: RegistryError,
     },
-    #[error("{image}: {reason}")]
+    #[error("{}", crate::said_of(.image, .reason))]
     Image { image: String, reason: String },
 }
 

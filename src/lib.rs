@@ -34,6 +34,16 @@ pub mod verify;
 pub mod writeback;
 
 /// An error and its causes on one line, `: `-separated, for reports that list many errors.
+/// `message` as said of `subject`: `subject: message`, unless the message names the subject
+/// already (most errors name the file, image or blob they are about).
+pub fn said_of(subject: &str, message: &str) -> String {
+    if message.contains(subject) {
+        message.to_string()
+    } else {
+        format!("{subject}: {message}")
+    }
+}
+
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
@@ -43,4 +53,17 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn said_of_names_the_subject_once() {
+        assert_eq!(
+            super::said_of("docker.io/library/a:1", "manifest unknown"),
+            "docker.io/library/a:1: manifest unknown"
+        );
+        let named = "docker.io/library/a:1 is not a valid manifest";
+        assert_eq!(super::said_of("docker.io/library/a:1", named), named);
+    }
 }

@@ -25,11 +25,9 @@ pub fn write(path: &Path, lines: &[(Digest, String)]) -> io::Result<()> {
 /// (`<hex> *name`) that `sha256sum -b` writes.
 pub fn read(path: &Path) -> io::Result<Vec<(Digest, String)>> {
     let text = fs::read_to_string(path)?;
+    // Without the path: the caller names the file.
     let bad = |n: usize, why: &str| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} line {n}: {why}", path.display()),
-        )
+        io::Error::new(io::ErrorKind::InvalidData, format!("line {n}: {why}"))
     };
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -51,7 +49,10 @@ pub fn read(path: &Path) -> io::Result<Vec<(Digest, String)>> {
         out.push((d, name.to_string()));
     }
     if out.is_empty() {
-        return Err(bad(0, "no checksums"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "it lists no checksums",
+        ));
     }
     Ok(out)
 }
@@ -128,5 +129,22 @@ mod tests {
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].subject, "a.001");
         assert!(check(&dir.path().join("none.sha256")).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_bad_checksum_file_says_which_line_and_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let side = dir.path().join("a.sha256");
+        std::fs::write(&side, "\nnot-a-checksum\n").unwrap();
+        // The caller names the file; the message says where in it.
+        assert_eq!(
+            read(&side).unwrap_err().to_string(),
+            "line 2: expected `<sha256>  <file>`"
+        );
+        std::fs::write(&side, "\n\n").unwrap();
+        assert_eq!(
+            read(&side).unwrap_err().to_string(),
+            "it lists no checksums"
+        );
     }
 }

@@ -25,7 +25,7 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.subject, self.what)
+        f.write_str(&crate::said_of(&self.subject, &self.what))
     }
 }
 

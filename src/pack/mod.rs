@@ -174,13 +174,13 @@ pub enum PackError {
     Interrupted(#[from] crate::interrupt::Interrupted),
     /// A blob the bundle is being written with could not be fetched (the full list of failed
     /// images follows once every download has ended).
-    #[error("blob {digest} could not be fetched: {error}")]
+    #[error("{}", .digest.describe(.error))]
     BlobFailed { digest: Digest, error: String },
 }
 
 fn list_failures(f: &[Failure]) -> String {
     f.iter()
-        .map(|f| format!("  {}: {}", f.source, f.error))
+        .map(|f| format!("  {}", crate::said_of(&f.source, &f.error)))
         .collect::<Vec<_>>()
         .join("\n")
 }

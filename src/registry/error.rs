@@ -61,13 +61,14 @@ pub enum RegistryError {
         retry_after: Option<u64>,
     },
     /// The request never got an answer (connection refused, reset, TLS, timeout).
+    /// `reason` says what the underlying error says (or a friendlier version of it), so that
+    /// error is kept as `cause`, not chained: a chain would say it twice.
     #[error("{method} {url}: {reason}")]
     Transport {
         method: String,
         url: String,
         reason: String,
-        #[source]
-        source: Box<ureq::Error>,
+        cause: Box<ureq::Error>,
     },
     /// Reading a response body failed part way.
     #[error("{method} {url}: reading the response failed")]

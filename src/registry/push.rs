@@ -34,13 +34,10 @@ pub enum PushError {
     /// The upload of the bytes failed (retried as a whole with a new session).
     #[error(transparent)]
     Upload(RegistryError),
-    /// The bytes read from the source did not match the digest: nothing was committed.
-    #[error("blob {digest} was not uploaded: its bytes do not match")]
-    Corrupt {
-        digest: Digest,
-        #[source]
-        source: VerifyError,
-    },
+    /// The bytes read from the source did not match the digest: nothing was committed. (The
+    /// check's message names the blob; it is not chained, or it would be said twice.)
+    #[error("{error}; it was not uploaded")]
+    Corrupt { digest: Digest, error: VerifyError },
     #[error("reading blob {digest} failed")]
     Read {
         digest: Digest,
@@ -181,10 +178,10 @@ impl Client {
             follow_redirects: false,
         };
         let result = self.send(&req);
-        if let Some(source) = failure.lock().unwrap().take() {
+        if let Some(error) = failure.lock().unwrap().take() {
             return Err(PushError::Corrupt {
                 digest: digest.clone(),
-                source,
+                error,
             });
         }
         let resp = result.map_err(PushError::Upload)?;

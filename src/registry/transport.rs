@@ -642,7 +642,7 @@ impl Client {
                 method: req.method.to_string(),
                 url: redact_url(url),
                 reason: describe(&e),
-                source: Box::new(e),
+                cause: Box::new(e),
             })
     }
 

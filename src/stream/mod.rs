@@ -422,16 +422,19 @@ impl<'a> Pass<'a> {
                 let (mt, size, owner) = self.expected[&d].clone();
                 let raw = &self.small[&d];
                 let parsed = if raw.len() as u64 != size {
-                    Err(format!("{} bytes, its descriptor says {size}", raw.len()))
+                    Err(format!(
+                        "manifest {d}: {} bytes, its descriptor says {size}",
+                        raw.len()
+                    ))
                 } else {
-                    manifest::parse(&d.to_string(), &mt, raw).map_err(|e| e.to_string())
+                    manifest::parse(&format!("manifest {d}"), &mt, raw).map_err(|e| e.to_string())
                 };
                 let parsed = match parsed {
                     Ok(p) => p,
                     Err(e) => {
                         self.problems.push(Problem {
                             subject: owner,
-                            what: format!("manifest {d}: {e}"),
+                            what: e,
                         });
                         self.parsed.insert(d, Parsed::Index(vec![]));
                         continue;

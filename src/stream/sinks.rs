@@ -239,7 +239,7 @@ impl Consumer for UnpackSink<'_> {
             match (pushed, copied) {
                 (Ok(o), Ok(n)) if n == size => o,
                 (Ok(_), Ok(n)) => return Err(format!("truncated: {n} of {size} bytes")),
-                (Err(PushError::Corrupt { source, .. }), _) => return Err(source.to_string()),
+                (Err(PushError::Corrupt { error, .. }), _) => return Err(error.to_string()),
                 (Err(e), _) => return Err(crate::error_chain(&e)),
                 (Ok(_), Err(e)) => return Err(format!("unreadable: {e}")),
             }
@@ -309,7 +309,14 @@ pub fn unpack_stream(
                     .problems
                     .iter()
                     .filter(|p| p.subject == rec.source || p.what.contains(&rec.source))
-                    .map(|p| p.to_string())
+                    // The report names the image already.
+                    .map(|p| {
+                        if p.subject == rec.source {
+                            p.what.clone()
+                        } else {
+                            p.to_string()
+                        }
+                    })
                     .collect();
                 rep.error = Some(if why.is_empty() {
                     "not pushed: its content is incomplete in the bundle".into()

@@ -283,3 +283,32 @@ fn inventory_works_against_a_bearer_token_registry() {
         .blobs()
         .contains_key(&f.artifact.images()[0].layers[0].digest));
 }
+
+#[test]
+fn an_unreachable_registry_is_reported_once_with_what_to_check() {
+    let (_dir, bundle) = packed();
+    // A port nothing listens on any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = airlock_with(
+        &[
+            "unpack",
+            bundle.to_str().unwrap(),
+            "--registry",
+            &format!("http://127.0.0.1:{port}"),
+        ],
+        None,
+        &[("AIRLOCK_RETRY_ATTEMPTS", "1")],
+    );
+    assert_ne!(o.status.code(), Some(0));
+    let all = format!("{}{}", stdout(&o), stderr(&o)).to_lowercase();
+    assert!(all.contains("is the registry running"), "{all}");
+    assert_eq!(
+        all.matches("connection refused").count(),
+        1,
+        "the cause is said once: {all}"
+    );
+}
