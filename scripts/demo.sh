@@ -45,7 +45,8 @@ free_port() {
   done
 }
 
-# start_registry NAME -> prints the port; the registry runs until the script ends.
+# start_registry NAME: sets REG_PORT; the registry runs until the script ends. Not called in
+# $(...): the pid must reach this shell's `pids`, or the EXIT trap would not stop it.
 start_registry() {
   local name=$1 port
   port=$(free_port)
@@ -61,7 +62,7 @@ YAML
   /usr/bin/docker-registry serve "$work/$name/config.yml" >"$work/$name/log" 2>&1 &
   pids+=($!)
   for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && { echo "$port"; return; }
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && { REG_PORT=$port; return; }
     sleep 0.05
   done
   echo "registry $name did not start: $(cat "$work/$name/log")" >&2
@@ -69,9 +70,9 @@ YAML
 }
 
 step "starting three local registries: docker.io and gcr.io stand-ins, and the private one"
-docker_port=$(start_registry docker-io)
-gcr_port=$(start_registry gcr-io)
-private_port=$(start_registry private)
+start_registry docker-io; docker_port=$REG_PORT
+start_registry gcr-io; gcr_port=$REG_PORT
+start_registry private; private_port=$REG_PORT
 echo "docker.io -> 127.0.0.1:$docker_port   gcr.io -> 127.0.0.1:$gcr_port   private registry -> 127.0.0.1:$private_port"
 
 step "airlock list --version 1.6.14"
