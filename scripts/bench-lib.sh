@@ -124,6 +124,8 @@ bench_upstream() {
   bench_start_registry "gcr-io"
   UP_GCR=$REG_PORT
   UP_GCR_PID=$REG_PID
+  # What points airlock at the stand-ins.
+  UP_MIRRORS=(--mirror "docker.io=http://127.0.0.1:$UP_DOCKER" --mirror "gcr.io=http://127.0.0.1:$UP_GCR")
   bench_log "seeding upstream stand-ins (docker.io -> 127.0.0.1:$UP_DOCKER, gcr.io -> 127.0.0.1:$UP_GCR), scale $scale"
   "$FIXTURES" seed --set rancher-1.6.14 --scale "$scale" \
     --registry "docker.io=http://127.0.0.1:$UP_DOCKER" --registry "gcr.io=http://127.0.0.1:$UP_GCR" \
@@ -224,7 +226,7 @@ pack_airlock() {
   [ "${2:-}" = cache ] && cache_args=(--cache "$run/cache")
   t=$(now)
   timed "$log" airlock "$AIRLOCK" pack "${BENCH_SELECT[@]}" -q -o "$run/bundle.tar.zst" \
-    "${cache_args[@]}" --mirror "docker.io=http://127.0.0.1:$UP_DOCKER" --mirror "gcr.io=http://127.0.0.1:$UP_GCR" >"$run/pack.txt"
+    "${cache_args[@]}" "${UP_MIRRORS[@]}" >"$run/pack.txt"
   R_TIME=$(elapsed "$t")
   R_RSS=$(rss_of "$log")
   R_CPU=$(cpu_of "$log")
@@ -249,8 +251,7 @@ pack_airlock() {
 pack_scratch_peak() {
   local run=$1 peak=0 b pid
   mkdir -p "$run"
-  "$AIRLOCK" pack "${BENCH_SELECT[@]}" -q -o "$run/bundle.tar.zst" --no-cache \
-    --mirror "docker.io=http://127.0.0.1:$UP_DOCKER" --mirror "gcr.io=http://127.0.0.1:$UP_GCR" >/dev/null &
+  "$AIRLOCK" pack "${BENCH_SELECT[@]}" -q -o "$run/bundle.tar.zst" --no-cache "${UP_MIRRORS[@]}" >/dev/null &
   pid=$!
   BENCH_PIDS+=("$pid")
   while kill -0 "$pid" 2>/dev/null; do

@@ -80,6 +80,16 @@ impl Digest {
     pub fn short(&self) -> String {
         format!("sha256:{}", &self.hex[..12])
     }
+
+    /// `error` as said of this blob: prefixed with `blob <digest>: `, unless it names the blob
+    /// already (most errors of a download or a check do, by hex alone in a URL).
+    pub fn describe(&self, error: &str) -> String {
+        if error.contains(&self.hex) {
+            error.to_string()
+        } else {
+            format!("blob {self}: {error}")
+        }
+    }
 }
 
 fn is_encoded(s: &str) -> bool {
@@ -109,18 +119,6 @@ pub fn hex_lower(bytes: &[u8]) -> String {
         out.push(HEX[(b & 15) as usize] as char);
     }
     out
-}
-
-impl Digest {
-    /// `error` as said of this blob: prefixed with `blob <digest>: `, unless it names the blob
-    /// already (most errors of a download or a check do).
-    pub fn describe(&self, error: &str) -> String {
-        if error.contains(&self.hex) {
-            error.to_string()
-        } else {
-            format!("blob {self}: {error}")
-        }
-    }
 }
 
 impl fmt::Display for Digest {

@@ -15,6 +15,7 @@ use std::time::Duration;
 static SIGNAL: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
 /// Directories where this process keeps temporary files (named with its pid).
 static TEMP_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// Directories this process created and owns whole, removed with their contents.
 static TEMP_TREES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// How long a graceful stop may take before the watchdog removes the temporary files and
 /// exits: a read blocked on a stalled connection would otherwise hold the process until its

@@ -33,7 +33,6 @@ pub mod unpack;
 pub mod verify;
 pub mod writeback;
 
-/// An error and its causes on one line, `: `-separated, for reports that list many errors.
 /// `message` as said of `subject`: `subject: message`, unless the message names the subject
 /// already (most errors name the file, image or blob they are about).
 pub fn said_of(subject: &str, message: &str) -> String {
@@ -44,6 +43,7 @@ pub fn said_of(subject: &str, message: &str) -> String {
     }
 }
 
+/// An error and its causes on one line, `: `-separated, for reports that list many errors.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();

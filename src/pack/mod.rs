@@ -381,13 +381,7 @@ pub fn pack(
     let overlap = !opts.keep_going && size_conflicts.is_empty() && failures.is_empty();
     if lookahead.is_some() && !overlap && !opts.keep_going {
         // Downloads would only fill a directory that is about to be deleted.
-        for (source, error) in &size_conflicts {
-            failures.push(Failure {
-                source: source.clone(),
-                error: error.clone(),
-            });
-        }
-        failures.sort_by(|a, b| a.source.cmp(&b.source));
+        split_failed(&resolved, &BTreeMap::new(), &size_conflicts, &mut failures);
         return Err(PackError::ImagesFailed {
             failures,
             total: images.len(),
@@ -437,25 +431,7 @@ pub fn pack(
     crate::interrupt::check()?;
     let blob_failures = board.failures();
 
-    // Images with a failed blob fail as a whole.
-    let mut ok_images = Vec::new();
-    for r in &resolved {
-        let bad: Vec<String> = r
-            .blobs
-            .iter()
-            .filter_map(|b| blob_failures.get(&b.digest).map(|e| b.digest.describe(e)))
-            .chain(size_conflicts.get(&r.record.source).cloned())
-            .collect();
-        if bad.is_empty() {
-            ok_images.push(r);
-        } else {
-            failures.push(Failure {
-                source: r.record.source.clone(),
-                error: bad.join("; "),
-            });
-        }
-    }
-    failures.sort_by(|a, b| a.source.cmp(&b.source));
+    let ok_images = split_failed(&resolved, &blob_failures, &size_conflicts, &mut failures);
     if !failures.is_empty() && (!opts.keep_going || ok_images.is_empty()) {
         return Err(PackError::ImagesFailed {
             failures,
@@ -660,6 +636,35 @@ fn fetch_child(
         .into());
     }
     Ok(m)
+}
+
+/// Adds to `failures` (and sorts it) every image with a failed blob or a size conflict: such an
+/// image fails as a whole. Returns the others.
+fn split_failed<'a>(
+    resolved: &'a [Resolved],
+    blob_failures: &BTreeMap<Digest, String>,
+    size_conflicts: &BTreeMap<String, String>,
+    failures: &mut Vec<Failure>,
+) -> Vec<&'a Resolved> {
+    let mut ok_images = Vec::new();
+    for r in resolved {
+        let bad: Vec<String> = r
+            .blobs
+            .iter()
+            .filter_map(|b| blob_failures.get(&b.digest).map(|e| b.digest.describe(e)))
+            .chain(size_conflicts.get(&r.record.source).cloned())
+            .collect();
+        if bad.is_empty() {
+            ok_images.push(r);
+        } else {
+            failures.push(Failure {
+                source: r.record.source.clone(),
+                error: bad.join("; "),
+            });
+        }
+    }
+    failures.sort_by(|a, b| a.source.cmp(&b.source));
+    ok_images
 }
 
 /// The temporary cache of `--no-cache`: beside the output (so on its file system, counted by
