@@ -359,6 +359,7 @@ mod tests {
             size: 1,
             total_bytes: 1,
             from_index: None,
+            upstream: None,
         }
     }
 

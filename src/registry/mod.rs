@@ -13,6 +13,6 @@ mod transport;
 
 pub use auth::{parse_challenges, Challenge, CredentialStore, Credentials};
 pub use error::{redact_url, ErrorEntry, RegistryError};
-pub use pull::{BlobStream, Manifest, MAX_MANIFEST_BYTES};
+pub use pull::{detect_media_type, BlobStream, Head, Manifest, RateLimit, MAX_MANIFEST_BYTES};
 pub use push::{BlobOutcome, OpenBlob, PushError};
 pub use transport::{Action, Client, Endpoint, Options, Retry, Stats};

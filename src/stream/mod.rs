@@ -252,15 +252,15 @@ impl<'a> Pass<'a> {
         match name {
             format::BUNDLE_JSON => {
                 let m: BundleManifest = serde_json::from_slice(raw).map_err(json_err)?;
-                if m.format != format::FORMAT_NAME || m.format_version != format::FORMAT_VERSION {
+                if m.format != format::FORMAT_NAME || !format::is_readable(m.format_version) {
                     return Err(BundleError::Format {
                         path: self.path.clone(),
                         reason: format!(
-                            "bundle.json says format {:?} version {}; this airlock reads {} version {}",
+                            "bundle.json says format {:?} version {}; this airlock reads {} versions {:?}",
                             m.format,
                             m.format_version,
                             format::FORMAT_NAME,
-                            format::FORMAT_VERSION
+                            format::READABLE_VERSIONS
                         ),
                     });
                 }

@@ -68,6 +68,7 @@ impl Model {
                 size: f.artifact.manifest().len() as u64,
                 total_bytes: f.artifact.total_size(),
                 from_index: None,
+                upstream: None,
             });
         }
         images.sort_by(|a, b| a.source.cmp(&b.source));
