@@ -148,6 +148,12 @@ fn finish_verify(args: &VerifyArgs, report: crate::verify::VerifyReport) -> Resu
                     human_bytes(report.omitted_bytes)
                 );
             }
+            for c in &report.converted {
+                println!(
+                    "converted at pack time for Docker 1.12-17.03: {} ({} {} -> {} {})",
+                    c.source, c.upstream_media_type, c.upstream_digest, c.media_type, c.digest
+                );
+            }
         }
         return Ok(0);
     }
@@ -281,6 +287,9 @@ pub fn render_unpack(r: &crate::unpack::UnpackReport) -> String {
             let _ = writeln!(s, "{:16}   -> {t}", "");
         }
         let _ = writeln!(s, "{:16}   {}", "", i.digest);
+        if let Some(from) = &i.converted_from {
+            let _ = writeln!(s, "{:16}   converted at pack time from {from}", "");
+        }
         if let Some(e) = &i.error {
             let _ = writeln!(s, "{:16}   error: {e}", "");
         }
@@ -301,6 +310,17 @@ pub fn render_unpack(r: &crate::unpack::UnpackReport) -> String {
             s,
             "{} requests were retried after transient failures",
             r.retries
+        );
+    }
+    let converted = r
+        .images
+        .iter()
+        .filter(|i| i.converted_from.is_some())
+        .count();
+    if converted > 0 {
+        let _ = writeln!(
+            s,
+            "{converted} images were converted at pack time to Docker schema 2 for Docker 1.12-17.03 (their digests differ from upstream's; `airlock inspect` says why)"
         );
     }
     let _ = writeln!(s, "\nSet in Rancher:");

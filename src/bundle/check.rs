@@ -246,9 +246,7 @@ fn image_content(
         }
         blobs.extend(p.blobs().into_iter().cloned());
     };
-    match manifest::parse(&rec.digest.to_string(), &rec.media_type, &top)
-        .map_err(|e| crate::error_chain(&e))?
-    {
+    match parse_top(rec, &top)? {
         Parsed::Index(children) => {
             if rec.from_index.is_some() {
                 return Err("an index stored where a single platform was recorded".into());
@@ -300,12 +298,27 @@ fn image_content(
     })
 }
 
+/// Parses an image's own manifest. A schema 1 manifest (kept with `--keep-digests`) states no
+/// layer sizes: they come from bundle.json, checked against the manifest
+/// ([`ImageRecord::schema1_blobs`]).
+fn parse_top(rec: &ImageRecord, raw: &[u8]) -> Result<Parsed, String> {
+    if media_type::kind(&rec.media_type) == Kind::Schema1 {
+        return rec
+            .schema1_blobs(raw)
+            .map(|layers| Parsed::Schema1 { layers });
+    }
+    manifest::parse(&rec.digest.to_string(), &rec.media_type, raw)
+        .map_err(|e| crate::error_chain(&e))
+}
+
 /// Largest image config accepted.
 pub const MAX_CONFIG_BYTES: u64 = 8 << 20;
 
 /// Reads a manifest blob, checking its media type, size (before reading) and digest.
 fn read_manifest(r: &BundleReader, d: &Digest, size: u64, mt: &str) -> Result<Vec<u8>, String> {
-    if matches!(media_type::kind(mt), Kind::Schema1 | Kind::Unknown) {
+    // Schema 1 is read through its record only (`parse_top`); index children must be
+    // image manifests, which `image_content` checks.
+    if media_type::kind(mt) == Kind::Unknown {
         return Err(format!("manifest {d} has unsupported media type {mt:?}"));
     }
     let b = BlobRef {

@@ -103,7 +103,37 @@ pub struct OmittedBlob {
     pub size: u64,
 }
 
+/// One image converted at pack time, for `inspect`, `verify` and `unpack` reports.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversionNote {
+    pub source: String,
+    /// What upstream served.
+    pub upstream_digest: Digest,
+    pub upstream_media_type: String,
+    /// What the bundle carries instead.
+    pub digest: Digest,
+    pub media_type: String,
+}
+
 impl BundleManifest {
+    /// The images converted at pack time, in bundle order.
+    pub fn conversions(&self) -> Vec<ConversionNote> {
+        self.images
+            .iter()
+            .filter_map(|i| {
+                let u = i.upstream.as_ref().filter(|u| u.conversion.is_some())?;
+                Some(ConversionNote {
+                    source: i.source.clone(),
+                    upstream_digest: u.digest.clone(),
+                    upstream_media_type: u.media_type.clone(),
+                    digest: i.digest.clone(),
+                    media_type: i.media_type.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// The configs and layers a delta bundle leaves to its base (empty for a full bundle).
     pub fn omitted(&self) -> std::collections::BTreeMap<Digest, u64> {
         self.base.as_ref().map(BaseRef::omitted).unwrap_or_default()
@@ -191,6 +221,41 @@ impl ImageRecord {
         self.upstream
             .as_ref()
             .is_some_and(|u| u.conversion.is_some())
+    }
+
+    /// The layers of a schema 1 manifest kept as upstream served it (`--keep-digests`), from
+    /// `upstream.schema1Layers`, after checking `raw` against the record: its JWS payload
+    /// must hash to `upstream.digest`, and it must list exactly the recorded layers.
+    pub fn schema1_blobs(&self, raw: &[u8]) -> Result<Vec<crate::manifest::BlobRef>, String> {
+        let Some(u) = &self.upstream else {
+            return Err(
+                "a schema 1 manifest needs its upstream record in bundle.json (format 2)".into(),
+            );
+        };
+        let s = crate::convert::schema1::parse(&self.digest.to_string(), raw)
+            .map_err(|e| e.to_string())?;
+        if s.digest != u.digest {
+            return Err(format!(
+                "its schema 1 payload hashes to {}, bundle.json says {}",
+                s.digest, u.digest
+            ));
+        }
+        let listed: std::collections::BTreeSet<&Digest> = s.fs_layers.iter().collect();
+        let recorded: std::collections::BTreeSet<&Digest> =
+            u.schema1_layers.iter().map(|b| &b.digest).collect();
+        if listed != recorded || recorded.len() != u.schema1_layers.len() {
+            return Err(
+                "its schema 1 layers disagree with upstream.schema1Layers in bundle.json".into(),
+            );
+        }
+        Ok(u.schema1_layers
+            .iter()
+            .map(|b| crate::manifest::BlobRef {
+                digest: b.digest.clone(),
+                size: b.size,
+                media_type: crate::media_type::DOCKER_LAYER_GZIP.into(),
+            })
+            .collect())
     }
 }
 

@@ -7,12 +7,14 @@
 mod auth;
 mod catalog;
 mod error;
+mod probe;
 mod pull;
 mod push;
 mod transport;
 
 pub use auth::{parse_challenges, Challenge, CredentialStore, Credentials};
 pub use error::{redact_url, ErrorEntry, RegistryError};
+pub use probe::{Schema1Support, PROBE as SCHEMA1_PROBE};
 pub use pull::{detect_media_type, BlobStream, Head, Manifest, RateLimit, MAX_MANIFEST_BYTES};
 pub use push::{BlobOutcome, OpenBlob, PushError};
 pub use transport::{Action, Client, Endpoint, Options, Retry, Stats};

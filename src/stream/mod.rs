@@ -426,6 +426,20 @@ impl<'a> Pass<'a> {
                         "manifest {d}: {} bytes, its descriptor says {size}",
                         raw.len()
                     ))
+                } else if media_type::kind(&mt) == Kind::Schema1 {
+                    // Kept with --keep-digests: its layer sizes come from bundle.json.
+                    let rec = self
+                        .bundle
+                        .as_ref()
+                        .and_then(|b| b.images.iter().find(|r| r.source == owner && r.digest == d));
+                    match rec {
+                        Some(rec) => rec
+                            .schema1_blobs(raw)
+                            .map(|layers| Parsed::Schema1 { layers }),
+                        None => Err(format!(
+                            "manifest {d}: a schema 1 manifest is only read as an image's own"
+                        )),
+                    }
                 } else {
                     manifest::parse(&format!("manifest {d}"), &mt, raw).map_err(|e| e.to_string())
                 };
@@ -460,8 +474,10 @@ impl<'a> Pass<'a> {
                             }
                         }
                     }
-                    Parsed::Image { config, .. } => {
-                        self.configs.insert(config.digest.clone());
+                    Parsed::Image { .. } | Parsed::Schema1 { .. } => {
+                        if let Parsed::Image { config, .. } = &parsed {
+                            self.configs.insert(config.digest.clone());
+                        }
                         for b in parsed.blobs() {
                             let e = self
                                 .needed
