@@ -6,10 +6,11 @@
 //! signed by the fixture generator's test key) by its digest, so no tag is touched. It lists a
 //! layer no registry holds. A registry that stores schema 1 verifies the signature, then finds
 //! the layer missing and refuses with `MANIFEST_BLOB_UNKNOWN`: it would take the real image.
-//! One that does not (distribution ≥ 2.7 without `compatibility.schema1.enabled`, 3.0, Docker
-//! Hub since 2024-11) refuses the manifest itself (`MANIFEST_INVALID`, "manifest type
-//! unsupported", or an unsupported media type). A registry that answers 201 stored it without
-//! checking its layer: it takes schema 1 too, and the probe is deleted again (best effort).
+//! One that does not refuses the manifest itself, whatever the words: distribution 2.8 without
+//! `compatibility.schema1.enabled` answers `500 UNKNOWN` (its log says "manifest schema v1
+//! unsupported"), others `MANIFEST_INVALID` or an unsupported media type (distribution 3.0,
+//! Docker Hub since 2024-11). A registry that answers 201 stored it without checking its
+//! layer: it takes schema 1 too, and the probe is deleted again (best effort).
 //! Source: distribution `registry/storage/signedmanifesthandler.go` `verifyManifest`,
 //! `manifeststore.go` (`ErrSchemaV1Unsupported`).
 
@@ -54,7 +55,7 @@ impl Client {
                 self.delete_manifest(registry, repository, &digest);
                 Ok(Schema1Support::Accepted)
             }
-            Err(RegistryError::Api { status, errors, .. }) if (400..500).contains(&status) => {
+            Err(RegistryError::Api { status, errors, .. }) => {
                 if errors.iter().any(|e| e.code == "MANIFEST_BLOB_UNKNOWN") {
                     Ok(Schema1Support::Accepted)
                 } else {
@@ -62,11 +63,20 @@ impl Client {
                         .iter()
                         .map(|e| format!("{}: {}", e.code, e.message))
                         .collect();
-                    Ok(Schema1Support::Refused(if said.is_empty() {
-                        format!("HTTP {status}")
+                    let mut reason = if said.is_empty() {
+                        format!("it answered a schema 1 manifest with HTTP {status}")
                     } else {
-                        format!("HTTP {status}, {}", said.join("; "))
-                    }))
+                        format!(
+                            "it answered a schema 1 manifest with HTTP {status}, {}",
+                            said.join("; ")
+                        )
+                    };
+                    if status == 500 {
+                        reason.push_str(
+                            ", as distribution 2.8 does when compatibility.schema1 is not enabled",
+                        );
+                    }
+                    Ok(Schema1Support::Refused(reason))
                 }
             }
             Err(e) => Err(e),
