@@ -228,9 +228,11 @@ impl ImageRecord {
     /// must hash to `upstream.digest`, and it must list exactly the recorded layers.
     pub fn schema1_blobs(&self, raw: &[u8]) -> Result<Vec<crate::manifest::BlobRef>, String> {
         let Some(u) = &self.upstream else {
-            return Err(
-                "a schema 1 manifest needs its upstream record in bundle.json (format 2)".into(),
-            );
+            return Err(format!(
+                "unsupported media type {:?} without its upstream record in bundle.json \
+                 (format 2 records the schema 1 manifests --keep-digests carries)",
+                self.media_type
+            ));
         };
         let s = crate::convert::schema1::parse(&self.digest.to_string(), raw)
             .map_err(|e| e.to_string())?;

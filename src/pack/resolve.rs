@@ -60,10 +60,14 @@ pub(super) fn locate(client: &Client, plan: &PlannedImage) -> Result<Located, Re
         plan.places.clone()
     };
     let mut misses = Vec::new();
+    // The first place whose HEAD said 404: a HEAD answer has no body, so before giving up
+    // one GET there tells what the registry says (MANIFEST_UNKNOWN, NAME_UNKNOWN, ...).
+    let mut first_404: Option<(usize, &Reference)> = None;
     for place in &places {
         let found = match client.head(place) {
             Ok(Some(h)) => Some((h.digest, h.media_type, h.rate_limit)),
             Ok(None) => {
+                first_404.get_or_insert((misses.len(), place));
                 misses.push(format!("{place}: not found"));
                 None
             }
@@ -106,6 +110,11 @@ pub(super) fn locate(client: &Client, plan: &PlannedImage) -> Result<Located, Re
             rate_limit,
             misses,
         });
+    }
+    if let Some((i, place)) = first_404 {
+        if let Err(e) = client.get_manifest(place) {
+            misses[i] = format!("{place}: {}", crate::error_chain(&e));
+        }
     }
     Err(format!("{image} is at none of its places: {}", misses.join("; ")).into())
 }
