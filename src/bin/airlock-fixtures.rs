@@ -65,7 +65,8 @@ struct Select {
     /// The image set.
     #[arg(long, value_enum, default_value = "rancher-1.6.14")]
     set: Set,
-    /// More images by full name (Docker schema2, two layers each), comma separated.
+    /// More images by full name (Docker schema2, two layers each), comma separated; a name
+    /// the set already has stays the set's.
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     extra_names: Vec<String>,
     /// Seed for every byte generated.
@@ -100,7 +101,14 @@ impl Select {
             Set::Rancher1614Today => fixtures::rancher_1_6_14_today(self.seed, self.scale),
             Set::None => Vec::new(),
         };
-        let extra: Vec<&str> = self.extra_names.iter().map(String::as_str).collect();
+        // A name the set already has is the set's image: seeding it twice (in parallel) would
+        // leave either one under the tag.
+        let extra: Vec<&str> = self
+            .extra_names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !out.iter().any(|f| f.name == *n))
+            .collect();
         out.extend(fixtures::generic(&extra, self.seed, self.scale));
         Ok(out)
     }

@@ -94,8 +94,13 @@ pub(super) fn locate(client: &Client, plan: &PlannedImage) -> Result<Located, Re
         };
         if let Some(pin) = &plan.pin {
             if *pin != digest {
+                let at = if place == image {
+                    String::new()
+                } else {
+                    format!(" at {place}")
+                };
                 return Err(format!(
-                    "{image}: {place} serves {digest} for this tag, but the pin table says {pin}; \
+                    "{image}{at} resolves to {digest}, but the pin table says {pin}; \
                      refusing it (the image changed upstream, or the place serves another one; \
                      if you trust it, give a pin table of your own with --pins)"
                 )
@@ -560,7 +565,9 @@ pub(super) fn resolve(
                                 }
                             ),
                             manifests: vec![converted(&child, &c)],
-                            dropped: vec![],
+                            // Other platforms are left out as always; non-image entries
+                            // (attestations) are named, as with --all-platforms.
+                            dropped: dropped.clone(),
                             generated: vec![],
                         });
                     }

@@ -145,6 +145,16 @@ fn r12_pack_1_6_14_from_todays_places_and_pull_every_target_as_docker_17_03() {
         1,
         "pause's config is airlock's"
     );
+    // busybox's attestation entry is named as left out, with the platform picked.
+    let dropped = &up(BUSYBOX).conversion.as_ref().unwrap().dropped;
+    assert!(
+        !dropped.is_empty() && dropped.iter().all(|d| d.reason == "attestation-manifest"),
+        "{dropped:?}"
+    );
+    assert_eq!(
+        rec(BUSYBOX).from_index.as_ref().unwrap().platform,
+        "linux/amd64"
+    );
     // Every Docker-typed upstream keeps its digest.
     for r in &b.images {
         if r.source == PAUSE || r.source == BUSYBOX {
