@@ -301,6 +301,8 @@ pub struct Client {
     /// Origins that answered a Basic challenge: their own credentials go with every request.
     pub(super) basic: Mutex<HashSet<String>>,
     discovery: Mutex<HashMap<String, Discovery>>,
+    /// Discovered endpoints, for the per-request lookup (a read lock, no allocation).
+    discovered: RwLock<HashMap<String, Endpoint>>,
     /// Origins that answered at least once (a refused connection there is worth a retry).
     contacted: RwLock<HashSet<String>>,
     /// Host names the operator named; only they may resolve to link-local addresses.
@@ -346,6 +348,7 @@ impl Client {
             tokens: Mutex::new(HashMap::new()),
             basic: Mutex::new(HashSet::new()),
             discovery: Mutex::new(HashMap::new()),
+            discovered: RwLock::new(HashMap::new()),
             contacted: RwLock::new(HashSet::new()),
             trusted_hosts,
             waits: Waits::default(),
@@ -369,10 +372,9 @@ impl Client {
         if let Some(e) = self.fixed_endpoint(registry) {
             return e;
         }
-        let found = self.discovery.lock().unwrap().get(registry).cloned();
-        match found.as_ref().and_then(|d| d.get()) {
-            Some(Ok(e)) => e.clone(),
-            _ => https(registry),
+        match self.discovered.read().unwrap().get(registry) {
+            Some(e) => e.clone(),
+            None => https(registry),
         }
     }
 
@@ -396,6 +398,9 @@ impl Client {
         if !self.opts.insecure {
             return Ok(https(registry));
         }
+        if let Some(e) = self.discovered.read().unwrap().get(registry) {
+            return Ok(e.clone());
+        }
         let cell = self
             .discovery
             .lock()
@@ -404,7 +409,13 @@ impl Client {
             .or_default()
             .clone();
         match cell.get_or_init(|| self.discover(registry)) {
-            Ok(e) => Ok(e.clone()),
+            Ok(e) => {
+                self.discovered
+                    .write()
+                    .unwrap()
+                    .insert(registry.to_string(), e.clone());
+                Ok(e.clone())
+            }
             Err(e) => Err(e.try_clone().unwrap_or_else(|| RegistryError::Protocol {
                 method: "GET".into(),
                 url: format!("https://{registry}/v2/"),
@@ -449,9 +460,9 @@ impl Client {
 
     /// Lets the resolver guard accept `endpoint`'s host, which the operator named.
     fn trust_host(&self, endpoint: &Endpoint) {
-        let name = endpoint.hostname().to_string();
-        if !self.trusted_hosts.read().unwrap().contains(&name) {
-            self.trusted_hosts.write().unwrap().insert(name);
+        let name = endpoint.hostname();
+        if !self.trusted_hosts.read().unwrap().contains(name) {
+            self.trusted_hosts.write().unwrap().insert(name.to_string());
         }
     }
 
