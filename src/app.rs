@@ -693,6 +693,15 @@ pub fn registry_options(args: &RegistryArgs, target: Option<&str>) -> Result<reg
         if password.is_empty() {
             bail!("--password-stdin: standard input was empty; pipe the password in, e.g. `cat pw.txt | airlock ... --username {user} --password-stdin`");
         }
+        if let Some((_, m)) = opts.endpoints.iter().find(|(r, e)| {
+            registry::host_key(r) == registry::host_key(&host) && e.host != r.as_str()
+        }) {
+            eprintln!(
+                "warning: --login {host}: requests for {host} go to the mirror {}, which gets only its own credentials (--login {} for it)",
+                m.base(),
+                m.host
+            );
+        }
         opts.credentials
             .insert(&host, Credentials::new(user.clone(), password));
     }
@@ -710,25 +719,13 @@ pub fn print_error(e: &anyhow::Error) {
     }
 }
 
+/// What to do, where the error itself does not say it. (Registry errors that have one fix,
+/// plain http, TLS, the pull limit, say it in their own text: pack lists them per image.)
 fn hint(e: &anyhow::Error) -> Option<String> {
     use registry::RegistryError as R;
     for cause in e.chain() {
-        if let Some(r) = cause.downcast_ref::<R>() {
-            match r {
-                R::Unauthorized { .. } => {
-                    return Some("check the user name and password (--username with --password-stdin, or ~/.docker/config.json)".into())
-                }
-                R::PlainHttp { host } => {
-                    return Some(format!(
-                        "add --insecure to use plain http for {host}, or name it with http:// (--registry http://{host}; for pack sources --mirror {host}=http://{host})"
-                    ))
-                }
-                R::Tls { fix, .. } => return Some(fix.clone()),
-                R::PullLimit { .. } => {
-                    return Some("Docker Hub allows anonymous pulls per IP address, and more to a logged-in user: run `docker login` (airlock reads ~/.docker/config.json) or give --login docker.io --username U --password-stdin, or wait for the window to pass".into())
-                }
-                _ => {}
-            }
+        if let Some(R::Unauthorized { .. }) = cause.downcast_ref::<R>() {
+            return Some("check the user name and password (--username with --password-stdin, and for pack --login REGISTRY; or ~/.docker/config.json)".into());
         }
     }
     None

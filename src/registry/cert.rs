@@ -310,7 +310,12 @@ pub(crate) fn explain(e: &rustls::Error, host: &str, ca_dir: &str) -> (String, S
                 if presented.is_empty() {
                     "no name".to_string()
                 } else {
-                    presented.join(", ")
+                    presented
+                        .iter()
+                        .take(8)
+                        .map(|p| presented_name(p))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 }
             ),
             format!(
@@ -348,6 +353,21 @@ pub(crate) fn explain(e: &rustls::Error, host: &str, ca_dir: &str) -> (String, S
         ),
         other => (format!("its certificate was refused: {other:?}"), trust),
     }
+}
+
+/// A name from a (hostile) certificate, as webpki shows it (`DnsName("x")`,
+/// `IpAddress(1.2.3.4)`), made plain and safe for a terminal.
+fn presented_name(p: &str) -> String {
+    let inner = ["DnsName(\"", "UniformResourceIdentifier(\"", "IpAddress("]
+        .iter()
+        .find_map(|pre| p.strip_prefix(pre))
+        .map(|rest| rest.trim_end_matches(')').trim_end_matches('"'))
+        .unwrap_or(p);
+    inner
+        .chars()
+        .take(100)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect()
 }
 
 #[cfg(test)]
@@ -441,6 +461,16 @@ mod tests {
         let leaf = cert(false, VALID);
         let v = Verifier::new(vec![leaf.clone()], provider).unwrap();
         v.verify_server_cert(&leaf, &[], &ip, &[], now()).unwrap();
+    }
+
+    #[test]
+    fn presented_names_are_plain_and_safe() {
+        assert_eq!(
+            presented_name("DnsName(\"registry.example\")"),
+            "registry.example"
+        );
+        assert_eq!(presented_name("IpAddress(10.0.0.1)"), "10.0.0.1");
+        assert_eq!(presented_name("DnsName(\"a\x1b[2Jb\")"), "a?[2Jb");
     }
 
     #[test]

@@ -72,11 +72,11 @@ pub enum RegistryError {
         cause: std::sync::Arc<ureq::Error>,
     },
     /// An https request was answered in plain http: the registry does not speak TLS.
-    #[error("{host} answers plain http, not https")]
+    #[error("{host} answers plain http, not https: give --insecure to use plain http for it, or name it with http:// (--registry http://{host}; for pack, --mirror {host}=http://{host})")]
     PlainHttp { host: String },
     /// The TLS handshake failed for a reason retrying cannot fix (certificate, protocol).
-    /// `fix` says which flag or file helps; the CLI prints it as the hint.
-    #[error("TLS with {host} failed: {problem}")]
+    /// `fix` says which flag or file helps.
+    #[error("TLS with {host} failed: {problem}; {fix}")]
     Tls {
         host: String,
         problem: String,
@@ -94,7 +94,7 @@ pub enum RegistryError {
         reason: String,
     },
     /// Docker Hub's pull limit: waiting minutes and retrying does not help.
-    #[error("{request}: HTTP 429: the pull rate limit of {host} is reached{window}", window = PullWindow(*.limit, *.window_secs))]
+    #[error("{request}: HTTP 429: the pull rate limit of {host} is reached{window}; retrying now cannot help: log in for a higher limit (`docker login`, which airlock reads, or --login with --username), or wait for the window to pass", window = PullWindow(*.limit, *.window_secs))]
     PullLimit {
         /// `GET https://reg/v2/...` (redacted).
         request: String,
@@ -282,7 +282,9 @@ pub fn redact_url(url: &str) -> String {
                             || k == "mount"
                             || k == "from"
                             || k == "scope"
-                            || k == "service" =>
+                            || k == "service"
+                            || k == "n"
+                            || k == "last" =>
                     {
                         kv.to_string()
                     }

@@ -106,6 +106,8 @@ pub struct Options {
     pub request_timeout: Duration,
     /// The slowest accepted blob transfer, up or down.
     pub min_rate: MinRate,
+    /// How long a request waits before [`Client::observe`] names it on the progress line.
+    pub wait_notice: Duration,
 }
 
 impl Default for Options {
@@ -121,6 +123,7 @@ impl Default for Options {
             io_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(60),
             min_rate: MinRate::default(),
+            wait_notice: Duration::from_secs(5),
         }
     }
 }
@@ -298,6 +301,8 @@ pub struct Client {
     /// Origins that answered a Basic challenge: their own credentials go with every request.
     pub(super) basic: Mutex<HashSet<String>>,
     discovery: Mutex<HashMap<String, Discovery>>,
+    /// Discovered endpoints, for the per-request lookup (a read lock, no allocation).
+    discovered: RwLock<HashMap<String, Endpoint>>,
     /// Origins that answered at least once (a refused connection there is worth a retry).
     contacted: RwLock<HashSet<String>>,
     /// Host names the operator named; only they may resolve to link-local addresses.
@@ -313,9 +318,6 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client").field("opts", &self.opts).finish()
     }
 }
-
-/// How long a request waits before the progress line names it.
-const SAY_WAITING_AFTER: Duration = Duration::from_secs(5);
 
 impl Client {
     /// Builds the client and its agent. A bad `--ca-file` is reported here.
@@ -346,6 +348,7 @@ impl Client {
             tokens: Mutex::new(HashMap::new()),
             basic: Mutex::new(HashSet::new()),
             discovery: Mutex::new(HashMap::new()),
+            discovered: RwLock::new(HashMap::new()),
             contacted: RwLock::new(HashSet::new()),
             trusted_hosts,
             waits: Waits::default(),
@@ -369,10 +372,9 @@ impl Client {
         if let Some(e) = self.fixed_endpoint(registry) {
             return e;
         }
-        let found = self.discovery.lock().unwrap().get(registry).cloned();
-        match found.as_ref().and_then(|d| d.get()) {
-            Some(Ok(e)) => e.clone(),
-            _ => https(registry),
+        match self.discovered.read().unwrap().get(registry) {
+            Some(e) => e.clone(),
+            None => https(registry),
         }
     }
 
@@ -396,6 +398,9 @@ impl Client {
         if !self.opts.insecure {
             return Ok(https(registry));
         }
+        if let Some(e) = self.discovered.read().unwrap().get(registry) {
+            return Ok(e.clone());
+        }
         let cell = self
             .discovery
             .lock()
@@ -404,7 +409,13 @@ impl Client {
             .or_default()
             .clone();
         match cell.get_or_init(|| self.discover(registry)) {
-            Ok(e) => Ok(e.clone()),
+            Ok(e) => {
+                self.discovered
+                    .write()
+                    .unwrap()
+                    .insert(registry.to_string(), e.clone());
+                Ok(e.clone())
+            }
             Err(e) => Err(e.try_clone().unwrap_or_else(|| RegistryError::Protocol {
                 method: "GET".into(),
                 url: format!("https://{registry}/v2/"),
@@ -449,9 +460,9 @@ impl Client {
 
     /// Lets the resolver guard accept `endpoint`'s host, which the operator named.
     fn trust_host(&self, endpoint: &Endpoint) {
-        let name = endpoint.hostname().to_string();
-        if !self.trusted_hosts.read().unwrap().contains(&name) {
-            self.trusted_hosts.write().unwrap().insert(name);
+        let name = endpoint.hostname();
+        if !self.trusted_hosts.read().unwrap().contains(name) {
+            self.trusted_hosts.write().unwrap().insert(name.to_string());
         }
     }
 
@@ -518,7 +529,8 @@ impl Client {
                 // A redirect target: a refused connection is an answer.
                 Retryable::NotRefused
             };
-            let resp = self.call_with_retry(&call, &mut budget, retryable)?;
+            // Every body of a blob answer is rate-guarded, a 401's included.
+            let resp = self.guard_body(&call, self.call_with_retry(&call, &mut budget, retryable)?);
             let status = resp.status().as_u16();
             if status == 401 {
                 auth_rounds += 1;
@@ -561,7 +573,7 @@ impl Client {
                 url = next;
                 continue;
             }
-            return Ok(self.guard_body(&call, resp));
+            return Ok(resp);
         }
     }
 
@@ -613,14 +625,15 @@ impl Client {
             return false;
         };
         let refused = is_refused(e);
+        let timed_out = matches!(**cause, ureq::Error::Timeout(_));
         match retryable {
-            Retryable::ResetsOnly => !refused && !matches!(**cause, ureq::Error::Timeout(_)),
+            Retryable::ResetsOnly => !refused && !timed_out,
             Retryable::NotRefused => !refused,
-            // A host never reached that refuses the connection is not there: say so now
-            // rather than after seconds of backoff. One that answered before may be
-            // restarting.
+            // A host never reached that refuses the connection, or stays silent, is not
+            // there (or not at that port): say so now rather than after minutes of backoff.
+            // One that answered before may be restarting or briefly stalled.
             Retryable::Normally => {
-                !refused
+                !(refused || timed_out)
                     || Endpoint::of_url(url)
                         .is_some_and(|o| self.contacted.read().unwrap().contains(&o.base()))
             }
@@ -642,12 +655,13 @@ impl Client {
         };
         let (limit, window) = parse_ratelimit(header("ratelimit-limit").as_deref());
         let exhausted = parse_ratelimit(header("ratelimit-remaining").as_deref()).0 == Some(0);
-        let (parts, mut body) = resp.into_parts();
-        let text = body
-            .with_config()
-            .limit(64 * 1024)
-            .read_to_vec()
-            .unwrap_or_default();
+        let (parts, body) = resp.into_parts();
+        // Bounded in size and rate, whatever the kind of request.
+        let what = format!("{} {}", call.method, redact_url(call.url));
+        let mut text = Vec::new();
+        let _ = RateGuard::new(body.into_reader(), self.opts.min_rate, what)
+            .take(64 * 1024)
+            .read_to_end(&mut text);
         let said = String::from_utf8_lossy(&text).to_ascii_lowercase();
         if exhausted || said.contains("pull rate limit") {
             return Err(RegistryError::PullLimit {
@@ -800,11 +814,12 @@ impl Client {
                         .unwrap()
                         .0;
                     self.drain_warnings(reporter);
-                    match self.waits.longest(SAY_WAITING_AFTER) {
+                    let notice = self.opts.wait_notice;
+                    match self.waits.longest(notice) {
                         Some((waited, what)) => {
-                            let fresh = said.as_ref().is_none_or(|(w, at)| {
-                                *w != what || at.elapsed() >= SAY_WAITING_AFTER
-                            });
+                            let fresh = said
+                                .as_ref()
+                                .is_none_or(|(w, at)| *w != what || at.elapsed() >= notice);
                             if fresh {
                                 reporter.waiting(Some(&format!(
                                     "waiting {} s for {what}",

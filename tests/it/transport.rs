@@ -163,8 +163,9 @@ fn r17_pack_username_needs_login_and_goes_only_to_that_registry() {
         args.extend(["--mirror".into(), format!("{}={}", s.host(), s.url())]);
     }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    // Without --login, pack does not guess which registry the password is for.
-    let o = airlock_with(&refs, Some(b"canary-login-pw"), &[]);
+    // Without --login, pack does not guess which registry the password is for (and says so
+    // before reading standard input).
+    let o = airlock_with(&refs, None, &[]);
     assert_ne!(o.status.code(), Some(0));
     assert!(stderr(&o).contains("--login"), "{}", stderr(&o));
     assert!(a.requests().is_empty() && b.requests().is_empty());
@@ -551,4 +552,711 @@ fn r17_a_blob_whose_length_disagrees_is_not_retried() {
         .filter(|r| r.path.ends_with(layer.hex()))
         .count();
     assert_eq!(asked, 1, "asked {asked} times");
+}
+
+// ---- Issue 13: plain-http and private-CA registries ----
+
+/// A plain-http registry holding the pause image, and a bundle of it.
+fn pause_bundle(dir: &std::path::Path) -> std::path::PathBuf {
+    let up = crate::harness::Registry::start();
+    seed(&up, &[fixture(PAUSE)]);
+    let list = image_list(dir, &["gcr.io/google_containers/pause-amd64:3.0".into()]);
+    let bundle = dir.join("pause.tar.zst");
+    let o = airlock(&[
+        "pack",
+        "--images",
+        &list,
+        "-o",
+        bundle.to_str().unwrap(),
+        "--cache",
+        dir.join("cache").to_str().unwrap(),
+        "--mirror",
+        &format!("gcr.io={}", up.url()),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    bundle
+}
+
+fn timed(args: &[&str], env: &[(&str, &str)]) -> (std::process::Output, Duration) {
+    let started = Instant::now();
+    let o = airlock_with(args, None, env);
+    (o, started.elapsed())
+}
+
+#[test]
+fn r13_insecure_host_port_on_plain_http_is_found_once_and_never_retried() {
+    use crate::harness::proxy::{Faults, Proxy};
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = pause_bundle(dir.path());
+    let target = crate::harness::Registry::start();
+    let proxy = Proxy::start(&target.host(), Faults::default());
+    let host = proxy.host();
+    // Backoff that would show: a retried probe would take seconds.
+    let slow = [("AIRLOCK_RETRY_BASE_MS", "1500")];
+    let (o, took) = timed(
+        &[
+            "unpack",
+            bundle.to_str().unwrap(),
+            "--registry",
+            &host,
+            "--insecure",
+        ],
+        &slow,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(proxy.tls_hellos(), 1, "one https probe, no retry");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    // Every other command finds it the same way.
+    let (o, _) = timed(&["inventory", "--registry", &host, "--insecure"], &slow);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("google_containers/pause-amd64"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(proxy.tls_hellos(), 2);
+    let list = image_list(
+        dir.path(),
+        &[format!("{host}/google_containers/pause-amd64:3.0")],
+    );
+    let out = dir.path().join("again.tar.zst");
+    let (o, _) = timed(
+        &[
+            "pack",
+            "--images",
+            &list,
+            "-o",
+            out.to_str().unwrap(),
+            "--no-cache",
+            "--insecure",
+        ],
+        &slow,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(proxy.tls_hellos(), 3);
+
+    // Without --insecure: the cause and the two ways out, at once, asked once.
+    let out = out.to_str().unwrap();
+    for args in [
+        vec!["inventory", "--registry", &host],
+        vec!["unpack", bundle.to_str().unwrap(), "--registry", &host],
+        vec!["pack", "--images", &list, "-o", out, "--no-cache"],
+    ] {
+        let before = proxy.tls_hellos();
+        let (o, took) = timed(&args, &slow);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains(&format!("{host} answers plain http, not https")),
+            "{e}"
+        );
+        assert!(
+            e.contains("--insecure") && e.contains(&format!("http://{host}")),
+            "{e}"
+        );
+        assert!(took < Duration::from_secs(2), "{args:?} took {took:?}");
+        assert_eq!(proxy.tls_hellos() - before, 1, "{args:?}");
+    }
+}
+
+#[test]
+fn r13_a_self_signed_ca_true_certificate_is_trusted_via_ca_file_and_certs_d() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = pause_bundle(dir.path());
+    let reg = RegistryBuilder::new().tls_self_signed().start();
+    let cert = reg.ca_file().unwrap();
+    // Not trusted: refused at once, with the cause and the fix.
+    let (o, took) = timed(&["inventory", "--registry", &reg.host()], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains(&reg.host()) && e.contains("CA:TRUE"), "{e}");
+    assert!(e.contains("--ca-file"), "{e}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    // --ca-file with the certificate itself, as curl and skopeo take it.
+    let o = airlock(&[
+        "unpack",
+        bundle.to_str().unwrap(),
+        "--registry",
+        &reg.host(),
+        "--ca-file",
+        cert.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // certs.d/HOST:PORT/ca.crt, as Docker reads it.
+    let certs_d = dir.path().join("certs.d");
+    std::fs::create_dir_all(certs_d.join(reg.host())).unwrap();
+    std::fs::copy(&cert, certs_d.join(reg.host()).join("ca.crt")).unwrap();
+    let o = airlock_with(
+        &["inventory", "--registry", &reg.host()],
+        None,
+        &[("AIRLOCK_CERTS_D", certs_d.to_str().unwrap())],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("google_containers/pause-amd64"),
+        "{}",
+        stdout(&o)
+    );
+    // The directory is per host: another port's directory does not count.
+    let other = dir.path().join("other.d");
+    std::fs::create_dir_all(other.join("127.0.0.1:1")).unwrap();
+    std::fs::copy(&cert, other.join("127.0.0.1:1").join("ca.crt")).unwrap();
+    let o = airlock_with(
+        &["inventory", "--registry", &reg.host()],
+        None,
+        &[("AIRLOCK_CERTS_D", other.to_str().unwrap())],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // And --help says where it looks.
+    let help = stdout(&airlock(&["unpack", "--help"]));
+    assert!(
+        help.contains("/etc/docker/certs.d") && help.contains("AIRLOCK_CERTS_D"),
+        "{help}"
+    );
+}
+
+#[test]
+fn r13_tls_errors_fail_at_once_with_the_cause_and_the_fix() {
+    let ca_dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new(ca_dir.path());
+    let ca_file = ca.ca_file();
+    let ok = |_: &Recorded| Reply::new(200);
+    let unknown = crate::harness::Registry::with_tls();
+    let wrong_name =
+        FakeServer::start_with_cert(&ca.issue("other-name", &["registry.example"], None), ok);
+    let expired =
+        FakeServer::start_with_cert(&ca.issue("expired", &["127.0.0.1"], Some((2000, 2001))), ok);
+    let cases: Vec<(String, Vec<&str>, Vec<String>)> = vec![
+        (
+            unknown.host(),
+            vec![],
+            vec![
+                "does not trust".into(),
+                "--ca-file".into(),
+                format!("/etc/docker/certs.d/{}/ca.crt", unknown.host()),
+            ],
+        ),
+        (
+            wrong_name.host(),
+            vec!["--ca-file", ca_file.to_str().unwrap()],
+            vec!["is for registry.example and not for 127.0.0.1".into()],
+        ),
+        (
+            expired.host(),
+            vec!["--ca-file", ca_file.to_str().unwrap()],
+            vec!["expired on 2001-01-01".into(), "renew".into()],
+        ),
+    ];
+    for (host, extra, wanted) in cases {
+        let mut args = vec!["inventory", "--registry", &host];
+        args.extend(extra);
+        let (o, took) = timed(&args, &[("AIRLOCK_RETRY_BASE_MS", "1500")]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(&format!("TLS with {host} failed")), "{e}");
+        for w in wanted {
+            assert!(e.contains(&w), "{host}: no {w:?} in {e}");
+        }
+        assert!(took < Duration::from_secs(2), "{host}: {took:?}");
+    }
+    assert_eq!(
+        wrong_name.connections(),
+        1,
+        "a refused certificate is not retried"
+    );
+    assert_eq!(expired.connections(), 1);
+    assert!(wrong_name.requests().is_empty() && expired.requests().is_empty());
+}
+
+#[test]
+fn r13_silent_and_closed_ports_fail_fast_within_the_documented_timeouts() {
+    // Accepts connections and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let h = held.clone();
+    std::thread::spawn(move || {
+        for c in silent.incoming().flatten() {
+            h.lock().unwrap().push(c);
+        }
+    });
+    let env = [
+        ("AIRLOCK_CONNECT_TIMEOUT_SECS", "1"),
+        ("AIRLOCK_REQUEST_TIMEOUT_SECS", "1"),
+        ("AIRLOCK_RETRY_BASE_MS", "1500"),
+    ];
+    let plain = format!("http://127.0.0.1:{port}");
+    let bare = format!("127.0.0.1:{port}");
+    for args in [
+        vec!["inventory", "--registry", plain.as_str()],
+        vec!["inventory", "--registry", bare.as_str(), "--insecure"],
+        vec!["inventory", "--registry", bare.as_str()],
+    ] {
+        let (o, took) = timed(&args, &env);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("timed out"), "{}", stderr(&o));
+        assert!(took < Duration::from_secs(3), "{args:?} took {took:?}");
+    }
+    // A closed port: refused at once, with what to check, and no backoff.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for r in [
+        format!("http://127.0.0.1:{closed}"),
+        format!("127.0.0.1:{closed}"),
+    ] {
+        let (o, took) = timed(&["inventory", "--registry", &r, "--insecure"], &env);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("connection refused"), "{}", stderr(&o));
+        assert!(took < Duration::from_secs(1), "{r} took {took:?}");
+    }
+    // The bounds are documented where an operator looks.
+    let help = stdout(&airlock(&["pack", "--help"]));
+    for flag in [
+        "--connect-timeout",
+        "AIRLOCK_CONNECT_TIMEOUT_SECS",
+        "--read-timeout",
+        "AIRLOCK_IO_TIMEOUT_SECS",
+        "--request-timeout",
+        "--retries",
+        "AIRLOCK_RETRY_ATTEMPTS",
+        "--min-rate",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+}
+
+/// Records what a [`airlock::progress::Reporter`] is told.
+#[derive(Default)]
+struct Recording {
+    waits: std::sync::Mutex<Vec<Option<String>>>,
+    warnings: std::sync::Mutex<Vec<String>>,
+    advanced: std::sync::atomic::AtomicU64,
+    phase: std::sync::Mutex<String>,
+    download: std::sync::atomic::AtomicU64,
+}
+
+impl airlock::progress::Reporter for Recording {
+    fn phase(&self, name: &str, _: u64) {
+        *self.phase.lock().unwrap() = name.to_string();
+    }
+    fn advance(&self, n: u64) {
+        self.advanced.fetch_add(n, Ordering::SeqCst);
+        if self.phase.lock().unwrap().as_str() == "download" {
+            self.download.fetch_add(n, Ordering::SeqCst);
+        }
+    }
+    fn item(&self, _: &str) {}
+    fn warn(&self, w: &str) {
+        self.warnings.lock().unwrap().push(w.to_string());
+    }
+    fn finish_phase(&self) {}
+    fn waiting(&self, what: Option<&str>) {
+        self.waits.lock().unwrap().push(what.map(str::to_string));
+    }
+}
+
+#[test]
+fn r13_the_progress_line_says_what_a_request_waits_for() {
+    let srv = FakeServer::start(|_| Reply::new(200).delay(Duration::from_millis(600)));
+    let client = client_for(&[(&srv.host(), &srv.url())], |o| {
+        o.wait_notice = Duration::from_millis(100);
+    });
+    let rec = Recording::default();
+    client.observe(&rec, || client.ping(&srv.host())).unwrap();
+    let waits = rec.waits.lock().unwrap().clone();
+    let first = waits[0].clone().expect("a wait was reported");
+    assert!(
+        first.contains(&format!("GET {}/v2/", srv.url())) && first.starts_with("waiting "),
+        "{waits:?}"
+    );
+    assert_eq!(
+        waits.last().unwrap(),
+        &None,
+        "cleared once answered: {waits:?}"
+    );
+    // A quick answer is never mentioned.
+    let quick = FakeServer::start(|_| Reply::new(200));
+    let client = client_for(&[(&quick.host(), &quick.url())], |o| {
+        o.wait_notice = Duration::from_millis(300);
+    });
+    let rec = Recording::default();
+    client.observe(&rec, || client.ping(&quick.host())).unwrap();
+    assert!(rec.waits.lock().unwrap().is_empty());
+}
+
+// ---- Issue 17 point 4: credentials kept the way Docker keeps them ----
+
+/// Writes `docker-credential-test` into a new `dir/bin` and returns that directory: the
+/// helper logs each server URL it is asked for to `bin/asked`, and answers `(URL, user,
+/// secret)` as Docker's helpers do, else "credentials not found".
+fn credential_helper(
+    dir: &std::path::Path,
+    answers: &[(String, &str, &str)],
+) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = dir.join("bin");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cases = String::new();
+    for (url, user, secret) in answers {
+        let json = format!(r#"{{"ServerURL":"{url}","Username":"{user}","Secret":"{secret}"}}"#);
+        cases.push_str(&format!("  '{url}') printf '%s' '{json}' ;;\n"));
+    }
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread url\necho \"$url\" >> '{}'\ncase \"$url\" in\n{cases}  *) echo 'credentials not found in native keychain'; exit 1 ;;\nesac\n",
+        dir.join("asked").display()
+    );
+    let p = dir.join("docker-credential-test");
+    std::fs::write(&p, script).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+fn path_with(dir: &std::path::Path) -> String {
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+#[test]
+fn r17_credential_helpers_are_run_as_docker_runs_them_and_answer_for_their_host_only() {
+    const CANARY: &str = "canary-helper-pw";
+    let dir = tempfile::tempdir().unwrap();
+    let reg = crate::harness::Registry::with_htpasswd("ops", CANARY);
+    seed_with(&reg, &[fixture(PAUSE)], Some(&basic("ops", CANARY)), None);
+    let other = FakeServer::start(basic_gate(None));
+    let bin = credential_helper(dir.path(), &[(reg.host(), "ops", CANARY)]);
+    let path = path_with(&bin);
+    let list = image_list(
+        dir.path(),
+        &[
+            format!("{}/google_containers/pause-amd64:3.0", reg.host()),
+            format!("{}/x/y:1", other.host()),
+        ],
+    );
+    let out = dir.path().join("b.tar.zst");
+    for (name, cfg) in [
+        ("store", r#"{"credsStore":"test"}"#.to_string()),
+        (
+            "helpers",
+            format!(
+                r#"{{"credHelpers":{{"{}":"test","{}":"test"}}}}"#,
+                reg.host(),
+                other.host()
+            ),
+        ),
+    ] {
+        let _ = std::fs::remove_file(bin.join("asked"));
+        let cfg = docker_config(&dir.path().join(name), &cfg);
+        let o = airlock_with(
+            &[
+                "pack",
+                "--images",
+                &list,
+                "-o",
+                out.to_str().unwrap(),
+                "--no-cache",
+                "--keep-going",
+                "--mirror",
+                &format!("{}={}", reg.host(), reg.url()),
+                "--mirror",
+                &format!("{}={}", other.host(), other.url()),
+            ],
+            None,
+            &[("DOCKER_CONFIG", &cfg), ("PATH", &path)],
+        );
+        // The registry the helper knows is packed; the other one is refused.
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("{}/x/y:1", other.host())),
+            "{}",
+            stderr(&o)
+        );
+        assert!(
+            !stderr(&o).contains("google_containers/pause-amd64:3.0:"),
+            "{}",
+            stderr(&o)
+        );
+        // The helper was asked with each server URL on standard input, once per host.
+        let asked = std::fs::read_to_string(bin.join("asked")).unwrap();
+        let mut lines: Vec<&str> = asked.lines().collect();
+        lines.sort();
+        let mut want = vec![reg.host(), other.host()];
+        want.sort();
+        assert_eq!(lines, want, "{name}");
+        assert!(
+            authorizations(&other).is_empty(),
+            "{name}: {:?}",
+            authorizations(&other)
+        );
+        assert!(!stderr(&o).contains(CANARY));
+    }
+}
+
+#[test]
+fn r17_a_missing_helper_is_named_and_pull_goes_on_anonymously() {
+    let dir = tempfile::tempdir().unwrap();
+    // Anonymous pull works here (a public image on a token registry).
+    let public = RegistryBuilder::new()
+        .token_auth(TokenPolicy {
+            anonymous_pull: true,
+            ..TokenPolicy::new("ops", "pw")
+        })
+        .start();
+    let repo = airlock::fixtures::upstream_path(PAUSE).1;
+    let token = public
+        .token_server()
+        .unwrap()
+        .issue("ops", &[(repo.as_str(), &["pull", "push"][..])]);
+    seed_with(
+        &public,
+        &[fixture(PAUSE)],
+        Some(&crate::harness::http::bearer(&token)),
+        None,
+    );
+    let private = crate::harness::Registry::with_htpasswd("ops", "pw");
+    let cfg = docker_config(dir.path(), r#"{"credsStore":"airlock-test-missing"}"#);
+    let pack = |host: &str, url: &str| {
+        let list = image_list(dir.path(), &[format!("{host}/{repo}:3.0")]);
+        airlock_with(
+            &[
+                "pack",
+                "--images",
+                &list,
+                "-o",
+                dir.path().join("b.tar.zst").to_str().unwrap(),
+                "--no-cache",
+                "--mirror",
+                &format!("{host}={url}"),
+            ],
+            None,
+            &[("DOCKER_CONFIG", &cfg)],
+        )
+    };
+    let o = pack(&public.host(), &public.url());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("warning:") && e.contains("docker-credential-airlock-test-missing"),
+        "{e}"
+    );
+    assert!(
+        e.contains("not installed") && e.contains(&public.host()),
+        "{e}"
+    );
+    assert_eq!(
+        e.matches("docker-credential-airlock-test-missing").count(),
+        1,
+        "once: {e}"
+    );
+    // Where the registry then refuses, the error says why there were no credentials.
+    let o = pack(&private.host(), &private.url());
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("authentication failed"), "{e}");
+    assert!(
+        e.contains("docker-credential-airlock-test-missing, which is not installed"),
+        "{e}"
+    );
+}
+
+#[test]
+fn r17_identity_tokens_are_exchanged_as_oauth2_refresh_tokens() {
+    const REFRESH: &str = "canary-refresh-token";
+    let dir = tempfile::tempdir().unwrap();
+    let reg = RegistryBuilder::new()
+        .token_auth(TokenPolicy {
+            refresh_token: Some(REFRESH.into()),
+            ..TokenPolicy::new("azure-user", "unused-pw")
+        })
+        .start();
+    let ts = reg.token_server().unwrap();
+    let repo = airlock::fixtures::upstream_path(PAUSE).1;
+    let token = ts.issue("azure-user", &[(repo.as_str(), &["pull", "push"][..])]);
+    seed_with(
+        &reg,
+        &[fixture(PAUSE)],
+        Some(&crate::harness::http::bearer(&token)),
+        None,
+    );
+    let bin = credential_helper(dir.path(), &[(reg.host(), "<token>", REFRESH)]);
+    let from_file = docker_config(
+        &dir.path().join("file"),
+        &format!(
+            r#"{{"auths":{{"{}":{{"identitytoken":"{REFRESH}"}}}}}}"#,
+            reg.host()
+        ),
+    );
+    let from_helper = docker_config(
+        &dir.path().join("helper"),
+        &format!(r#"{{"credHelpers":{{"{}":"test"}}}}"#, reg.host()),
+    );
+    for cfg in [from_file, from_helper] {
+        let before = ts.posts().len();
+        let o = airlock_with(
+            &["inventory", "--registry", &reg.url()],
+            None,
+            &[("DOCKER_CONFIG", &cfg), ("PATH", &path_with(&bin))],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stdout(&o).contains(&repo), "{}", stdout(&o));
+        let posts = ts.posts()[before..].to_vec();
+        assert!(!posts.is_empty());
+        for p in &posts {
+            assert!(p.contains("grant_type=refresh_token"), "{p}");
+            assert!(p.contains(&format!("refresh_token={REFRESH}")), "{p}");
+        }
+        // Never sent as a password.
+        assert!(ts
+            .authorizations()
+            .iter()
+            .flatten()
+            .all(|a| !a.starts_with("Basic")));
+    }
+}
+
+// ---- Issue 17 points 6 and 14: deadlines, retries that cannot help ----
+
+#[test]
+fn r17_a_trickling_server_hits_the_request_deadline_or_the_minimum_rate() {
+    let f = fixture(PAUSE);
+    let manifest = f.artifact.manifest().to_vec();
+    let layer = f.artifact.images()[0].layers[0].clone();
+    let data = layer.data.clone();
+    let srv = FakeServer::start(move |r| {
+        let every = Duration::from_millis(50);
+        if r.path.contains("/manifests/") {
+            // Headers and body at 20 bytes a second: never a 1 s pause, never done.
+            return Reply::new(200)
+                .header("Content-Type", media_type_of_pause())
+                .body(manifest.clone())
+                .trickle(every);
+        }
+        // The blob's headers come at once, its body trickles.
+        Reply::new(200)
+            .body(data.clone())
+            .trickle(Duration::from_millis(20))
+            .delay(Duration::ZERO)
+    });
+    let client = client_for(&[(&srv.host(), &srv.url())], |o| {
+        o.request_timeout = Duration::from_secs(1);
+        o.io_timeout = Duration::from_secs(5);
+        o.retry.attempts = 1;
+        o.min_rate = airlock::registry::MinRate {
+            bytes: 4096,
+            window: Duration::from_millis(500),
+        };
+    });
+    let image =
+        Reference::parse(&format!("{}/google_containers/pause-amd64:3.0", srv.host())).unwrap();
+    let started = Instant::now();
+    let e = client.get_manifest(&image).unwrap_err();
+    let took = started.elapsed();
+    assert!(e.to_string().contains("request timeout"), "{e}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    let started = Instant::now();
+    let e = client.head_manifest(&image).unwrap_err();
+    assert!(e.to_string().contains("timed out"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // A blob body trickling below the minimum rate is cut.
+    let started = Instant::now();
+    let s = client
+        .get_blob(&srv.host(), "google_containers/pause-amd64", &layer.digest)
+        .unwrap();
+    let e = std::io::copy(&mut { s.reader }, &mut std::io::sink()).unwrap_err();
+    assert!(e.to_string().contains("moved only"), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+fn media_type_of_pause() -> &'static str {
+    fixture(PAUSE).artifact.media_type()
+}
+
+#[test]
+fn r17_docker_hub_pull_limit_is_reported_at_once_with_its_window() {
+    let srv = FakeServer::start(|_| {
+        Reply::new(429)
+            .header("ratelimit-limit", "100;w=21600")
+            .header("ratelimit-remaining", "0;w=21600")
+            .header("Retry-After", "3600")
+            .body(r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit"}]}"#)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let list = image_list(dir.path(), &["docker.io/library/busybox:latest".into()]);
+    let (o, took) = timed(
+        &[
+            "pack",
+            "--images",
+            &list,
+            "-o",
+            dir.path().join("b.tar.zst").to_str().unwrap(),
+            "--no-cache",
+            "--mirror",
+            &format!("docker.io={}", srv.url()),
+        ],
+        &[("AIRLOCK_RETRY_BASE_MS", "1500")],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("pull rate limit") && e.contains("100 pulls per 6 h"),
+        "{e}"
+    );
+    assert!(e.contains("docker login"), "{e}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(srv.requests().len(), 1, "not retried");
+}
+
+#[test]
+fn r17_progress_counts_a_retried_download_once() {
+    use airlock::pack::{pack, CacheMode, PackOptions, PlannedImage, Platforms};
+    let served = Arc::new(AtomicUsize::new(0));
+    let s = served.clone();
+    let (srv, _) = serve_pause(move |l| {
+        let reply = Reply::new(200).body(l.data.clone());
+        // The first answer breaks off after most of the layer.
+        if s.fetch_add(1, Ordering::SeqCst) == 0 {
+            reply.cut_body_at(l.data.len() * 3 / 4)
+        } else {
+            reply
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let client = client_for(&[("docker.io", &srv.url())], |_| {});
+    let planned = vec![PlannedImage {
+        reference: Reference::parse("docker.io/google_containers/pause-amd64:3.0").unwrap(),
+        target: "google_containers/pause-amd64:3.0".into(),
+        alt_targets: vec![],
+        group: "list".into(),
+    }];
+    let opts = PackOptions {
+        output: dir.path().join("b.tar.zst"),
+        cache: CacheMode::Keep(dir.path().join("cache")),
+        jobs: 1,
+        platforms: Platforms::One(airlock::manifest::Platform::linux_amd64()),
+        // Downloads before writing (not overlapped), so the download phase is theirs alone.
+        keep_going: true,
+        write: Default::default(),
+        created: None,
+        split: None,
+        base: None,
+    };
+    let rec = Recording::default();
+    pack(&client, &planned, Default::default(), &opts, &rec).unwrap();
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        2,
+        "the cut layer was fetched again"
+    );
+    let img = &fixture(PAUSE).artifact.images()[0];
+    let total = img.config.data.len() + img.layers.iter().map(|l| l.data.len()).sum::<usize>();
+    assert_eq!(rec.download.load(Ordering::SeqCst), total as u64);
 }

@@ -40,6 +40,13 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Wait this long before answering.
+    pub delay: Option<std::time::Duration>,
+    /// Send the whole answer, head included, one byte per this interval (a trickle).
+    pub trickle: Option<std::time::Duration>,
+    /// Send only this many body bytes, then close the connection (a body cut short; the
+    /// announced Content-Length stays the full one).
+    pub cut_body_at: Option<usize>,
 }
 
 impl Reply {
@@ -57,6 +64,18 @@ impl Reply {
         self.body = b.into();
         self
     }
+    pub fn delay(mut self, d: std::time::Duration) -> Reply {
+        self.delay = Some(d);
+        self
+    }
+    pub fn trickle(mut self, every: std::time::Duration) -> Reply {
+        self.trickle = Some(every);
+        self
+    }
+    pub fn cut_body_at(mut self, n: usize) -> Reply {
+        self.cut_body_at = Some(n);
+        self
+    }
 }
 
 type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
@@ -65,6 +84,7 @@ type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
 pub struct FakeServer {
     port: u16,
     tls: bool,
+    accepted: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     requests: Arc<Mutex<Vec<Recorded>>>,
     thread: Option<JoinHandle<()>>,
@@ -117,12 +137,15 @@ impl FakeServer {
         let handler: Arc<Handler> = Arc::new(handler);
         let (s, r) = (stop.clone(), requests.clone());
         let is_tls = tls.is_some();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let acc = accepted.clone();
         let thread = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
+                acc.fetch_add(1, Ordering::SeqCst);
                 let (h, r) = (handler.clone(), r.clone());
                 match &tls {
                     None => std::thread::spawn(move || serve(conn, &*h, &r)),
@@ -141,6 +164,7 @@ impl FakeServer {
         FakeServer {
             port,
             tls: is_tls,
+            accepted,
             stop,
             requests,
             thread: Some(thread),
@@ -159,6 +183,11 @@ impl FakeServer {
 
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// TCP connections accepted so far (a TLS handshake that failed leaves no request).
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 }
 
@@ -224,11 +253,31 @@ fn serve(conn: impl Read + Write, handler: &Handler, log: &Mutex<Vec<Recorded>>)
             out.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
         }
         out.push_str("\r\n");
-        let conn = reader.get_mut();
-        let _ = conn.write_all(out.as_bytes());
+        if let Some(d) = reply.delay {
+            std::thread::sleep(d);
+        }
+        let mut bytes = out.into_bytes();
         if rec.method != "HEAD" {
-            let _ = conn.write_all(&reply.body);
+            let n = reply.cut_body_at.unwrap_or(reply.body.len());
+            bytes.extend_from_slice(&reply.body[..n.min(reply.body.len())]);
+        }
+        let conn = reader.get_mut();
+        match reply.trickle {
+            None => {
+                let _ = conn.write_all(&bytes);
+            }
+            Some(every) => {
+                for b in bytes {
+                    if conn.write_all(&[b]).and_then(|()| conn.flush()).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(every);
+                }
+            }
         }
         let _ = conn.flush();
+        if reply.cut_body_at.is_some() {
+            return;
+        }
     }
 }
