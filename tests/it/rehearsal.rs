@@ -343,6 +343,26 @@ fn r12_docker_hub_allowance_stops_the_pack_before_any_download() {
     assert!(heads > 0);
     assert_eq!((gets, blobs), (0, 0), "nothing downloaded from docker.io");
     assert!(!out.exists());
+
+    // When the HEAD answers do not say what remains, the pack cannot know in advance: the
+    // 429 that comes is reported at once with its window, not retried for minutes.
+    t.set_docker_head_limits(false);
+    let started = std::time::Instant::now();
+    let o = pack_1_6_14(&t, &out, Some(&dir.path().join("cache-429")), &[]);
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("pull rate limit") && e.contains("6 h") && e.contains("docker login"),
+        "{e}"
+    );
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+    // Every manifest GET is counted, the refused ones too; 5 were allowed.
+    let refused = t.docker_pulls() - 5;
+    assert!(refused <= 16, "{refused} GETs past the limit: retried");
+    assert!(!out.exists());
+    t.set_docker_head_limits(true);
+
     // Logged in (a larger allowance, here a new window), the same pack goes through.
     t.set_docker_allowance(100);
     let o = pack_1_6_14(&t, &out, Some(&dir.path().join("cache")), &[]);

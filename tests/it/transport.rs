@@ -1236,6 +1236,8 @@ fn r17_progress_counts_a_retried_download_once() {
         target: "google_containers/pause-amd64:3.0".into(),
         alt_targets: vec![],
         group: "list".into(),
+        places: vec![],
+        pin: None,
     }];
     let opts = PackOptions {
         output: dir.path().join("b.tar.zst"),
@@ -1248,6 +1250,7 @@ fn r17_progress_counts_a_retried_download_once() {
         created: None,
         split: None,
         base: None,
+        keep_digests: false,
     };
     let rec = Recording::default();
     pack(&client, &planned, Default::default(), &opts, &rec).unwrap();

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use airlock::fixtures::{self, Fixture};
@@ -37,6 +37,8 @@ pub struct Today {
     pub docker: FakeServer,
     docker_gets: Arc<AtomicU64>,
     docker_limit: Arc<AtomicU64>,
+    /// False: `HEAD` answers carry no rate-limit headers (as from a cache in front of Hub).
+    docker_head_limits: Arc<AtomicBool>,
     /// gcr.io: nothing there.
     pub gcr: FakeServer,
     /// The host registry.k8s.io redirects to.
@@ -132,11 +134,13 @@ impl Today {
         });
         let docker_gets = Arc::new(AtomicU64::new(0));
         let docker_limit = Arc::new(AtomicU64::new(allowance));
+        let docker_head_limits = Arc::new(AtomicBool::new(true));
         let docker = {
-            let (url, gets, limit) = (
+            let (url, gets, limit, head_limits) = (
                 docker_backend.url(),
                 docker_gets.clone(),
                 docker_limit.clone(),
+                docker_head_limits.clone(),
             );
             FakeServer::start(move |r| {
                 if !r.path.contains("/manifests/") {
@@ -157,6 +161,9 @@ impl Today {
                         .body(
                             r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit"}]}"#,
                         );
+                }
+                if r.method == "HEAD" && !head_limits.load(Ordering::SeqCst) {
+                    return forward(&url, r);
                 }
                 forward(&url, r)
                     .header("ratelimit-limit", &limit_h)
@@ -199,6 +206,7 @@ impl Today {
             docker,
             docker_gets,
             docker_limit,
+            docker_head_limits,
             gcr,
             k8s_backend,
             k8s,
@@ -280,6 +288,11 @@ impl Today {
     pub fn set_docker_allowance(&self, allowance: u64) {
         self.docker_limit.store(allowance, Ordering::SeqCst);
         self.docker_gets.store(0, Ordering::SeqCst);
+    }
+
+    /// Whether docker.io's `HEAD` answers say how many pulls remain (they do by default).
+    pub fn set_docker_head_limits(&self, on: bool) {
+        self.docker_head_limits.store(on, Ordering::SeqCst);
     }
 
     /// Requests docker.io saw, by kind: (manifest HEADs, manifest GETs, blob GETs).
