@@ -35,7 +35,7 @@ pub fn fixture(name: &str) -> &'static Fixture {
 
 /// A pin table (`--pins`) giving the fixture digests for the references airlock's built-in
 /// table pins: the fixtures are not the upstream images, so the real pins would (rightly)
-/// refuse them. Written once per test binary.
+/// refuse them. Written once per test run.
 pub fn fixture_pins() -> &'static str {
     static P: OnceLock<String> = OnceLock::new();
     P.get_or_init(|| {
@@ -48,10 +48,14 @@ pub fn fixture_pins() -> &'static str {
                 text.push_str(&format!("{} {}\n", f.name, f.artifact.digest()));
             }
         }
-        let dir = std::env::temp_dir().join(format!("airlock-test-pins-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // Under Cargo's scratch directory for integration tests (not /tmp, where one file per
+        // run would stay behind); written under a private name and renamed, as test binaries
+        // may run side by side (the content is always the same).
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
         let path = dir.join("fixture-pins.txt");
-        std::fs::write(&path, text).unwrap();
+        let tmp = dir.join(format!(".fixture-pins.txt.{}", std::process::id()));
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
         path.display().to_string()
     })
 }

@@ -562,17 +562,23 @@ fn pause_bundle(dir: &std::path::Path) -> std::path::PathBuf {
     seed(&up, &[fixture(PAUSE)]);
     let list = image_list(dir, &["gcr.io/google_containers/pause-amd64:3.0".into()]);
     let bundle = dir.join("pause.tar.zst");
-    let o = airlock(&[
+    let mirror = format!("gcr.io={}", up.url());
+    let cache = dir.join("cache");
+    let mut args = vec![
         "pack",
         "--images",
         &list,
         "-o",
         bundle.to_str().unwrap(),
         "--cache",
-        dir.join("cache").to_str().unwrap(),
+        cache.to_str().unwrap(),
         "--mirror",
-        &format!("gcr.io={}", up.url()),
-    ]);
+        &mirror,
+    ];
+    // The fixture is not upstream's pause (issue 12's pins).
+    let fixture_args = fixture_pack_args();
+    args.extend(fixture_args.iter().map(String::as_str));
+    let o = airlock(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     bundle
 }
