@@ -1,9 +1,9 @@
 //! `airlock pack`: fetch every image into the local cache, then write one bundle.
 //!
-//! 1. Resolve ([`resolve`]): find each image at its places with `HEAD` (pins checked), stop
-//!    if a registry's pull allowance is too small, then read each image's manifests (from the
-//!    cache, or fetched by digest) and convert them for Docker 1.12–17.03 unless
-//!    `--keep-digests`, in parallel.
+//! 1. Resolve: find each image at its places with `HEAD` (pins checked), stop if a
+//!    registry's pull allowance is too small (`locate`), then read each image's manifests (from
+//!    the cache, or fetched by digest; `sources`) and convert them for Docker 1.12–17.03 unless
+//!    `--keep-digests` (`resolve`), in parallel.
 //! 2. Fetch: download every distinct blob once into the [`Cache`], verified while it streams;
 //!    blobs already cached are checked, not downloaded.
 //! 3. Write: stream the bundle from the cache to a temporary file beside the output, fsync,
@@ -16,10 +16,12 @@
 //! disk, which at 2.6 GB made pack 1.6x faster on a disk-bound host.
 
 mod fetch;
+mod locate;
 mod resolve;
+mod sources;
 mod write;
 
-pub use resolve::AllowanceExceeded;
+pub use locate::AllowanceExceeded;
 
 pub(crate) use write::write_file;
 pub use write::{estimate_bundle, sync_dir, temp_path_for};
@@ -270,12 +272,12 @@ pub fn pack(
         CacheMode::Transient { .. } => None,
     };
     reporter.phase("resolve", 0);
-    let located: Vec<Result<resolve::Located, Failure>> = pool.install(|| {
+    let located: Vec<Result<locate::Located, Failure>> = pool.install(|| {
         images
             .par_iter()
             .with_max_len(1)
             .map(|plan| {
-                resolve::locate(client, plan).map_err(|e| Failure {
+                locate::locate(client, plan).map_err(|e| Failure {
                     source: plan.reference.to_string(),
                     error: crate::error_chain(e.as_ref()),
                 })
@@ -291,10 +293,10 @@ pub fn pack(
             Err(f) => failures.push(f),
         }
     }
-    resolve::check_allowance(&found, keep_cache.as_ref(), &opts.platforms)?;
+    locate::check_allowance(&found, keep_cache.as_ref(), &opts.platforms)?;
     let pulls = std::sync::atomic::AtomicU64::new(0);
     let resolve_downloads = std::sync::atomic::AtomicU64::new(0);
-    let sources = resolve::Sources {
+    let sources = sources::Sources {
         client,
         cache: keep_cache.as_ref(),
         pulls: &pulls,
