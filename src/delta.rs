@@ -8,7 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::bundle::format::{self, BaseRef, InventoryRef};
-use crate::bundle::reader::MAX_JSON_BYTES;
+use crate::bundle::limits::{MAX_JSON_BYTES, MAX_SIDE_FILE_BYTES};
 use crate::digest::Digest;
 use crate::inventory::{Inventory, INVENTORY_FORMAT};
 use crate::pack::DeltaBase;
@@ -62,11 +62,14 @@ pub fn from_bundle(path: &Path) -> Result<DeltaBase, DeltaError> {
     })
 }
 
-/// The blobs an inventory lists.
+/// The blobs an inventory lists. The file must be a regular file of at most
+/// [`MAX_SIDE_FILE_BYTES`].
 pub fn from_inventory(path: &Path) -> Result<DeltaBase, DeltaError> {
-    let raw = std::fs::read(path).map_err(|source| DeltaError::Read {
-        path: path.to_path_buf(),
-        source,
+    let raw = crate::input_file::read_capped(path, MAX_SIDE_FILE_BYTES).map_err(|e| {
+        DeltaError::Read {
+            path: path.to_path_buf(),
+            source: e.into(),
+        }
     })?;
     let inv: Inventory = serde_json::from_slice(&raw).map_err(|e| DeltaError::Inventory {
         path: path.to_path_buf(),

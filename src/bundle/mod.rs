@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod format;
+pub mod limits;
 pub mod reader;
 pub mod writer;
 

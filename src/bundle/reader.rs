@@ -7,7 +7,6 @@
 //! that reaches past the end of the stream is refused before anything is read.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,8 +15,7 @@ use super::format::{self, BundleManifest, OciIndex};
 use crate::digest::Digest;
 use crate::seekable::{OwnedRange, ReadAt, SeekTable, SeekableError, SeekableReader, Shared};
 
-/// Largest `index.json` / `bundle.json` accepted.
-pub const MAX_JSON_BYTES: u64 = 8 << 20;
+pub use super::limits::MAX_JSON_BYTES;
 /// Largest PAX or GNU long-name record accepted.
 const MAX_EXT_HEADER: u64 = 64 << 10;
 
@@ -106,11 +104,11 @@ impl std::fmt::Debug for BundleReader {
 }
 
 impl BundleReader {
-    /// Opens a bundle file and indexes its entries.
+    /// Opens a bundle file (a regular file: never a FIFO or a device) and indexes its entries.
     pub fn open(path: &Path) -> Result<BundleReader, BundleError> {
-        let file = File::open(path).map_err(|source| BundleError::Open {
+        let file = crate::input_file::open_regular(path).map_err(|e| BundleError::Open {
             path: path.to_path_buf(),
-            source,
+            source: e.into(),
         })?;
         BundleReader::from_source(path, Arc::new(file))
     }

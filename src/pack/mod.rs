@@ -169,6 +169,8 @@ pub enum PackError {
     #[error("{} already exists: move the parts of the earlier pack away first (airlock never deletes parts)", .path.display())]
     PartsExist { path: PathBuf },
     #[error(transparent)]
+    Split(crate::parts::PartsError),
+    #[error(transparent)]
     Cache(#[from] CacheError),
     #[error(transparent)]
     Interrupted(#[from] crate::interrupt::Interrupted),

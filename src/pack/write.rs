@@ -200,9 +200,10 @@ pub fn estimate_bundle(content: u64, entries: u64) -> u64 {
     sum + sum / 100 + (64 << 10)
 }
 
-/// Refuses to start writing when the output's file system cannot hold a bundle of `needed`
-/// bytes plus `scratch` bytes of temporary downloads, and warns when one file over 4 GiB
-/// would go to a FAT file system.
+/// Refuses to start writing when `split` would cut the bundle into more parts than readers
+/// accept, or when the output's file system cannot hold a bundle of `needed` bytes plus
+/// `scratch` bytes of temporary downloads, and warns when one file over 4 GiB would go to a
+/// FAT file system.
 pub(super) fn check_space(
     output: &Path,
     needed: u64,
@@ -210,6 +211,9 @@ pub(super) fn check_space(
     split: Option<u64>,
     reporter: &dyn Reporter,
 ) -> Result<(), PackError> {
+    if let Some(size) = split {
+        parts::check_split(size, needed).map_err(PackError::Split)?;
+    }
     let dir = crate::space::output_dir(output);
     let info = crate::space::measure(&dir).map_err(|source| PackError::Measure {
         dir: dir.clone(),
