@@ -17,3 +17,13 @@ pub const MAX_SIDE_FILE_BYTES: u64 = MAX_JSON_BYTES;
 /// Most parts a split bundle may have: `pack --split` refuses a size that would give more, and
 /// readers refuse a layout (or a checksum file) that lists more.
 pub const MAX_PARTS: usize = 10_000;
+
+/// Most entries (files and directories) a bundle's tar may hold: as many as 10,000 images of
+/// ten blobs each that share nothing. Real bundles hold a few hundred.
+pub const MAX_ENTRIES: u64 = 100_000;
+
+/// Longest entry name accepted, in bytes (airlock writes names of at most 77).
+pub const MAX_NAME_BYTES: usize = 1024;
+
+/// Largest PAX or GNU long-name record accepted.
+pub const MAX_EXT_HEADER: u64 = 64 << 10;

@@ -2,6 +2,7 @@
 //! (see `docs/bundle-format.md`).
 
 pub mod check;
+pub mod entries;
 pub mod format;
 pub mod limits;
 pub mod reader;

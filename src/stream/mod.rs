@@ -9,13 +9,14 @@
 //! [`crate::bundle::reader`]: only regular files, no links, devices, `..` or absolute names,
 //! no duplicates.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::bundle::check::{ImageContent, Problem, MAX_CONFIG_BYTES};
+use crate::bundle::entries::{EntryRules, Header, Refusal};
 use crate::bundle::format::{self, BundleManifest, OciIndex};
-use crate::bundle::reader::{entry_kind, normalize_name, BundleError, EntryKind, MAX_JSON_BYTES};
+use crate::bundle::reader::{BundleError, MAX_JSON_BYTES};
 use crate::digest::{Digest, Hasher};
 use crate::manifest::{self, BlobRef, Parsed};
 use crate::media_type::{self, Kind};
@@ -55,7 +56,6 @@ struct Pass<'a> {
     reporter: &'a dyn Reporter,
     bundle: Option<BundleManifest>,
     index: Option<OciIndex>,
-    names: HashSet<String>,
     /// Verified small blobs.
     small: HashMap<Digest, Vec<u8>>,
     small_total: u64,
@@ -80,7 +80,6 @@ impl<'a> Pass<'a> {
             reporter,
             bundle: None,
             index: None,
-            names: HashSet::new(),
             small: HashMap::new(),
             small_total: 0,
             good: BTreeMap::new(),
@@ -103,29 +102,52 @@ impl<'a> Pass<'a> {
         }
     }
 
-    fn run(&mut self, src: impl Read, consumer: &mut dyn Consumer) -> Result<(), UnpackError> {
-        let decoder =
-            crate::seekable::streaming_decoder(src).map_err(|source| BundleError::Read {
-                path: self.path.clone(),
-                offset: 0,
-                source,
-            })?;
-        let mut archive = tar::Archive::new(decoder);
-        let entries = archive.entries().map_err(|source| BundleError::Read {
+    /// A read of the stream failed at (or after) the header at `offset`.
+    fn stream_err(&self, offset: u64, source: io::Error) -> BundleError {
+        BundleError::Read {
             path: self.path.clone(),
-            offset: 0,
+            offset,
             source,
-        })?;
+        }
+    }
+
+    fn run(&mut self, src: impl Read, consumer: &mut dyn Consumer) -> Result<(), UnpackError> {
+        let decoder = crate::seekable::streaming_decoder(src).map_err(|e| self.stream_err(0, e))?;
+        let mut archive = tar::Archive::new(decoder);
+        // Raw entries: PAX and GNU long-name records come as entries of their own, judged by
+        // the same rules as through the seek table (the tar crate would read them whole,
+        // however large).
+        let entries = archive
+            .entries()
+            .map_err(|e| self.stream_err(0, e))?
+            .raw(true);
+        let mut rules = EntryRules::new();
+        let mut offset = 0;
         for entry in entries {
-            let mut entry = entry.map_err(|source| BundleError::Read {
-                path: self.path.clone(),
-                offset: 0,
-                source,
-            })?;
-            let Some(name) = self.validate(&entry)? else {
-                continue;
+            let mut entry = entry.map_err(|e| self.stream_err(offset, e))?;
+            offset = entry.raw_header_position();
+            let verdict = rules
+                .header(entry.header(), offset)
+                .map_err(|r| self.refused(offset, r))?;
+            let (name, size) = match verdict {
+                Header::Extension { size } => {
+                    let mut raw = Vec::with_capacity(size as usize);
+                    (&mut entry)
+                        .take(size)
+                        .read_to_end(&mut raw)
+                        .map_err(|e| self.stream_err(offset, e))?;
+                    rules.extension(&raw).map_err(|r| self.refused(offset, r))?;
+                    continue;
+                }
+                Header::Directory => continue,
+                // Unknown regular files (an operator's metadata) are read past.
+                Header::Unknown { .. } => {
+                    io::copy(&mut entry, &mut io::sink())
+                        .map_err(|e| self.stream_err(offset, e))?;
+                    continue;
+                }
+                Header::Known { name, size } => (name, size),
             };
-            let size = entry.size();
             match name.as_str() {
                 format::OCI_LAYOUT | format::INDEX_JSON | format::BUNDLE_JSON => {
                     let raw = self.read_json(&name, size, &mut entry)?;
@@ -136,44 +158,28 @@ impl<'a> Pass<'a> {
                         consumer.start(&b)?;
                     }
                 }
-                n if n.starts_with("blobs/sha256/") => {
+                n => {
                     if self.bundle.is_none() || self.index.is_none() {
                         return Err(self
                             .entry_err(n, "a blob comes before index.json and bundle.json; a sequential read needs them first")
                             .into());
                     }
+                    // The rules admit only blobs/sha256/<valid digest> besides the three above.
                     let d = Digest::parse(&format!("sha256:{}", &n["blobs/sha256/".len()..]))
                         .map_err(|e| self.entry_err(n, format!("not a valid blob name: {e}")))?;
                     self.blob(d, size, &mut entry, consumer)?;
                 }
-                n if n.starts_with("blobs/") => {
-                    return Err(self
-                        .entry_err(
-                            n,
-                            "blobs of an algorithm other than sha256 are not accepted",
-                        )
-                        .into())
-                }
-                // Unknown regular files (an operator's metadata) are read past.
-                _ => {
-                    io::copy(&mut entry, &mut io::sink()).map_err(|source| BundleError::Read {
-                        path: self.path.clone(),
-                        offset: 0,
-                        source,
-                    })?;
-                }
             }
         }
+        rules.finish().map_err(|r| self.refused(offset, r))?;
         // After the end-of-archive blocks only zero padding may follow, and the compressed
         // stream must end cleanly: appended bytes or a cut-off frame are refused.
         let mut rest = archive.into_inner();
         let mut buf = vec![0u8; 64 << 10];
         loop {
-            let n = rest.read(&mut buf).map_err(|source| BundleError::Read {
-                path: self.path.clone(),
-                offset: 0,
-                source,
-            })?;
+            let n = rest
+                .read(&mut buf)
+                .map_err(|e| self.stream_err(offset, e))?;
             if n == 0 {
                 break;
             }
@@ -188,39 +194,16 @@ impl<'a> Pass<'a> {
         Ok(())
     }
 
-    /// Checks an entry's type and name; `None` for directories, which are ignored.
-    fn validate<R: Read>(
-        &mut self,
-        entry: &tar::Entry<'_, R>,
-    ) -> Result<Option<String>, BundleError> {
-        let raw = String::from_utf8(entry.path_bytes().into_owned())
-            .map_err(|_| self.entry_err("?", "entry name is not UTF-8"))?;
-        let path = self.path.clone();
-        let refuse = |what: &str| BundleError::Entry {
-            path: path.clone(),
-            name: raw.clone(),
-            reason: what.to_string(),
-        };
-        let header_size = entry
-            .header()
-            .entry_size()
-            .map_err(|e| refuse(&format!("bad size field: {e}")))?;
-        match entry_kind(entry.header().entry_type()) {
-            Ok(EntryKind::File) => {}
-            Ok(EntryKind::Directory) => return Ok(None),
-            Err(why) => return Err(refuse(&why)),
+    /// The error for what [`EntryRules`] refused, at the header's `offset` in the tar.
+    fn refused(&self, offset: u64, r: Refusal) -> BundleError {
+        match r {
+            Refusal::Header(reason) => BundleError::Tar {
+                path: self.path.clone(),
+                offset,
+                reason,
+            },
+            Refusal::Entry { name, reason } => self.entry_err(&name, reason),
         }
-        if entry.size() != header_size {
-            return Err(refuse(&format!(
-                "its PAX size ({}) disagrees with its header size ({header_size})",
-                entry.size()
-            )));
-        }
-        let name = normalize_name(&raw).map_err(|r| refuse(&r))?;
-        if !self.names.insert(name.clone()) {
-            return Err(refuse("a second entry with the same name"));
-        }
-        Ok(Some(name))
     }
 
     fn read_json(&self, name: &str, size: u64, r: &mut dyn Read) -> Result<Vec<u8>, BundleError> {

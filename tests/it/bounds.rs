@@ -1,8 +1,9 @@
 //! Issue 17: every input has bounded time, memory and file handles. Each case builds its
 //! hostile bundle or side file here, runs the binary as a child with a timeout (and, where the
-//! case is about handles, a lowered `RLIMIT_NOFILE`), and reads the peak RSS of that child
-//! alone (its `VmHWM`, no tool needed). A bundle case runs through every reader: the seekable file, the
-//! same tar recompressed without a seek table, and `-` on standard input.
+//! case is about handles, a lowered `RLIMIT_NOFILE`), and measures the peak RSS of that child
+//! alone (its `VmHWM`; no tool needed). A bundle case runs through every reader: the seekable
+//! file, the same frames without their seek table (a plain zstd stream), and `-` on standard
+//! input.
 
 use std::io::Write as _;
 use std::os::unix::process::CommandExt as _;
@@ -191,23 +192,18 @@ pub fn run(args: &[&str], o: &Opts<'_>) -> Run {
     }
 }
 
-/// A bundle case written three ways: the seekable file, the same tar recompressed by plain
-/// zstd (no seek table), and that plain file again for standard input.
+/// A bundle case written for three readers: the seekable file, the same frames without their
+/// seek table (a plain zstd stream, as the zstd tool reads it), and that plain file again for
+/// standard input.
 struct Drivers {
     dir: tempfile::TempDir,
 }
 
 impl Drivers {
-    fn new(bundle: &[u8]) -> Drivers {
+    fn new(frames: &Frames) -> Drivers {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("bundle.tar.zst"), bundle).unwrap();
-        let mut tar = Vec::new();
-        std::io::Read::read_to_end(
-            &mut airlock::seekable::streaming_decoder(bundle).unwrap(),
-            &mut tar,
-        )
-        .unwrap();
-        let plain = zstd::encode_all(&tar[..], 3).unwrap();
+        std::fs::write(dir.path().join("bundle.tar.zst"), frames.file()).unwrap();
+        let plain: Vec<u8> = frames.0.iter().flat_map(|f| f.compressed.clone()).collect();
         std::fs::write(dir.path().join("plain.tar.zst"), plain).unwrap();
         Drivers { dir }
     }
@@ -220,29 +216,40 @@ impl Drivers {
         self.dir.path().join("plain.tar.zst")
     }
 
-    /// Runs `cmd BUNDLE rest..` for each driver; `check` judges each run.
-    fn each(&self, cmd: &str, rest: &[&str], check: impl Fn(&str, &Run)) {
+    /// Runs `cmd BUNDLE rest..` for each driver, the three at once; `check` judges each run.
+    fn each(&self, cmd: &str, rest: &[&str], check: impl Fn(&str, &Run) + Sync) {
         let (seekable, plain) = (self.seekable(), self.plain());
-        for (what, path, stdin) in [
+        let drivers = [
             ("seekable", seekable.to_str().unwrap(), None),
             ("plain zstd", plain.to_str().unwrap(), None),
             ("stdin", "-", Some(plain.as_path())),
-        ] {
-            let mut args = vec![cmd, path];
-            args.extend_from_slice(rest);
-            let r = run(
-                &args,
-                &Opts {
-                    stdin,
-                    ..Opts::default()
-                },
-            );
-            check(&format!("{cmd} ({what})"), &r);
-        }
+        ];
+        std::thread::scope(|s| {
+            let runs: Vec<_> = drivers
+                .iter()
+                .map(|(what, path, stdin)| {
+                    let mut args = vec![cmd, *path];
+                    args.extend_from_slice(rest);
+                    let what = format!("{cmd} ({what})");
+                    s.spawn(move || {
+                        let r = run(
+                            &args,
+                            &Opts {
+                                stdin: *stdin,
+                                ..Opts::default()
+                            },
+                        );
+                        (what, r)
+                    })
+                })
+                .collect();
+            for h in runs {
+                let (what, r) = h.join().unwrap();
+                check(&what, &r);
+            }
+        });
     }
-}
 
-impl Drivers {
     /// `verify` and `unpack --dry-run` (the structural check and the plan, no registry)
     /// accept the bundle through every reader, each within the bounds.
     fn verify_and_plan(&self) {
@@ -290,7 +297,6 @@ fn padded_image(size: usize) -> (Vec<u8>, Blobs) {
 // ---- point 5: time bounded by the input ----
 
 #[test]
-#[ignore = "issue 17 point 5: fixed in a later commit"]
 fn r17_headers_sharing_one_64_mib_frame_are_handled_in_time() {
     // 131,072 directory headers decompress to one 64 MiB frame of a few hundred kB. A reader
     // that decompresses the whole frame for each 512-byte header does 131,072 x 64 MiB.
@@ -298,19 +304,31 @@ fn r17_headers_sharing_one_64_mib_frame_are_handled_in_time() {
         .flat_map(|i| header(format!("d{i:06}/").as_bytes(), 0, b'5'))
         .collect();
     let chunks = before_end(Model::base().chunks(), vec![Chunk::raw("dirs", dirs)]);
-    let bundle = Frames::from_chunks(&chunks).file();
-    eprintln!("bundle of {} bytes", bundle.len());
-    let d = Drivers::new(&bundle);
-    for cmd in ["verify", "inspect"] {
-        if cmd == "inspect" {
-            let r = run(&[cmd, d.seekable().to_str().unwrap()], &Opts::default());
-            r.refused("inspect", &["not at the start of a zstd frame"]);
-            continue;
+    let d = Drivers::new(&Frames::from_chunks(&chunks));
+    // Through the seek table, the second header is inside the first one's frame; read in one
+    // pass, the 100,001st entry is one too many.
+    let needle = |what: &str| {
+        if what.contains("seekable") {
+            "tar header at offset"
+        } else {
+            "more than 100000 entries"
         }
-        d.each(cmd, &[], |what, r| {
-            r.refused(what, &[]);
-        });
-    }
+    };
+    d.each("verify", &[], |what, r| {
+        r.refused(what, &[needle(what)]);
+    });
+    d.each(
+        "unpack",
+        &["--dry-run", "--registry", "127.0.0.1:9"],
+        |what, r| {
+            r.refused(what, &[needle(what)]);
+        },
+    );
+    let r = run(
+        &["inspect", d.seekable().to_str().unwrap()],
+        &Opts::default(),
+    );
+    r.refused("inspect", &["is not at the start of a zstd frame"]);
 }
 
 // ---- point 8: memory bounded by distinct documents ----
@@ -346,7 +364,7 @@ fn r17_an_index_naming_one_4_mib_manifest_400_times_holds_it_once() {
         media_type::DOCKER_LIST,
         index.len() as u64,
     );
-    Drivers::new(&Model::of(vec![rec], all).bundle()).verify_and_plan();
+    Drivers::new(&Model::of(vec![rec], all).frames()).verify_and_plan();
 }
 
 #[test]
@@ -365,13 +383,12 @@ fn r17_400_images_sharing_one_4_mib_manifest_hold_it_once() {
         .collect();
     let mut all = vec![(m.clone(), raw)];
     all.extend(blobs);
-    Drivers::new(&Model::of(recs, all).bundle()).verify_and_plan();
+    Drivers::new(&Model::of(recs, all).frames()).verify_and_plan();
 }
 
 // ---- point 9: names are bounded ----
 
 #[test]
-#[ignore = "issue 17 point 9: fixed in a later commit"]
 fn r17_long_pax_names_are_refused_before_they_cost_memory() {
     // 8,000 unknown entries, each named by a 64 KiB PAX path: a 2 MB bundle that held 1 GB.
     let mut extra = Vec::new();
@@ -380,9 +397,10 @@ fn r17_long_pax_names_are_refused_before_they_cost_memory() {
         extra.extend(pax_chunks(&[("path", &name)]));
         extra.push(Chunk::header("x", header(b"placeholder", 0, b'0')));
     }
-    let bundle = Frames::from_chunks(&before_end(Model::base().chunks(), extra)).file();
-    eprintln!("bundle of {} bytes", bundle.len());
-    let d = Drivers::new(&bundle);
+    let d = Drivers::new(&Frames::from_chunks(&before_end(
+        Model::base().chunks(),
+        extra,
+    )));
     d.each("verify", &[], |what, r| {
         r.refused(what, &["meta/00000/nnn", "longer than the 1024 bytes"])
     });
@@ -391,6 +409,41 @@ fn r17_long_pax_names_are_refused_before_they_cost_memory() {
         &Opts::default(),
     );
     r.refused("inspect", &["longer than the 1024 bytes"]);
+}
+
+#[test]
+fn r17_a_pax_header_claiming_a_gib_is_refused_unread() {
+    // The sequential reader used to read a PAX record whole, whatever its size: 1 GiB of
+    // zeros is 16 frames of a few kB.
+    let mut frames = Frames::from_chunks(&Model::base().chunks());
+    let end = frames.0.pop().unwrap();
+    let frame = |label: &str, compressed: Vec<u8>, d_size: u32| Frame {
+        label: label.into(),
+        compressed,
+        d_size,
+    };
+    frames.0.push(frame(
+        "pax-header",
+        zstd_frame(&header(b"PaxHeaders/x", 1 << 30, b'x')),
+        512,
+    ));
+    for _ in 0..16 {
+        frames.0.push(frame(
+            "pax-data",
+            rle_frame(0, 64 << 20, Some(64 << 20)),
+            64 << 20,
+        ));
+    }
+    frames
+        .0
+        .push(frame("name", zstd_frame(&header(b"x", 0, b'0')), 512));
+    frames.0.push(end);
+    Drivers::new(&frames).each("verify", &[], |what, r| {
+        r.refused(
+            what,
+            &["PAX header of 1073741824 bytes is larger than the 65536 accepted"],
+        )
+    });
 }
 
 // ---- point 10: side files are capped ----

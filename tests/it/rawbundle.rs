@@ -237,7 +237,12 @@ impl Model {
 
     /// The bundle file, as airlock writes it.
     pub fn bundle(&self) -> Vec<u8> {
-        Frames::from_chunks(&self.chunks()).file()
+        self.frames().file()
+    }
+
+    /// The bundle's frames, as airlock writes them, before the seek table.
+    pub fn frames(&self) -> Frames {
+        Frames::from_chunks(&self.chunks())
     }
 
     /// The bundle as a plain (uncompressed) tar.
