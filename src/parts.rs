@@ -251,7 +251,8 @@ impl SplitWriter {
         Ok(PartsManifest {
             format: PARTS_FORMAT.into(),
             split_size: self.split,
-            total_size: parts.iter().map(|p| p.size).sum(),
+            // Bytes this writer wrote: they fit.
+            total_size: crate::space::total(parts.iter().map(|p| p.size)).unwrap_or(u64::MAX),
             parts,
         })
     }

@@ -16,6 +16,7 @@ use airlock::digest::Digest;
 use airlock::media_type;
 use serde_json::json;
 
+use crate::harness::fake::{FakeServer, Reply};
 use crate::rawbundle::*;
 use crate::support::{fixture, read_all};
 
@@ -339,22 +340,28 @@ fn four_mib_manifest() -> (Digest, Vec<u8>, Blobs) {
     (Digest::of(&raw), raw, blobs)
 }
 
-#[test]
-#[ignore = "issue 17 point 8: fixed in a later commit"]
-fn r17_an_index_naming_one_4_mib_manifest_400_times_holds_it_once() {
-    let (m, raw, blobs) = four_mib_manifest();
+/// A Docker manifest list naming manifest `m` of `size` bytes `n` times.
+fn index_of(m: &Digest, size: usize, n: usize) -> Vec<u8> {
     let child = json!({
         "mediaType": media_type::DOCKER_MANIFEST,
         "digest": m.to_string(),
-        "size": raw.len(),
+        "size": size,
         "platform": {"architecture": "amd64", "os": "linux"},
     });
-    let index = serde_json::to_vec(&json!({
+    serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": media_type::DOCKER_LIST,
-        "manifests": vec![child; 400],
+        "manifests": vec![child; n],
     }))
-    .unwrap();
+    .unwrap()
+}
+
+/// A bundle of one image, `docker.io/x/many:1`: an index naming the Docker image's manifest
+/// (padded to `size` bytes) 400 times. The index digest too.
+fn index_bundle(size: usize) -> (Digest, Drivers) {
+    let (raw, blobs) = padded_image(size);
+    let m = Digest::of(&raw);
+    let index = index_of(&m, raw.len(), 400);
     let ix = Digest::of(&index);
     let mut all = vec![(ix.clone(), index.clone()), (m, raw)];
     all.extend(blobs);
@@ -364,11 +371,15 @@ fn r17_an_index_naming_one_4_mib_manifest_400_times_holds_it_once() {
         media_type::DOCKER_LIST,
         index.len() as u64,
     );
-    Drivers::new(&Model::of(vec![rec], all).frames()).verify_and_plan();
+    (ix, Drivers::new(&Model::of(vec![rec], all).frames()))
 }
 
 #[test]
-#[ignore = "issue 17 point 8: fixed in a later commit"]
+fn r17_an_index_naming_one_4_mib_manifest_400_times_holds_it_once() {
+    index_bundle(4 << 20).1.verify_and_plan();
+}
+
+#[test]
 fn r17_400_images_sharing_one_4_mib_manifest_hold_it_once() {
     let (m, raw, blobs) = four_mib_manifest();
     let recs = (0..400)
@@ -384,6 +395,75 @@ fn r17_400_images_sharing_one_4_mib_manifest_hold_it_once() {
     let mut all = vec![(m.clone(), raw)];
     all.extend(blobs);
     Drivers::new(&Model::of(recs, all).frames()).verify_and_plan();
+}
+
+#[test]
+fn r17_an_index_naming_one_manifest_many_times_unpacks_exactly() {
+    // The index is pushed byte for byte, its one platform manifest once.
+    let (ix, d) = index_bundle(64 << 10);
+    for (what, path, stdin) in [
+        ("seekable", d.seekable(), None),
+        ("stdin", PathBuf::from("-"), Some(d.plain())),
+    ] {
+        let reg = crate::harness::Registry::start();
+        let r = run(
+            &["unpack", path.to_str().unwrap(), "--registry", &reg.url()],
+            &Opts {
+                stdin: stdin.as_deref(),
+                ..Opts::default()
+            },
+        );
+        r.accepted(&format!("unpack ({what})"));
+        let got = crate::harness::http::send(
+            "HEAD",
+            &format!("{}/v2/x/many/manifests/1", reg.url()),
+            &[("Accept", media_type::MANIFEST_ACCEPT)],
+            b"",
+        );
+        assert_eq!(
+            got.header("Docker-Content-Digest"),
+            Some(ix.to_string().as_str())
+        );
+    }
+}
+
+#[test]
+fn r17_pack_all_platforms_fetches_a_manifest_named_400_times_once() {
+    let (m, raw, blobs) = four_mib_manifest();
+    let index = index_of(&m, raw.len(), 400);
+    let ix = Digest::of(&index);
+    let mut served: Vec<(String, &'static str, Vec<u8>)> = vec![
+        (
+            "/v2/x/many/manifests/1".into(),
+            media_type::DOCKER_LIST,
+            index,
+        ),
+        (
+            format!("/v2/x/many/manifests/{m}"),
+            media_type::DOCKER_MANIFEST,
+            raw,
+        ),
+    ];
+    for (d, data) in blobs {
+        served.push((
+            format!("/v2/x/many/blobs/{d}"),
+            "application/octet-stream",
+            data,
+        ));
+    }
+    let up = serving(served);
+    let packed = pack_list(&up, &["docker.io/x/many:1".into()], &["--all-platforms"]);
+    packed.run.accepted("pack --all-platforms");
+    let out = &packed.out;
+    let child_gets = up
+        .requests()
+        .iter()
+        .filter(|r| r.path.replace("%3A", ":").ends_with(&m.to_string()))
+        .count();
+    assert_eq!(child_gets, 1, "the platform manifest is fetched once");
+    run(&["verify", out.to_str().unwrap()], &Opts::default()).accepted("verify");
+    let r = airlock::bundle::reader::BundleReader::open(out).unwrap();
+    assert_eq!(r.bundle_manifest().unwrap().images[0].digest, ix);
 }
 
 // ---- point 9: names are bounded ----
@@ -659,4 +739,207 @@ fn r17_a_bundle_in_many_parts_verifies_with_64_file_handles() {
             parts.len()
         ));
     }
+}
+
+// ---- points 11, 12 and 13: pack applies the readers' bounds before it fetches a blob ----
+
+/// A Docker manifest whose config and layers have these declared sizes (the blobs exist
+/// nowhere: pack must refuse before it asks for them). Digests differ with the sizes.
+fn manifest_declaring(config_size: u64, layer_sizes: &[u64]) -> Vec<u8> {
+    let desc = |mt: &str, i: usize, size: u64| {
+        let d = Digest::of(format!("{config_size} {i} {size}").as_bytes());
+        json!({"mediaType": mt, "digest": d.to_string(), "size": size})
+    };
+    let layers: Vec<_> = layer_sizes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| desc(media_type::DOCKER_LAYER_GZIP, i + 1, *s))
+        .collect();
+    serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": media_type::DOCKER_MANIFEST,
+        "config": desc(media_type::DOCKER_CONFIG, 0, config_size),
+        "layers": layers,
+    }))
+    .unwrap()
+}
+
+/// A registry serving `served` (path, media type, body), and nothing else; it records every
+/// request.
+fn serving(served: Vec<(String, &'static str, Vec<u8>)>) -> FakeServer {
+    FakeServer::start(move |req| {
+        let path = req.path.replace("%3A", ":");
+        match served.iter().find(|(p, _, _)| *p == path) {
+            Some((_, mt, body)) => Reply::new(200)
+                .header("Content-Type", mt)
+                .header("Docker-Content-Digest", &Digest::of(body).to_string())
+                .body(body.clone()),
+            None => Reply::new(if path == "/v2/" { 200 } else { 404 }),
+        }
+    })
+}
+
+/// A registry serving `manifests` (repository, tag, body) as Docker manifests, and nothing else.
+fn upstream(manifests: Vec<(&str, &str, Vec<u8>)>) -> FakeServer {
+    serving(
+        manifests
+            .into_iter()
+            .map(|(repo, tag, body)| {
+                let path = format!("/v2/{repo}/manifests/{tag}");
+                (path, media_type::DOCKER_MANIFEST, body)
+            })
+            .collect(),
+    )
+}
+
+/// What `pack_list` did, and where.
+struct Packed {
+    _dir: tempfile::TempDir,
+    out: PathBuf,
+    run: Run,
+}
+
+impl Packed {
+    /// Refused, and nothing written under the output's name.
+    fn refused(&self, what: &str, needles: &[&str]) {
+        self.run.refused(what, needles);
+        let out = &self.out;
+        assert!(!out.exists() && !airlock::parts::part_path(out, 0).exists());
+    }
+}
+
+/// `airlock pack --images LIST` through `up` as docker.io's mirror.
+fn pack_list(up: &FakeServer, images: &[String], extra: &[&str]) -> Packed {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("images.txt");
+    std::fs::write(&list, images.join("\n")).unwrap();
+    let out = dir.path().join("b.tar.zst");
+    let mirror = format!("docker.io={}", up.url());
+    let mut args = vec![
+        "pack",
+        "--images",
+        list.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--cache",
+        dir.path().to_str().unwrap(),
+        "--mirror",
+        &mirror,
+    ];
+    args.extend_from_slice(extra);
+    let run = run(&args, &Opts::default());
+    Packed {
+        _dir: dir,
+        out,
+        run,
+    }
+}
+
+/// No blob was asked for.
+fn no_blob_requested(up: &FakeServer) {
+    let blobs: Vec<String> = up
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("/blobs/"))
+        .map(|r| r.path)
+        .collect();
+    assert!(blobs.is_empty(), "{blobs:?}");
+}
+
+#[test]
+fn r17_sizes_that_overflow_are_refused_before_any_download() {
+    let half = 1u64 << 63;
+    let up = upstream(vec![
+        ("x/two", "1", manifest_declaring(100, &[half, half])),
+        ("x/a", "1", manifest_declaring(100, &[half])),
+        ("x/b", "1", manifest_declaring(100, &[half - 1])),
+    ]);
+    // Two layers of 2^63 bytes in one image wrap its size to 0.
+    pack_list(&up, &["docker.io/x/two:1".into()], &[]).refused(
+        "one image of 2 x 2^63 bytes",
+        &["docker.io/x/two:1", "add up to more than 2^64 bytes"],
+    );
+    // Two images of about 2^63 bytes each: each fits, the bundle does not.
+    pack_list(
+        &up,
+        &["docker.io/x/a:1".into(), "docker.io/x/b:1".into()],
+        &[],
+    )
+    .refused(
+        "two images of 2^63 bytes",
+        &["the images' blobs add up to more than 2^64 bytes"],
+    );
+    no_blob_requested(&up);
+}
+
+#[test]
+fn r17_pack_refuses_what_its_readers_would_refuse_before_any_download() {
+    let up = upstream(vec![
+        ("x/big", "1", manifest_declaring(9 << 20, &[100])),
+        ("x/y", "z", manifest_declaring(100, &[100])),
+        ("x/huge", "1", manifest_declaring(100, &[100 << 20])),
+    ]);
+    // A 9 MiB config: readers accept 8 MiB.
+    pack_list(&up, &["docker.io/x/big:1".into()], &[]).refused(
+        "a 9 MiB config",
+        &[
+            "docker.io/x/big:1",
+            "is 9437184 bytes, more than the 8388608 accepted",
+        ],
+    );
+    no_blob_requested(&up);
+    // Two images that unpack would push to one tag: refused before any request.
+    let before = up.requests().len();
+    let twins = [
+        "docker.io/x/y:z".to_string(),
+        format!("{}/x/y:z", up.host()),
+    ];
+    pack_list(&up, &twins, &[]).refused(
+        "two images for one target",
+        &["would both be pushed to x/y:z", "docker.io/x/y:z"],
+    );
+    assert_eq!(up.requests().len(), before, "nothing was fetched");
+    // --split 4K of a 100 MiB bundle would be 25,600 parts.
+    pack_list(&up, &["docker.io/x/huge:1".into()], &["--split", "4K"]).refused(
+        "--split 4K of 100 MiB",
+        &[
+            "more than the 10000 airlock reads",
+            "use --split 1M or larger",
+        ],
+    );
+    no_blob_requested(&up);
+}
+
+#[test]
+fn r17_verify_reports_two_images_for_one_target() {
+    let f = fixture(DOCKER_IMG);
+    let raw = f.artifact.manifest().to_vec();
+    let m = Digest::of(&raw);
+    let img = &f.artifact.images()[0];
+    let mut blobs = vec![
+        (m.clone(), raw.clone()),
+        (img.config.digest.clone(), img.config.data.clone()),
+    ];
+    blobs.extend(
+        img.layers
+            .iter()
+            .map(|l| (l.digest.clone(), l.data.clone())),
+    );
+    let mt = media_type::DOCKER_MANIFEST;
+    let recs = vec![
+        record("docker.io/x/y:z", &m, mt, raw.len() as u64),
+        record("127.0.0.1:5000/x/y:z", &m, mt, raw.len() as u64),
+    ];
+    let d = Drivers::new(&Model::of(recs, blobs).frames());
+    // Sources in bundle.json order: 127.0.0.1:5000/... sorts first.
+    let needles = [
+        "docker.io/x/y:z: its target x/y:z is also the target of 127.0.0.1:5000/x/y:z",
+        "one would overwrite the other",
+    ];
+    d.each("verify", &[], |what, r| r.refused(what, &needles));
+    d.each(
+        "unpack",
+        &["--dry-run", "--registry", "127.0.0.1:9"],
+        |what, r| r.refused(what, &["x/y:z"]),
+    );
 }
