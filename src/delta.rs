@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::bundle::format::{self, BaseRef, InventoryRef};
 use crate::bundle::limits::{MAX_JSON_BYTES, MAX_SIDE_FILE_BYTES};
 use crate::digest::Digest;
-use crate::inventory::{Inventory, INVENTORY_FORMAT};
+use crate::inventory::Inventory;
 use crate::pack::DeltaBase;
 use crate::parts::{self, PartsError};
 
@@ -71,16 +71,10 @@ pub fn from_inventory(path: &Path) -> Result<DeltaBase, DeltaError> {
             source: e.into(),
         }
     })?;
-    let inv: Inventory = serde_json::from_slice(&raw).map_err(|e| DeltaError::Inventory {
+    let inv = Inventory::parse(&raw).map_err(|reason| DeltaError::Inventory {
         path: path.to_path_buf(),
-        reason: e.to_string(),
+        reason,
     })?;
-    if inv.format != INVENTORY_FORMAT {
-        return Err(DeltaError::Inventory {
-            path: path.to_path_buf(),
-            reason: format!("format {:?}, expected {INVENTORY_FORMAT:?}", inv.format),
-        });
-    }
     Ok(DeltaBase {
         record: BaseRef {
             inventory: Some(InventoryRef {

@@ -60,6 +60,19 @@ pub enum InventoryError {
 }
 
 impl Inventory {
+    /// Parses an inventory file's bytes and checks its format. The reason names no file: the
+    /// caller does.
+    pub fn parse(raw: &[u8]) -> Result<Inventory, String> {
+        let inv: Inventory = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+        if inv.format != INVENTORY_FORMAT {
+            return Err(format!(
+                "format {:?}, expected {INVENTORY_FORMAT:?}",
+                inv.format
+            ));
+        }
+        Ok(inv)
+    }
+
     /// Every config and layer digest listed, with its size.
     pub fn blobs(&self) -> BTreeMap<Digest, u64> {
         self.repositories

@@ -428,9 +428,10 @@ pub fn locate(path: &Path) -> Result<Layout, PartsError> {
     })
 }
 
-/// Parses and checks `parts.json`: its format, at most [`MAX_PARTS`] parts, none empty, every
-/// part but the last exactly the split size, names in order.
-fn parse_manifest(mpath: &Path, base: &Path, raw: &[u8]) -> Result<PartsManifest, PartsError> {
+/// Parses and checks `parts.json` (at `mpath`, for the parts of `base`): its format, at most
+/// [`MAX_PARTS`] parts, none empty, every part but the last exactly the split size, names in
+/// order.
+pub fn parse_manifest(mpath: &Path, base: &Path, raw: &[u8]) -> Result<PartsManifest, PartsError> {
     let bad = |reason: String| PartsError::BadManifest {
         path: mpath.to_path_buf(),
         reason,

@@ -21,12 +21,16 @@ pub fn write(path: &Path, lines: &[(Digest, String)]) -> io::Result<()> {
     crate::pack::write_file(path, text.as_bytes())
 }
 
-/// Reads a checksum file: `(digest, file name)` per line. Accepts the binary-mode marker
-/// (`<hex> *name`) that `sha256sum -b` writes. The file must be a regular file of at most
-/// [`MAX_SIDE_FILE_BYTES`] listing at most [`MAX_PARTS`] files.
+/// Reads a checksum file: `(digest, file name)` per line (see [`parse`]). The file must be a
+/// regular file of at most [`MAX_SIDE_FILE_BYTES`].
 pub fn read(path: &Path) -> io::Result<Vec<(Digest, String)>> {
-    let raw = crate::input_file::read_capped(path, MAX_SIDE_FILE_BYTES)?;
-    let text = String::from_utf8(raw)
+    parse(&crate::input_file::read_capped(path, MAX_SIDE_FILE_BYTES)?)
+}
+
+/// Parses a checksum file: `(digest, file name)` per line, at most [`MAX_PARTS`] lines. Accepts
+/// the binary-mode marker (`<hex> *name`) that `sha256sum -b` writes.
+pub fn parse(raw: &[u8]) -> io::Result<Vec<(Digest, String)>> {
+    let text = std::str::from_utf8(raw)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "it is not UTF-8 text"))?;
     // Without the path: the caller names the file.
     let bad = |n: usize, why: &str| {
