@@ -14,7 +14,6 @@ use super::reader::{BundleError, BundleReader};
 use crate::digest::Digest;
 use crate::manifest::{self, BlobRef, Parsed};
 use crate::media_type::{self, Kind};
-use crate::reference::Reference;
 use crate::registry::MAX_MANIFEST_BYTES;
 
 pub use super::limits::MAX_CONFIG_BYTES;
@@ -252,29 +251,13 @@ pub fn collisions(images: &[ImageRecord]) -> Vec<Problem> {
         .collect()
 }
 
-/// Checks that every target of an image is a plain `repository:tag`: no host, no `..`, no
-/// digest. `unpack` builds `<--registry>/<prefix><target>` from it and checks again; refusing
-/// here too lets `verify` report what `unpack` would refuse.
+/// Checks that every target of an image is a plain `repository:tag` ([`limits::target`]).
+/// `unpack` builds `<--registry>/<prefix><target>` from it and checks again; refusing here too
+/// lets `verify` report what `unpack` would refuse.
 fn check_targets(rec: &ImageRecord) -> Result<(), String> {
-    // A host name that cannot be a real one, so any host the target smuggles in shows up as
-    // a registry or repository that differs from what was asked for.
-    const PROBE: &str = "airlock.invalid";
-    for t in std::iter::once(&rec.target).chain(&rec.alt_targets) {
-        let bad = || format!("target {t:?} is not a repository:tag under the registry");
-        let (repo, tag) = t
-            .rsplit_once(':')
-            .filter(|(r, t)| !r.is_empty() && !t.contains('/'))
-            .ok_or_else(bad)?;
-        let r = Reference::parse(&format!("{PROBE}/{t}")).map_err(|e| format!("{}: {e}", bad()))?;
-        if r.registry() != PROBE
-            || r.repository() != repo
-            || r.tag() != Some(tag)
-            || r.digest().is_some()
-        {
-            return Err(bad());
-        }
-    }
-    Ok(())
+    std::iter::once(&rec.target)
+        .chain(&rec.alt_targets)
+        .try_for_each(|t| limits::target(t))
 }
 
 /// Why an image could not be checked: its own problem, or a bound of the whole bundle.

@@ -174,10 +174,33 @@ pub fn target_collisions<'a>(
     out
 }
 
+/// Checks that a target is a plain `repository:tag`: no host, no `..`, no digest (what
+/// `unpack` pushes to, under `--registry`).
+pub fn target(t: &str) -> Result<(), String> {
+    let bad = || format!("target {t:?} is not a repository:tag under the registry");
+    let (repo, tag) = t
+        .rsplit_once(':')
+        .filter(|(r, t)| !r.is_empty() && !t.contains('/'))
+        .ok_or_else(bad)?;
+    let r = Reference::parse(&format!("{PROBE}/{t}")).map_err(|e| format!("{}: {e}", bad()))?;
+    if r.registry() != PROBE
+        || r.repository() != repo
+        || r.tag() != Some(tag)
+        || r.digest().is_some()
+    {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// A host name that cannot be a real one, put before a target to read it as a reference: any
+/// host the target smuggles in shows up as a registry or repository other than the one asked.
+const PROBE: &str = "airlock.invalid";
+
 /// A target as the reference it becomes under any registry (its text when it is not one:
 /// such a target is refused elsewhere).
 fn target_key(t: &str) -> String {
-    match Reference::parse(&format!("airlock.invalid/{t}")) {
+    match Reference::parse(&format!("{PROBE}/{t}")) {
         Ok(r) => r.to_string(),
         Err(_) => t.to_string(),
     }

@@ -5,11 +5,19 @@ use super::{PackError, PlannedImage, Resolved};
 use crate::bundle::format::Failure;
 use crate::bundle::limits::{self, Budget};
 
-/// Before anything is fetched: no more images than a bundle may hold, and no two images that
-/// `unpack` would push to the same tag.
+/// Before anything is fetched: no more images than a bundle may hold, every target one that
+/// `unpack` accepts (an image named by digest alone has no tag to push to), and no two images
+/// that `unpack` would push to the same tag.
 pub(super) fn check_plan(images: &[PlannedImage]) -> Result<(), PackError> {
     limits::image_count(images.len()).map_err(|reason| PackError::Limit { reason })?;
     let sources: Vec<String> = images.iter().map(|p| p.reference.to_string()).collect();
+    for (p, source) in images.iter().zip(&sources) {
+        for t in std::iter::once(&p.target).chain(&p.alt_targets) {
+            limits::target(t).map_err(|e| PackError::Limit {
+                reason: format!("{source}: {e}; name the image with a tag (repository:tag or repository:tag@digest)"),
+            })?;
+        }
+    }
     let targets = images.iter().zip(&sources).map(|(p, source)| {
         let ts = std::iter::once(&p.target).chain(&p.alt_targets);
         (source.as_str(), ts.map(String::as_str).collect())

@@ -899,6 +899,13 @@ fn r17_pack_refuses_what_its_readers_would_refuse_before_any_download() {
         &["would both be pushed to x/y:z", "docker.io/x/y:z"],
     );
     assert_eq!(up.requests().len(), before, "nothing was fetched");
+    // An image named by its digest alone has no tag for unpack to push to.
+    let by_digest = format!("docker.io/x/y@{}", Digest::of(b"any"));
+    pack_list(&up, &[by_digest], &[]).refused(
+        "an image without a tag",
+        &["is not a repository:tag", "name the image with a tag"],
+    );
+    assert_eq!(up.requests().len(), before, "nothing was fetched");
     // --split 4K of a 100 MiB bundle would be 25,600 parts.
     pack_list(&up, &["docker.io/x/huge:1".into()], &["--split", "4K"]).refused(
         "--split 4K of 100 MiB",
