@@ -175,6 +175,8 @@ struct OpenPart {
 pub struct SplitWriter {
     base: PathBuf,
     split: u64,
+    /// [`MAX_PARTS`], but for tests.
+    max_parts: usize,
     current: Option<OpenPart>,
     closed: Vec<(PathBuf, PartRecord)>,
     finished: bool,
@@ -185,6 +187,7 @@ impl SplitWriter {
         SplitWriter {
             base: base.to_path_buf(),
             split: split.max(1),
+            max_parts: MAX_PARTS,
             current: None,
             closed: Vec::new(),
             finished: false,
@@ -192,6 +195,14 @@ impl SplitWriter {
     }
 
     fn open_next(&mut self) -> io::Result<()> {
+        // pack checks the split size against its estimate first; this holds whatever the
+        // estimate missed, as readers refuse more parts.
+        if self.closed.len() >= self.max_parts {
+            return Err(io::Error::other(format!(
+                "the bundle needs more than {} parts of {} bytes; use a larger --split",
+                self.max_parts, self.split
+            )));
+        }
         let final_path = part_path(&self.base, self.closed.len());
         let tmp = crate::pack::temp_path_for(&final_path);
         let file = File::create(&tmp)?;
@@ -751,6 +762,22 @@ mod tests {
             e.to_string().contains("b.tar.zst.020 is now 5 bytes"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_writer_stops_at_the_most_parts_readers_accept() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("b.tar.zst");
+        let mut w = SplitWriter::new(&base, 1);
+        w.max_parts = 5;
+        w.write_all(&[7u8; 5]).unwrap();
+        let e = w.write_all(&[7u8]).unwrap_err();
+        assert!(
+            e.to_string().contains("more than 5 parts of 1 bytes"),
+            "{e}"
+        );
+        drop(w);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]
