@@ -330,6 +330,23 @@ fn r17_headers_sharing_one_64_mib_frame_are_handled_in_time() {
         &Opts::default(),
     );
     r.refused("inspect", &["is not at the start of a zstd frame"]);
+    // A delta pack reads its base the same way, before it fetches anything.
+    let list = d.dir.path().join("images.txt");
+    std::fs::write(&list, "docker.io/library/busybox:latest\n").unwrap();
+    let out = d.dir.path().join("delta.tar.zst");
+    let base = d.seekable();
+    let args = [
+        "pack",
+        "--images",
+        list.to_str().unwrap(),
+        "--base",
+        base.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--mirror",
+        "docker.io=http://127.0.0.1:9",
+    ];
+    run(&args, &Opts::default()).refused("pack --base", &["is not at the start of a zstd frame"]);
 }
 
 // ---- point 8: memory bounded by distinct documents ----
