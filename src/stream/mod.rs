@@ -170,7 +170,8 @@ impl<'a> Pass<'a> {
                             .into());
                     }
                     // The rules admit only blobs/sha256/<valid digest> besides the three above.
-                    let d = Digest::parse(&format!("sha256:{}", &n["blobs/sha256/".len()..]))
+                    let hex = n.strip_prefix("blobs/sha256/").unwrap_or(n);
+                    let d = Digest::parse(&format!("sha256:{hex}"))
                         .map_err(|e| self.entry_err(n, format!("not a valid blob name: {e}")))?;
                     self.blob(d, size, &mut entry, consumer)?;
                 }
