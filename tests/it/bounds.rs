@@ -17,6 +17,7 @@ use airlock::media_type;
 use serde_json::json;
 
 use crate::harness::fake::{FakeServer, Reply};
+use crate::harness::proxy::{Faults, Proxy};
 use crate::rawbundle::*;
 use crate::support::{fixture, read_all};
 
@@ -374,8 +375,8 @@ fn index_of(m: &Digest, size: usize, n: usize) -> Vec<u8> {
 }
 
 /// A bundle of one image, `docker.io/x/many:1`: an index naming the Docker image's manifest
-/// (padded to `size` bytes) 400 times. The index digest too.
-fn index_bundle(size: usize) -> (Digest, Drivers) {
+/// (padded to `size` bytes) 400 times. The index digest, and the bytes of its blobs, too.
+fn index_bundle(size: usize) -> (Digest, Drivers, u64) {
     let (raw, blobs) = padded_image(size);
     let m = Digest::of(&raw);
     let index = index_of(&m, raw.len(), 400);
@@ -388,7 +389,8 @@ fn index_bundle(size: usize) -> (Digest, Drivers) {
         media_type::DOCKER_LIST,
         index.len() as u64,
     );
-    (ix, Drivers::new(&Model::of(vec![rec], all).frames()))
+    let bytes = all.iter().map(|(_, b)| b.len() as u64).sum();
+    (ix, Drivers::new(&Model::of(vec![rec], all).frames()), bytes)
 }
 
 #[test]
@@ -417,14 +419,16 @@ fn r17_400_images_sharing_one_4_mib_manifest_hold_it_once() {
 #[test]
 fn r17_an_index_naming_one_manifest_many_times_unpacks_exactly() {
     // The index is pushed byte for byte, its one platform manifest once.
-    let (ix, d) = index_bundle(64 << 10);
+    let (ix, d, bytes) = index_bundle(64 << 10);
     for (what, path, stdin) in [
         ("seekable", d.seekable(), None),
         ("stdin", PathBuf::from("-"), Some(d.plain())),
     ] {
         let reg = crate::harness::Registry::start();
+        // Through a proxy that counts what is sent.
+        let proxy = Proxy::start(&reg.host(), Faults::default());
         let r = run(
-            &["unpack", path.to_str().unwrap(), "--registry", &reg.url()],
+            &["unpack", path.to_str().unwrap(), "--registry", &proxy.url()],
             &Opts {
                 stdin: stdin.as_deref(),
                 ..Opts::default()
@@ -440,6 +444,12 @@ fn r17_an_index_naming_one_manifest_many_times_unpacks_exactly() {
         assert_eq!(
             got.header("Docker-Content-Digest"),
             Some(ix.to_string().as_str())
+        );
+        // Pushed 400 times, the platform manifest alone would be 26 MB.
+        let sent = proxy.up_bytes();
+        assert!(
+            sent < bytes + (1 << 20),
+            "{sent} bytes sent for {bytes} bytes of blobs ({what})"
         );
     }
 }
