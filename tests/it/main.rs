@@ -14,5 +14,6 @@ mod pull;
 mod rawbundle;
 mod stream;
 mod support;
+mod transport;
 mod unpack;
 mod usb;
