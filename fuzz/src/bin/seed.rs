@@ -104,6 +104,48 @@ fn main() {
     }
     let list = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":7,"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","platform":{"architecture":"arm","os":"linux","variant":"v7"}}]}"#;
     write(&root.join("manifest"), "seed-list", &[&[2u8][..], list].concat());
+    // Side files: a checksum file, parts.json and an inventory, as pack and inventory write them.
+    let hex = |b: u8| format!("{:02x}", b).repeat(32);
+    let side = format!(
+        "{}  b.tar.zst.000\n{} *b.tar.zst.001\n",
+        hex(0x11),
+        hex(0x22)
+    );
+    write(&root.join("checksum_file"), "seed-parts", side.as_bytes());
+    let part = |i: usize, size: u64| {
+        serde_json::json!({
+            "name": format!("b.tar.zst.{i:03}"),
+            "size": size,
+            "sha256": format!("sha256:{}", hex(i as u8)),
+            "headSha256": format!("sha256:{}", hex(0x40 + i as u8)),
+        })
+    };
+    let parts = serde_json::json!({
+        "format": "airlock-parts",
+        "splitSize": 4096,
+        "totalSize": 9000,
+        "parts": [part(0, 4096), part(1, 4096), part(2, 808)],
+    });
+    write(
+        &root.join("parts_json"),
+        "seed-3-parts",
+        &serde_json::to_vec_pretty(&parts).expect("json"),
+    );
+    let inventory = serde_json::json!({
+        "format": "airlock-inventory",
+        "registry": "reg.local:5000",
+        "repositories": [{"name": "rancher/k8s", "tags": [{
+            "tag": "v1.8.5-rancher4",
+            "digest": format!("sha256:{}", hex(0x33)),
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "blobs": [{"digest": format!("sha256:{}", hex(0x44)), "size": 1234}],
+        }]}],
+    });
+    write(
+        &root.join("inventory"),
+        "seed-1-tag",
+        &serde_json::to_vec_pretty(&inventory).expect("json"),
+    );
     for (i, r) in [
         "busybox",
         "docker.io/library/busybox:latest",
