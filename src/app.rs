@@ -551,7 +551,7 @@ fn inventory(args: crate::cli::InventoryArgs) -> Result<i32> {
             crate::inventory::collect(&client, &registry, args.jobs.clamp(1, 64))
         })
         .with_context(|| format!("taking the inventory of {registry}"))?;
-    println!("{}", serde_json::to_string_pretty(&inv)?);
+    println!("{}", inv.render()?);
     Ok(0)
 }
 

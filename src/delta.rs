@@ -8,9 +8,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::bundle::format::{self, BaseRef, InventoryRef};
-use crate::bundle::reader::MAX_JSON_BYTES;
+use crate::bundle::limits::{MAX_JSON_BYTES, MAX_SIDE_FILE_BYTES};
 use crate::digest::Digest;
-use crate::inventory::{Inventory, INVENTORY_FORMAT};
+use crate::inventory::Inventory;
 use crate::pack::DeltaBase;
 use crate::parts::{self, PartsError};
 
@@ -62,22 +62,19 @@ pub fn from_bundle(path: &Path) -> Result<DeltaBase, DeltaError> {
     })
 }
 
-/// The blobs an inventory lists.
+/// The blobs an inventory lists. The file must be a regular file of at most
+/// [`MAX_SIDE_FILE_BYTES`].
 pub fn from_inventory(path: &Path) -> Result<DeltaBase, DeltaError> {
-    let raw = std::fs::read(path).map_err(|source| DeltaError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let inv: Inventory = serde_json::from_slice(&raw).map_err(|e| DeltaError::Inventory {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    if inv.format != INVENTORY_FORMAT {
-        return Err(DeltaError::Inventory {
+    let raw = crate::input_file::read_capped(path, MAX_SIDE_FILE_BYTES).map_err(|e| {
+        DeltaError::Read {
             path: path.to_path_buf(),
-            reason: format!("format {:?}, expected {INVENTORY_FORMAT:?}", inv.format),
-        });
-    }
+            source: e.into(),
+        }
+    })?;
+    let inv = Inventory::parse(&raw).map_err(|reason| DeltaError::Inventory {
+        path: path.to_path_buf(),
+        reason,
+    })?;
     Ok(DeltaBase {
         record: BaseRef {
             inventory: Some(InventoryRef {

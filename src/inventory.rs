@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::bundle::format::OmittedBlob;
+use crate::bundle::limits::MAX_SIDE_FILE_BYTES;
 use crate::digest::Digest;
 use crate::manifest::{self, Parsed};
 use crate::reference::Reference;
@@ -57,9 +58,36 @@ pub enum InventoryError {
     },
     #[error("{}", crate::said_of(.image, .reason))]
     Image { image: String, reason: String },
+    #[error("the inventory of {registry} is {size} bytes, more than the {MAX_SIDE_FILE_BYTES} that pack --base-registry-inventory reads")]
+    TooLarge { registry: String, size: usize },
 }
 
 impl Inventory {
+    /// Parses an inventory file's bytes and checks its format. The reason names no file: the
+    /// caller does.
+    pub fn parse(raw: &[u8]) -> Result<Inventory, String> {
+        let inv: Inventory = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
+        if inv.format != INVENTORY_FORMAT {
+            return Err(format!(
+                "format {:?}, expected {INVENTORY_FORMAT:?}",
+                inv.format
+            ));
+        }
+        Ok(inv)
+    }
+
+    /// The inventory file's text, refused when it is larger than `pack` reads.
+    pub fn render(&self) -> Result<String, InventoryError> {
+        let text = serde_json::to_string_pretty(self).expect("an inventory serialises");
+        if text.len() as u64 >= MAX_SIDE_FILE_BYTES {
+            return Err(InventoryError::TooLarge {
+                registry: self.registry.clone(),
+                size: text.len(),
+            });
+        }
+        Ok(text)
+    }
+
     /// Every config and layer digest listed, with its size.
     pub fn blobs(&self) -> BTreeMap<Digest, u64> {
         self.repositories
@@ -168,4 +196,35 @@ fn tag_entry(
             .map(|(digest, size)| OmittedBlob { digest, size })
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_inventory_is_written_only_as_large_as_pack_reads() {
+        let blob = |i: u32| OmittedBlob {
+            digest: Digest::of(&i.to_le_bytes()),
+            size: 1,
+        };
+        let mut inv = Inventory {
+            format: INVENTORY_FORMAT.into(),
+            registry: "reg.local".into(),
+            repositories: vec![RepositoryEntry {
+                name: "x".into(),
+                tags: vec![TagEntry {
+                    tag: "1".into(),
+                    digest: Digest::of(b"m"),
+                    media_type: crate::media_type::DOCKER_MANIFEST.into(),
+                    blobs: (0..100).map(blob).collect(),
+                }],
+            }],
+        };
+        let text = inv.render().unwrap();
+        assert_eq!(Inventory::parse(text.as_bytes()).unwrap(), inv);
+        inv.repositories[0].tags[0].blobs = (0..100_000).map(blob).collect();
+        let e = inv.render().unwrap_err().to_string();
+        assert!(e.contains("more than the 8388608"), "{e}");
+    }
 }

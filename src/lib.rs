@@ -16,6 +16,7 @@ pub mod copy;
 pub mod delta;
 pub mod digest;
 pub mod fixtures;
+pub mod input_file;
 pub mod interrupt;
 pub mod inventory;
 pub mod list;

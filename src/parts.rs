@@ -12,10 +12,11 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use crate::bundle::limits::{MAX_PARTS, MAX_SIDE_FILE_BYTES};
 use crate::bundle::reader::{BundleError, BundleReader};
 use crate::digest::{Digest, Hasher};
 use crate::seekable::ReadAt;
@@ -27,6 +28,8 @@ pub const FAT32_MAX_FILE: u64 = 4_294_967_295;
 pub const HEAD_BYTES: u64 = 64 << 10;
 /// `format` of the parts manifest.
 pub const PARTS_FORMAT: &str = "airlock-parts";
+/// Most parts a reader keeps open at once; the others are opened when a read reaches them.
+const OPEN_PARTS: usize = 16;
 
 /// Why a split bundle cannot be written or opened.
 #[derive(Debug, thiserror::Error)]
@@ -59,11 +62,26 @@ pub enum PartsError {
     },
     #[error("{path} is not a valid parts manifest: {reason}")]
     BadManifest { path: PathBuf, reason: String },
+    #[error("part {part} is empty: airlock pack never writes an empty part (a damaged copy, or not a part)")]
+    Empty { part: PathBuf },
     #[error("reading part {part}")]
     Io {
         part: PathBuf,
         #[source]
         source: io::Error,
+    },
+    #[error("reading {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("--split {split}: the bundle of about {estimate} bytes would be cut into about {parts} parts, more than the {MAX_PARTS} airlock reads; use --split {suggested} or larger")]
+    TooManyParts {
+        split: u64,
+        estimate: u64,
+        parts: u64,
+        suggested: String,
     },
     #[error(transparent)]
     Bundle(#[from] BundleError),
@@ -157,6 +175,8 @@ struct OpenPart {
 pub struct SplitWriter {
     base: PathBuf,
     split: u64,
+    /// [`MAX_PARTS`], but for tests.
+    max_parts: usize,
     current: Option<OpenPart>,
     closed: Vec<(PathBuf, PartRecord)>,
     finished: bool,
@@ -167,6 +187,7 @@ impl SplitWriter {
         SplitWriter {
             base: base.to_path_buf(),
             split: split.max(1),
+            max_parts: MAX_PARTS,
             current: None,
             closed: Vec::new(),
             finished: false,
@@ -174,6 +195,14 @@ impl SplitWriter {
     }
 
     fn open_next(&mut self) -> io::Result<()> {
+        // pack checks the split size against its estimate first; this holds whatever the
+        // estimate missed, as readers refuse more parts.
+        if self.closed.len() >= self.max_parts {
+            return Err(io::Error::other(format!(
+                "the bundle needs more than {} parts of {} bytes; use a larger --split",
+                self.max_parts, self.split
+            )));
+        }
         let final_path = part_path(&self.base, self.closed.len());
         let tmp = crate::pack::temp_path_for(&final_path);
         let file = File::create(&tmp)?;
@@ -233,7 +262,8 @@ impl SplitWriter {
         Ok(PartsManifest {
             format: PARTS_FORMAT.into(),
             split_size: self.split,
-            total_size: parts.iter().map(|p| p.size).sum(),
+            // Bytes this writer wrote: they fit.
+            total_size: crate::space::total(parts.iter().map(|p| p.size)).unwrap_or(u64::MAX),
             parts,
         })
     }
@@ -324,8 +354,8 @@ impl Layout {
 }
 
 /// Finds a bundle's parts: `path` is a bundle file, the first part (`x.000`), or the base name
-/// of parts (`x` when only `x.000`, `x.001`, ... exist). Checks every part (presence, size, first
-/// bytes) and refuses a stale extra part.
+/// of parts (`x` when only `x.000`, `x.001`, ... exist). Checks every part (a regular file,
+/// present, not empty, its size, its first bytes) and refuses a stale extra part.
 pub fn locate(path: &Path) -> Result<Layout, PartsError> {
     let name = file_name(path);
     let suffix = name.rsplit_once('.').map(|(_, s)| s).unwrap_or("");
@@ -343,42 +373,14 @@ pub fn locate(path: &Path) -> Result<Layout, PartsError> {
         path.to_path_buf()
     };
     let mpath = manifest_path(&base);
-    let (parts, manifest, layout_file) = match fs::read(&mpath) {
+    let (parts, manifest, layout_file) = match crate::input_file::read_capped(
+        &mpath,
+        MAX_SIDE_FILE_BYTES,
+    )
+    .map_err(io::Error::from)
+    {
         Ok(raw) => {
-            let m: PartsManifest =
-                serde_json::from_slice(&raw).map_err(|e| PartsError::BadManifest {
-                    path: mpath.clone(),
-                    reason: e.to_string(),
-                })?;
-            if m.format != PARTS_FORMAT || m.parts.is_empty() {
-                return Err(PartsError::BadManifest {
-                    path: mpath.clone(),
-                    reason: format!("format {:?} with {} parts", m.format, m.parts.len()),
-                });
-            }
-            let last = m.parts.len() - 1;
-            for (i, p) in m.parts.iter().enumerate() {
-                let size_ok = if i < last {
-                    p.size == m.split_size
-                } else {
-                    p.size <= m.split_size
-                };
-                if !size_ok {
-                    return Err(PartsError::BadManifest {
-                        path: mpath.clone(),
-                        reason: format!(
-                            "part {i} is {} bytes with a split size of {}",
-                            p.size, m.split_size
-                        ),
-                    });
-                }
-                if p.name != file_name(&part_path(&base, i)) {
-                    return Err(PartsError::BadManifest {
-                        path: mpath.clone(),
-                        reason: format!("part {i} is named {:?}", p.name),
-                    });
-                }
-            }
+            let m = parse_manifest(&mpath, &base, &raw)?;
             let parts = m
                 .parts
                 .iter()
@@ -389,68 +391,28 @@ pub fn locate(path: &Path) -> Result<Layout, PartsError> {
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let side = sidecar_path(&base);
-            let lines = crate::sidecar::read(&side).map_err(|_| PartsError::NoLayout {
-                base: base.clone(),
-                manifest: mpath.clone(),
-                sidecar: side.clone(),
-            })?;
-            // Without the manifest: every part but the last has the first part's size.
-            let mut parts = Vec::new();
-            let mut first_size = None;
-            for (i, (_, n)) in lines.iter().enumerate() {
-                let p = part_path(&base, i);
-                if *n != file_name(&p) {
-                    return Err(PartsError::BadManifest {
-                        path: side.clone(),
-                        reason: format!("line {} names {n:?}, expected {}", i + 1, file_name(&p)),
-                    });
-                }
-                let size = match fs::metadata(&p) {
-                    Ok(m) => m.len(),
-                    Err(_) => {
-                        return Err(PartsError::Missing {
-                            part: p,
-                            manifest: side,
-                            count: lines.len(),
-                        })
-                    }
-                };
-                let expect = *first_size.get_or_insert(size);
-                if i + 1 < lines.len() && size != expect {
-                    return Err(PartsError::WrongSize {
-                        part: p,
-                        expected: expect,
-                        actual: size,
-                    });
-                }
-                parts.push((p, size));
-            }
-            (parts, None, side)
+            (parts_from_sidecar(&base, &mpath, &side)?, None, side)
         }
         Err(source) => {
-            return Err(PartsError::Io {
-                part: mpath,
+            return Err(PartsError::Read {
+                path: mpath,
                 source,
             })
         }
     };
     for (i, (p, size)) in parts.iter().enumerate() {
-        let meta = fs::metadata(p).map_err(|_| PartsError::Missing {
-            part: p.clone(),
-            manifest: layout_file.clone(),
-            count: parts.len(),
-        })?;
-        if meta.len() != *size {
+        let (file, actual) = open_part(p, &layout_file, parts.len())?;
+        if actual != *size {
             return Err(PartsError::WrongSize {
                 part: p.clone(),
                 expected: *size,
-                actual: meta.len(),
+                actual,
             });
         }
         if let Some(m) = &manifest {
             let mut head = Vec::new();
-            File::open(p)
-                .and_then(|f| f.take(HEAD_BYTES).read_to_end(&mut head))
+            file.take(HEAD_BYTES)
+                .read_to_end(&mut head)
                 .map_err(|source| PartsError::Io {
                     part: p.clone(),
                     source,
@@ -477,6 +439,127 @@ pub fn locate(path: &Path) -> Result<Layout, PartsError> {
     })
 }
 
+/// Parses and checks `parts.json` (at `mpath`, for the parts of `base`): its format, at most
+/// [`MAX_PARTS`] parts, none empty, every part but the last exactly the split size, names in
+/// order.
+pub fn parse_manifest(mpath: &Path, base: &Path, raw: &[u8]) -> Result<PartsManifest, PartsError> {
+    let bad = |reason: String| PartsError::BadManifest {
+        path: mpath.to_path_buf(),
+        reason,
+    };
+    let m: PartsManifest = serde_json::from_slice(raw).map_err(|e| bad(e.to_string()))?;
+    if m.format != PARTS_FORMAT || m.parts.is_empty() || m.parts.len() > MAX_PARTS {
+        return Err(bad(format!(
+            "format {:?} with {} parts (at most {MAX_PARTS})",
+            m.format,
+            m.parts.len()
+        )));
+    }
+    let last = m.parts.len() - 1;
+    for (i, p) in m.parts.iter().enumerate() {
+        let size_ok = if i < last {
+            p.size == m.split_size
+        } else {
+            p.size <= m.split_size
+        };
+        if !size_ok || p.size == 0 {
+            return Err(bad(format!(
+                "part {i} is {} bytes with a split size of {}",
+                p.size, m.split_size
+            )));
+        }
+        if p.name != file_name(&part_path(base, i)) {
+            return Err(bad(format!("part {i} is named {:?}", p.name)));
+        }
+    }
+    Ok(m)
+}
+
+/// The parts the checksum file lists, with their sizes on disk: without `parts.json`, every
+/// part but the last has the first part's size.
+fn parts_from_sidecar(
+    base: &Path,
+    mpath: &Path,
+    side: &Path,
+) -> Result<Vec<(PathBuf, u64)>, PartsError> {
+    let lines = crate::sidecar::read(side).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => PartsError::NoLayout {
+            base: base.to_path_buf(),
+            manifest: mpath.to_path_buf(),
+            sidecar: side.to_path_buf(),
+        },
+        _ => PartsError::Read {
+            path: side.to_path_buf(),
+            source: e,
+        },
+    })?;
+    let mut parts = Vec::new();
+    let mut first_size = None;
+    for (i, (_, n)) in lines.iter().enumerate() {
+        let p = part_path(base, i);
+        if *n != file_name(&p) {
+            return Err(PartsError::BadManifest {
+                path: side.to_path_buf(),
+                reason: format!("line {} names {n:?}, expected {}", i + 1, file_name(&p)),
+            });
+        }
+        let (_, size) = open_part(&p, side, lines.len())?;
+        let expect = *first_size.get_or_insert(size);
+        if i + 1 < lines.len() && size != expect {
+            return Err(PartsError::WrongSize {
+                part: p,
+                expected: expect,
+                actual: size,
+            });
+        }
+        parts.push((p, size));
+    }
+    Ok(parts)
+}
+
+/// Opens a part listed in `layout_file` (of `count` parts): a regular file, not empty. Gives
+/// its size too.
+fn open_part(p: &Path, layout_file: &Path, count: usize) -> Result<(File, u64), PartsError> {
+    let file = crate::input_file::open_regular(p).map_err(|e| match io::Error::from(e) {
+        e if e.kind() == io::ErrorKind::NotFound => PartsError::Missing {
+            part: p.to_path_buf(),
+            manifest: layout_file.to_path_buf(),
+            count,
+        },
+        source => PartsError::Io {
+            part: p.to_path_buf(),
+            source,
+        },
+    })?;
+    match file.metadata() {
+        Ok(m) if m.len() == 0 => Err(PartsError::Empty {
+            part: p.to_path_buf(),
+        }),
+        Ok(m) => Ok((file, m.len())),
+        Err(source) => Err(PartsError::Io {
+            part: p.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Refuses a `--split` size that would cut a bundle of about `estimate` bytes into more than
+/// [`MAX_PARTS`] parts, naming the size to use instead (before anything is written).
+pub fn check_split(split: u64, estimate: u64) -> Result<(), PartsError> {
+    let parts = estimate.div_ceil(split.max(1));
+    if parts <= MAX_PARTS as u64 {
+        return Ok(());
+    }
+    // The smallest whole number of MiB that keeps the count within the limit.
+    let mib = estimate.div_ceil(MAX_PARTS as u64).div_ceil(1 << 20).max(1);
+    Err(PartsError::TooManyParts {
+        split,
+        estimate,
+        parts,
+        suggested: format!("{mib}M"),
+    })
+}
+
 /// Opens a bundle, split or not (see [`locate`]).
 pub fn open_bundle(path: &Path) -> Result<(BundleReader, Layout), PartsError> {
     let layout = locate(path)?;
@@ -491,29 +574,77 @@ pub fn open_bundle(path: &Path) -> Result<(BundleReader, Layout), PartsError> {
 }
 
 /// Several files read as one: positioned reads find their part by offset.
+///
+/// Parts are opened when a read first reaches them, and at most [`OPEN_PARTS`] stay open
+/// (least recently used closed first), so a bundle of thousands of parts reads within a small
+/// file-handle limit.
 pub struct PartsSource {
-    parts: Vec<(PathBuf, File, u64)>,
+    paths: Vec<(PathBuf, u64)>,
     /// Start offset of every part, plus the total length at the end.
     starts: Vec<u64>,
+    /// Open parts, most recently used last.
+    open: Mutex<Vec<(usize, Arc<File>)>>,
 }
 
 impl PartsSource {
-    /// Opens every part; `parts` gives each path with its expected size.
+    /// A source over `parts` (each path with its expected size). Only the first part is
+    /// opened now, so a missing one is reported before anything is read.
     pub fn open(parts: &[(PathBuf, u64)]) -> Result<PartsSource, PartsError> {
-        let mut files = Vec::new();
         let mut starts = vec![0u64];
-        for (p, size) in parts {
-            let f = File::open(p).map_err(|source| PartsError::Io {
-                part: p.clone(),
+        for (_, size) in parts {
+            let end = starts
+                .last()
+                .expect("non-empty")
+                .checked_add(*size)
+                .ok_or_else(|| PartsError::BadManifest {
+                    path: parts[0].0.clone(),
+                    reason: "the parts' sizes add up to more than 2^64 bytes".into(),
+                })?;
+            starts.push(end);
+        }
+        let src = PartsSource {
+            paths: parts.to_vec(),
+            starts,
+            open: Mutex::new(Vec::new()),
+        };
+        if !parts.is_empty() {
+            src.part(0).map_err(|source| PartsError::Io {
+                part: parts[0].0.clone(),
                 source,
             })?;
-            files.push((p.clone(), f, *size));
-            starts.push(starts.last().expect("non-empty") + size);
         }
-        Ok(PartsSource {
-            parts: files,
-            starts,
-        })
+        Ok(src)
+    }
+
+    /// Part `i`, opened if it is not.
+    fn part(&self, i: usize) -> io::Result<Arc<File>> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(k) = open.iter().position(|(j, _)| *j == i) {
+            let entry = open.remove(k);
+            let f = entry.1.clone();
+            open.push(entry);
+            return Ok(f);
+        }
+        let (path, size) = &self.paths[i];
+        let name = |e: io::Error| io::Error::new(e.kind(), format!("part {}: {e}", path.display()));
+        let f = crate::input_file::open_regular(path).map_err(|e| name(e.into()))?;
+        // The part may have changed since it was checked; its size at least must still agree.
+        let len = f.metadata().map_err(name)?.len();
+        if len != *size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "part {} is now {len} bytes, it was {size} when the bundle was opened",
+                    path.display()
+                ),
+            ));
+        }
+        if open.len() >= OPEN_PARTS {
+            open.remove(0);
+        }
+        let f = Arc::new(f);
+        open.push((i, f.clone()));
+        Ok(f)
     }
 }
 
@@ -528,10 +659,11 @@ impl ReadAt for PartsSource {
         }
         // The part holding `offset`: the last one starting at or before it.
         let i = self.starts.partition_point(|&s| s <= offset) - 1;
-        let (path, file, size) = &self.parts[i];
+        let (path, size) = &self.paths[i];
+        let file = self.part(i)?;
         let within = offset - self.starts[i];
         let n = ((size - within) as usize).min(buf.len());
-        let got = std::os::unix::fs::FileExt::read_at(file, &mut buf[..n], within)?;
+        let got = std::os::unix::fs::FileExt::read_at(file.as_ref(), &mut buf[..n], within)?;
         if got == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -587,6 +719,65 @@ mod tests {
         // No temporary file is left.
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().collect();
         assert_eq!(names.len(), 3);
+    }
+
+    #[test]
+    fn a_split_into_too_many_parts_is_refused_with_the_size_to_use() {
+        assert!(check_split(4096, 4096 * MAX_PARTS as u64).is_ok());
+        let e = check_split(4096, 4096 * MAX_PARTS as u64 + 1).unwrap_err();
+        assert!(e.to_string().contains("use --split 1M or larger"), "{e}");
+        let e = check_split(4 << 10, 100 << 30).unwrap_err().to_string();
+        assert!(
+            e.contains("about 26214400 parts") && e.contains("--split 11M"),
+            "{e}"
+        );
+        assert!(check_split(11 << 20, 100 << 30).is_ok());
+    }
+
+    #[test]
+    fn parts_are_opened_on_demand_and_few_stay_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("b.tar.zst");
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+        let mut w = SplitWriter::new(&base, 4096);
+        w.write_all(&data).unwrap();
+        let m = w.finish().unwrap();
+        let parts: Vec<(PathBuf, u64)> = (0..m.parts.len())
+            .map(|i| (part_path(&base, i), m.parts[i].size))
+            .collect();
+        let src = PartsSource::open(&parts).unwrap();
+        assert_eq!(src.open.lock().unwrap().len(), 1);
+        // Backwards, so every part is opened and most are closed again.
+        for (i, chunk) in data.chunks(4000).enumerate().rev() {
+            let mut got = vec![0u8; chunk.len()];
+            crate::seekable::read_exact_at(&src, &mut got, i as u64 * 4000).unwrap();
+            assert_eq!(got, chunk);
+        }
+        assert_eq!(src.open.lock().unwrap().len(), OPEN_PARTS);
+        // A closed part that changed size since the bundle was opened is named when reopened
+        // (the last reads left parts 0 to 15 open).
+        std::fs::write(&parts[20].0, b"short").unwrap();
+        let e = crate::seekable::read_exact_at(&src, &mut [0u8; 10], 20 * 4096).unwrap_err();
+        assert!(
+            e.to_string().contains("b.tar.zst.020 is now 5 bytes"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_writer_stops_at_the_most_parts_readers_accept() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("b.tar.zst");
+        let mut w = SplitWriter::new(&base, 1);
+        w.max_parts = 5;
+        w.write_all(&[7u8; 5]).unwrap();
+        let e = w.write_all(&[7u8]).unwrap_err();
+        assert!(
+            e.to_string().contains("more than 5 parts of 1 bytes"),
+            "{e}"
+        );
+        drop(w);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

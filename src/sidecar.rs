@@ -3,13 +3,13 @@
 //! per part of a split bundle. `pack` hashes while it writes (never reading the output back);
 //! `verify` hashes the files again and names the one that differs.
 
-use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
 use crate::bundle::check::Problem;
+use crate::bundle::limits::{MAX_PARTS, MAX_SIDE_FILE_BYTES};
 use crate::digest::{Digest, Hasher};
 
 /// Writes `path` (temporary name, fsync, rename) with one line per `(digest, file name)`.
@@ -21,10 +21,17 @@ pub fn write(path: &Path, lines: &[(Digest, String)]) -> io::Result<()> {
     crate::pack::write_file(path, text.as_bytes())
 }
 
-/// Reads a checksum file: `(digest, file name)` per line. Accepts the binary-mode marker
-/// (`<hex> *name`) that `sha256sum -b` writes.
+/// Reads a checksum file: `(digest, file name)` per line (see [`parse`]). The file must be a
+/// regular file of at most [`MAX_SIDE_FILE_BYTES`].
 pub fn read(path: &Path) -> io::Result<Vec<(Digest, String)>> {
-    let text = fs::read_to_string(path)?;
+    parse(&crate::input_file::read_capped(path, MAX_SIDE_FILE_BYTES)?)
+}
+
+/// Parses a checksum file: `(digest, file name)` per line, at most [`MAX_PARTS`] lines. Accepts
+/// the binary-mode marker (`<hex> *name`) that `sha256sum -b` writes.
+pub fn parse(raw: &[u8]) -> io::Result<Vec<(Digest, String)>> {
+    let text = std::str::from_utf8(raw)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "it is not UTF-8 text"))?;
     // Without the path: the caller names the file.
     let bad = |n: usize, why: &str| {
         io::Error::new(io::ErrorKind::InvalidData, format!("line {n}: {why}"))
@@ -33,6 +40,12 @@ pub fn read(path: &Path) -> io::Result<Vec<(Digest, String)>> {
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
+        }
+        if out.len() == MAX_PARTS {
+            return Err(bad(
+                i + 1,
+                &format!("more than {MAX_PARTS} files listed, more than a bundle has parts"),
+            ));
         }
         let (hex, rest) = line
             .split_once(' ')
@@ -91,8 +104,9 @@ pub fn check(path: &Path) -> io::Result<Option<Vec<Problem>>> {
     Ok(Some(problems))
 }
 
+/// Hashes a regular file; anything else (a FIFO, `/dev/zero`) is refused, not read.
 fn hash_file(p: &Path) -> io::Result<Digest> {
-    let mut f = File::open(p)?;
+    let mut f = crate::input_file::open_regular(p)?;
     let mut h = Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

@@ -1,5 +1,6 @@
 //! Free space and file system type of the place a bundle is written to (`statvfs`,
-//! `statfs`), so `pack` can refuse before it writes a byte, and warn about FAT32's 4 GiB limit.
+//! `statfs`), so `pack` can refuse before it writes a byte, and warn about FAT32's 4 GiB limit;
+//! and [`total`], the one way sizes are added up.
 
 use std::ffi::CString;
 use std::io;
@@ -67,6 +68,14 @@ pub fn measure(dir: &Path) -> io::Result<FsInfo> {
     })
 }
 
+/// The sum of `sizes`, or `None` when it does not fit in 64 bits. Sizes come from descriptors
+/// that a registry or a bundle wrote, so any of them may be absurd (2^63 twice wraps to 0): every
+/// sum of sizes goes through here, and a `None` is refused, never wrapped or saturated into a
+/// number that looks plausible.
+pub fn total(sizes: impl IntoIterator<Item = u64>) -> Option<u64> {
+    sizes.into_iter().try_fold(0u64, u64::checked_add)
+}
+
 /// Whether an I/O error means the file system is full.
 pub fn is_no_space(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::ENOSPC) || e.kind() == io::ErrorKind::StorageFull
@@ -75,6 +84,14 @@ pub fn is_no_space(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn totals_never_wrap() {
+        assert_eq!(total([1, 2, 3]), Some(6));
+        assert_eq!(total([]), Some(0));
+        assert_eq!(total([1 << 63, 1 << 63]), None);
+        assert_eq!(total([u64::MAX, 0]), Some(u64::MAX));
+    }
 
     #[test]
     fn measures_the_temp_dir() {

@@ -426,7 +426,8 @@ pub fn unpack(
             }
         }
     }
-    let total: u64 = need.values().map(|(s, _)| *s).sum();
+    // A delta's omitted blobs have sizes from bundle.json: a progress total, never wrapped.
+    let total = crate::space::total(need.values().map(|(s, _)| *s)).unwrap_or(u64::MAX);
     reporter.phase("push", total);
     let mut jobs: Vec<(&Digest, &(u64, BTreeSet<String>))> = need.iter().collect();
     jobs.sort_by_key(|j| std::cmp::Reverse(j.1 .0));

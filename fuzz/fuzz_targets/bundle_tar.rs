@@ -1,7 +1,8 @@
 //! The bundle reader and the structural check over an arbitrary *tar* stream, wrapped in a
 //! valid seekable zstd container (frames of 512 bytes, so every tar header is its own frame,
 //! as `airlock pack` writes them). This reaches the tar walk and the checks that the raw
-//! `bundle` target rarely gets past the compressed container to.
+//! `bundle` target rarely gets past the compressed container to. The same file is read
+//! sequentially too (as `verify -` reads it), through the same entry rules.
 #![no_main]
 
 use std::io::Write;
@@ -19,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let Ok(file) = w.finish() else { return };
+    let _ = airlock::stream::verify_stream(&file[..], Path::new("fuzz.tar.zst"), &Silent);
     let src: Arc<dyn ReadAt> = Arc::new(file);
     let Ok(r) = BundleReader::from_source(Path::new("fuzz.tar.zst"), src) else {
         return;

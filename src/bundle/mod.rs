@@ -2,7 +2,9 @@
 //! (see `docs/bundle-format.md`).
 
 pub mod check;
+pub mod entries;
 pub mod format;
+pub mod limits;
 pub mod reader;
 pub mod writer;
 

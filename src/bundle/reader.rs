@@ -7,19 +7,16 @@
 //! that reaches past the end of the stream is refused before anything is read.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::entries::{EntryRules, Header, Refusal};
 use super::format::{self, BundleManifest, OciIndex};
 use crate::digest::Digest;
 use crate::seekable::{OwnedRange, ReadAt, SeekTable, SeekableError, SeekableReader, Shared};
 
-/// Largest `index.json` / `bundle.json` accepted.
-pub const MAX_JSON_BYTES: u64 = 8 << 20;
-/// Largest PAX or GNU long-name record accepted.
-const MAX_EXT_HEADER: u64 = 64 << 10;
+pub use super::limits::MAX_JSON_BYTES;
 
 /// One regular file in the bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,11 +103,11 @@ impl std::fmt::Debug for BundleReader {
 }
 
 impl BundleReader {
-    /// Opens a bundle file and indexes its entries.
+    /// Opens a bundle file (a regular file: never a FIFO or a device) and indexes its entries.
     pub fn open(path: &Path) -> Result<BundleReader, BundleError> {
-        let file = File::open(path).map_err(|source| BundleError::Open {
+        let file = crate::input_file::open_regular(path).map_err(|e| BundleError::Open {
             path: path.to_path_buf(),
-            source,
+            source: e.into(),
         })?;
         BundleReader::from_source(path, Arc::new(file))
     }
@@ -249,7 +246,12 @@ fn parse_json<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Walks the tar headers through the seek table.
+/// Walks the tar headers through the seek table, judging each with [`EntryRules`].
+///
+/// Every header and every entry's data must start a zstd frame, as `airlock pack` writes them:
+/// then reading a header decompresses that header's frame only, and reading an entry only the
+/// frames of its data. A seek table that puts many headers in one frame (131,072 headers in a
+/// 64 MiB frame is a bundle of 400 kB) would otherwise cost a whole frame per header.
 fn walk(path: &Path, src: &dyn ReadAt, table: &SeekTable) -> Result<Vec<Entry>, BundleError> {
     let reader = SeekableReader::new(src, table);
     let end = table.decompressed_len();
@@ -257,6 +259,10 @@ fn walk(path: &Path, src: &dyn ReadAt, table: &SeekTable) -> Result<Vec<Entry>, 
         path: path.to_path_buf(),
         offset,
         reason,
+    };
+    let starts_frame = |offset: u64, what: &str| match frame_start(table, offset) {
+        Ok(()) => Ok(()),
+        Err(why) => Err(tar_err(offset, format!("{what} {why}"))),
     };
     let read_at = |offset: u64, len: u64| -> Result<Vec<u8>, BundleError> {
         if offset.checked_add(len).is_none_or(|e| e > end) {
@@ -276,11 +282,17 @@ fn walk(path: &Path, src: &dyn ReadAt, table: &SeekTable) -> Result<Vec<Entry>, 
             })?;
         Ok(buf)
     };
+    let refused = |offset: u64, r: Refusal| match r {
+        Refusal::Header(reason) => tar_err(offset, reason),
+        Refusal::Entry { name, reason } => BundleError::Entry {
+            path: path.to_path_buf(),
+            name,
+            reason,
+        },
+    };
+    let mut rules = EntryRules::new();
     let mut entries = Vec::new();
-    let mut seen: HashMap<String, u64> = HashMap::new();
     let mut offset = 0u64;
-    let mut pending_name: Option<String> = None;
-    let mut pending_size: Option<u64> = None;
     loop {
         if offset == end {
             return Err(tar_err(
@@ -290,17 +302,24 @@ fn walk(path: &Path, src: &dyn ReadAt, table: &SeekTable) -> Result<Vec<Entry>, 
         }
         let block = read_at(offset, 512)?;
         if block.iter().all(|&b| b == 0) {
-            // End of archive. What follows must be zeros (padding) only if present at all.
+            // End of archive; the blocks after it are not read.
             break;
         }
+        starts_frame(offset, "the tar header")?;
         let header = tar::Header::from_byte_slice(&block);
-        check_checksum(&block).map_err(|r| tar_err(offset, r))?;
-        let size = header
-            .entry_size()
-            .map_err(|e| tar_err(offset, format!("bad size field: {e}")))?;
+        let verdict = rules
+            .header(header, offset)
+            .map_err(|r| refused(offset, r))?;
+        let size = match &verdict {
+            Header::Directory => 0,
+            Header::Extension { size } | Header::Known { size, .. } | Header::Unknown { size } => {
+                *size
+            }
+        };
         let data = offset + 512;
-        let padded = size.checked_add(511).map(|s| s / 512 * 512);
-        let next = padded
+        let next = size
+            .checked_add(511)
+            .map(|s| s / 512 * 512)
             .and_then(|p| data.checked_add(p))
             .filter(|&n| n <= end)
             .ok_or_else(|| {
@@ -309,256 +328,71 @@ fn walk(path: &Path, src: &dyn ReadAt, table: &SeekTable) -> Result<Vec<Entry>, 
                     format!("entry claims {size} bytes, past the end of the stream ({end} bytes)"),
                 )
             })?;
-        let kind = header.entry_type();
-        match kind {
-            tar::EntryType::XHeader => {
-                if size > MAX_EXT_HEADER {
-                    return Err(tar_err(
-                        offset,
-                        format!("PAX header of {size} bytes is too large"),
-                    ));
-                }
+        if size > 0 {
+            starts_frame(data, "the entry's data")?;
+        }
+        match verdict {
+            Header::Extension { size } => {
                 let raw = read_at(data, size)?;
-                for rec in pax_records(&raw).map_err(|r| tar_err(offset, r))? {
-                    match rec.0.as_str() {
-                        "path" => pending_name = Some(rec.1),
-                        "size" => {
-                            pending_size = Some(rec.1.parse().map_err(|_| {
-                                tar_err(offset, format!("PAX size {:?} is not a number", rec.1))
-                            })?)
-                        }
-                        // linkpath, uid, mtime... do not matter for regular files.
-                        _ => {}
-                    }
-                }
-                offset = next;
-                continue;
+                rules.extension(&raw).map_err(|r| refused(offset, r))?;
             }
-            tar::EntryType::GNULongName => {
-                if size > MAX_EXT_HEADER {
-                    return Err(tar_err(
-                        offset,
-                        format!("GNU long name of {size} bytes is too large"),
-                    ));
-                }
-                let raw = read_at(data, size)?;
-                let name = raw.split(|&b| b == 0).next().unwrap_or(&[]);
-                pending_name = Some(
-                    String::from_utf8(name.to_vec())
-                        .map_err(|_| tar_err(offset, "GNU long name is not UTF-8".into()))?,
-                );
-                offset = next;
-                continue;
-            }
-            tar::EntryType::XGlobalHeader => {
-                // Global PAX records apply to every later entry; airlock never writes them
-                // and refuses them rather than model their effect on names and sizes.
-                return Err(tar_err(
-                    offset,
-                    "global PAX headers are not accepted in a bundle".into(),
-                ));
-            }
-            _ => {}
+            Header::Known { name, size } => entries.push(Entry {
+                name,
+                offset: data,
+                size,
+            }),
+            Header::Directory | Header::Unknown { .. } => {}
         }
-        let raw_name = match pending_name.take() {
-            Some(n) => n,
-            None => {
-                let p = header.path_bytes().into_owned();
-                String::from_utf8(p)
-                    .map_err(|_| tar_err(offset, "entry name is not UTF-8".into()))?
-            }
-        };
-        if let Some(ps) = pending_size.take() {
-            if ps != size {
-                return Err(BundleError::Entry {
-                    path: path.to_path_buf(),
-                    name: raw_name,
-                    reason: format!("its PAX size ({ps}) disagrees with its header size ({size})"),
-                });
-            }
-        }
-        let name = normalize_name(&raw_name).map_err(|reason| BundleError::Entry {
-            path: path.to_path_buf(),
-            name: raw_name.clone(),
-            reason,
-        })?;
-        let refuse = |reason: &str| BundleError::Entry {
-            path: path.to_path_buf(),
-            name: raw_name.clone(),
-            reason: reason.to_string(),
-        };
-        match entry_kind(kind) {
-            Ok(EntryKind::File) => {}
-            Ok(EntryKind::Directory) => {
-                if size != 0 {
-                    return Err(refuse("a directory entry with content"));
-                }
-                offset = next;
-                continue;
-            }
-            Err(why) => return Err(refuse(&why)),
-        }
-        if let Some(first) = seen.insert(name.clone(), offset) {
-            return Err(BundleError::Entry {
-                path: path.to_path_buf(),
-                name: raw_name,
-                reason: format!(
-                    "a second entry with the same name (the first is at offset {first})"
-                ),
-            });
-        }
-        if let Some(hex) = name.strip_prefix("blobs/sha256/") {
-            Digest::parse(&format!("sha256:{hex}"))
-                .map_err(|e| refuse(&format!("not a valid blob name: {e}")))?;
-        } else if name.starts_with("blobs/") {
-            return Err(refuse(
-                "blobs of an algorithm other than sha256 are not accepted",
-            ));
-        }
-        entries.push(Entry {
-            name,
-            offset: data,
-            size,
-        });
         offset = next;
     }
-    if pending_name.is_some() || pending_size.is_some() {
-        return Err(tar_err(
-            offset,
-            "a PAX or long-name header is not followed by an entry".into(),
-        ));
-    }
+    rules.finish().map_err(|r| refused(offset, r))?;
     Ok(entries)
 }
 
-/// What an accepted tar entry is.
-pub enum EntryKind {
-    File,
-    /// Directories are accepted and ignored.
-    Directory,
-}
-
-/// Accepts regular files and directories; everything else (links, devices, FIFOs, sparse
-/// files...) is refused with the reason.
-pub fn entry_kind(kind: tar::EntryType) -> Result<EntryKind, String> {
-    Err(match kind {
-        tar::EntryType::Regular | tar::EntryType::Continuous => return Ok(EntryKind::File),
-        tar::EntryType::Directory => return Ok(EntryKind::Directory),
-        tar::EntryType::Symlink => "symbolic links are not accepted in a bundle".into(),
-        tar::EntryType::Link => "hard links are not accepted in a bundle".into(),
-        tar::EntryType::Char | tar::EntryType::Block => {
-            "device files are not accepted in a bundle".into()
-        }
-        tar::EntryType::Fifo => "FIFOs are not accepted in a bundle".into(),
-        other => format!(
-            "entry type {:?} is not accepted in a bundle (only regular files)",
-            other.as_byte() as char
-        ),
-    })
-}
-
-/// Checks a ustar header checksum (the sum of all bytes with the checksum field as spaces).
-fn check_checksum(block: &[u8]) -> Result<(), String> {
-    let field = &block[148..156];
-    let text: String = field
-        .iter()
-        .take_while(|&&b| b != 0)
-        .map(|&b| b as char)
-        .collect();
-    let stored = u32::from_str_radix(text.trim(), 8)
-        .map_err(|_| format!("checksum field {text:?} is not octal (not a tar header)"))?;
-    let sum: u32 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u32::from(b)
-            }
-        })
-        .sum();
-    if sum != stored {
-        return Err(format!(
-            "checksum mismatch (stored {stored}, computed {sum})"
-        ));
+/// Whether decompressed `offset` is the first byte of a frame; why not, if not.
+fn frame_start(table: &SeekTable, offset: u64) -> Result<(), String> {
+    match table.frame_at(offset).and_then(|i| table.get(i)) {
+        Some(f) if f.d_offset == offset => Ok(()),
+        Some(f) => Err(format!(
+            "is not at the start of a zstd frame: it is inside frame {} (decompressed bytes {} to {}); airlock pack starts every header and every entry's data on a frame of its own, so a reader never decompresses a frame twice",
+            f.index,
+            f.d_offset,
+            f.d_offset + u64::from(f.d_size)
+        )),
+        None => Err("is past the last frame".into()),
     }
-    Ok(())
-}
-
-/// Parses PAX records `"<len> <key>=<value>\n"`.
-fn pax_records(mut raw: &[u8]) -> Result<Vec<(String, String)>, String> {
-    let mut out = Vec::new();
-    while !raw.is_empty() {
-        let sp = raw
-            .iter()
-            .position(|&b| b == b' ')
-            .ok_or("PAX record without a length")?;
-        let len: usize = std::str::from_utf8(&raw[..sp])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or("PAX record length is not a number")?;
-        if len <= sp + 1 || len > raw.len() || raw[len - 1] != b'\n' {
-            return Err("PAX record length does not fit the record".into());
-        }
-        let rec =
-            std::str::from_utf8(&raw[sp + 1..len - 1]).map_err(|_| "PAX record is not UTF-8")?;
-        let (k, v) = rec.split_once('=').ok_or("PAX record without '='")?;
-        out.push((k.to_string(), v.to_string()));
-        raw = &raw[len..];
-    }
-    Ok(out)
-}
-
-/// Normalises an entry name, refusing anything that could escape a directory.
-pub fn normalize_name(raw: &str) -> Result<String, String> {
-    if raw.is_empty() {
-        return Err("empty name".into());
-    }
-    if raw.starts_with('/') {
-        return Err("absolute path".into());
-    }
-    if raw.contains('\0') || raw.contains('\\') {
-        return Err("name contains a NUL or backslash".into());
-    }
-    let mut parts = Vec::new();
-    for part in raw.split('/') {
-        match part {
-            "" | "." => continue,
-            ".." => return Err("name contains '..'".into()),
-            p => parts.push(p),
-        }
-    }
-    if parts.is_empty() {
-        return Err("name has no components".into());
-    }
-    Ok(parts.join("/"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::seekable::SeekableWriter;
+    use std::io::Write;
 
-    #[test]
-    fn names() {
-        assert_eq!(normalize_name("./index.json").unwrap(), "index.json");
-        assert_eq!(normalize_name("blobs//sha256/x").unwrap(), "blobs/sha256/x");
-        for bad in ["", "/etc/passwd", "../x", "a/../../b", "./", "a\\b"] {
-            assert!(normalize_name(bad).is_err(), "{bad}");
+    /// A tar of `n` empty files named f0, f1, ... written in frames of `frame` bytes.
+    fn tar_in_frames(n: usize, frame: usize) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for i in 0..n {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(0);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, format!("f{i}"), &[][..]).unwrap();
         }
+        let tar = b.into_inner().unwrap();
+        let mut w = SeekableWriter::new(Vec::new(), 1, frame);
+        w.write_all(&tar).unwrap();
+        w.finish().unwrap()
     }
 
     #[test]
-    fn pax() {
-        let r = pax_records(b"16 path=abc/def\n11 size=10\n").unwrap();
+    fn headers_must_start_their_frames() {
+        let ok = tar_in_frames(4, 512);
+        assert!(BundleReader::from_source(Path::new("b"), Arc::new(ok)).is_ok());
+        let shared = tar_in_frames(4, 4096);
+        let e = BundleReader::from_source(Path::new("b"), Arc::new(shared)).unwrap_err();
         assert_eq!(
-            r,
-            vec![
-                ("path".into(), "abc/def".into()),
-                ("size".into(), "10".into())
-            ]
+            e.to_string(),
+            "b: tar header at offset 512: the tar header is not at the start of a zstd frame: it is inside frame 0 (decompressed bytes 0 to 3072); airlock pack starts every header and every entry's data on a frame of its own, so a reader never decompresses a frame twice"
         );
-        assert!(pax_records(b"99 path=x\n").is_err());
-        assert!(pax_records(b"x").is_err());
     }
 }

@@ -29,15 +29,20 @@ struct Store {
 }
 
 impl Store {
+    /// Stores a manifest once, however many index entries name it.
     fn manifest(&mut self, raw: &[u8], mt: &str) -> Digest {
         let d = Digest::of(raw);
-        self.manifests
-            .push((d.clone(), mt.to_string(), raw.to_vec()));
+        if !self.manifests.iter().any(|m| m.0 == d) {
+            self.manifests
+                .push((d.clone(), mt.to_string(), raw.to_vec()));
+        }
         d
     }
 
     fn image(&mut self, config: &BlobRef, layers: &[BlobRef]) {
-        self.configs.push(config.digest.clone());
+        if !self.configs.contains(&config.digest) {
+            self.configs.push(config.digest.clone());
+        }
         self.blobs.push(config.clone());
         self.blobs.extend(layers.iter().cloned());
     }
@@ -74,7 +79,7 @@ pub(super) fn resolve(
     let (digest, media_type, size): (Digest, String, u64) = match media_type::kind(&top.media_type)
     {
         Kind::Manifest => {
-            let (d, mt, c) = image_manifest(&what, &top, keep, &mut store)?;
+            let (stored, c) = image_manifest(&what, &top, keep, &mut store)?;
             if let Some(c) = c {
                 conversion = Some(Conversion {
                     reason: if media_type::is_docker(&top.media_type) {
@@ -88,11 +93,7 @@ pub(super) fn resolve(
                     generated: vec![],
                 });
             }
-            (
-                d,
-                mt,
-                store.manifests.last().map_or(0, |m| m.2.len() as u64),
-            )
+            (stored.digest, stored.media_type, stored.size)
         }
         Kind::Schema1 => {
             let s = schema1::parse(&what, &top.raw)?;
@@ -176,7 +177,7 @@ pub(super) fn resolve(
                         )
                         .into());
                     }
-                    let (d, mt, c) = image_manifest(&what, &child, keep, &mut store)?;
+                    let (stored, c) = image_manifest(&what, &child, keep, &mut store)?;
                     if let Some(c) = c {
                         conversion = Some(Conversion {
                             reason: format!(
@@ -208,8 +209,7 @@ pub(super) fn resolve(
                             .map(|p| p.to_string())
                             .unwrap_or_default(),
                     });
-                    let size = store.manifests.last().map_or(0, |m| m.2.len() as u64);
-                    (d, mt, size)
+                    (stored.digest, stored.media_type, stored.size)
                 }
                 Platforms::All | Platforms::Several(_) => {
                     if let Platforms::Several(asked) = platforms {
@@ -222,12 +222,28 @@ pub(super) fn resolve(
                             }
                         }
                     }
-                    let mut children = Vec::new();
-                    for e in if keep {
-                        entries.iter().collect::<Vec<_>>()
+                    // Each platform manifest fetched once (an index may name one many
+                    // times), within the readers' bounds, before any is fetched.
+                    let as_children: Vec<manifest::Child> = entries
+                        .iter()
+                        .map(|e| manifest::Child {
+                            blob: e.blob.clone(),
+                            platform: e.platform.clone(),
+                        })
+                        .collect();
+                    crate::bundle::limits::index_children(top.raw.len() as u64, &as_children)
+                        .map_err(|e| format!("{what}: {e}"))?;
+                    let wanted: Vec<&oci::IndexEntry> = if keep {
+                        entries.iter().collect()
                     } else {
                         images.clone()
-                    } {
+                    };
+                    // The distinct platform manifests, in the index's order, each held once.
+                    let mut children: Vec<Manifest> = Vec::new();
+                    for e in &wanted {
+                        if children.iter().any(|m| m.digest == e.blob.digest) {
+                            continue;
+                        }
                         let m = src.child(place, &e.blob)?;
                         if media_type::kind(&m.media_type) != Kind::Manifest {
                             return Err(format!(
@@ -236,39 +252,35 @@ pub(super) fn resolve(
                             )
                             .into());
                         }
-                        children.push((e, m));
+                        children.push(m);
                     }
                     let all_docker = media_type::is_docker(&top.media_type)
                         && dropped.is_empty()
-                        && children
-                            .iter()
-                            .all(|(_, m)| !child_needs_conversion(&what, m));
+                        && children.iter().all(|m| !child_needs_conversion(&what, m));
                     if keep || all_docker {
-                        for (_, m) in &children {
+                        for m in &children {
                             image_manifest(&what, m, true, &mut store)?;
                         }
                         let d = store.manifest(&top.raw, &top.media_type);
                         (d, top.media_type.clone(), top.raw.len() as u64)
                     } else {
-                        let mut list = Vec::new();
+                        let mut stored: BTreeMap<&Digest, BlobRef> = BTreeMap::new();
                         let mut manifests = Vec::new();
-                        for (e, m) in &children {
-                            let (d, mt, c) = image_manifest(&what, m, false, &mut store)?;
+                        for m in &children {
+                            let (s, c) = image_manifest(&what, m, false, &mut store)?;
                             if let Some(c) = &c {
                                 manifests.push(converted(m, c));
                             }
-                            let size = store.manifests.last().map_or(0, |x| x.2.len() as u64);
-                            let platform =
-                                e.platform.clone().expect("image entries have a platform");
-                            list.push((
-                                BlobRef {
-                                    digest: d,
-                                    size,
-                                    media_type: mt,
-                                },
-                                platform,
-                            ));
+                            stored.insert(&m.digest, s);
                         }
+                        let list: Vec<(BlobRef, Platform)> = wanted
+                            .iter()
+                            .map(|e| {
+                                let platform =
+                                    e.platform.clone().expect("image entries have a platform");
+                                (stored[&e.blob.digest].clone(), platform)
+                            })
+                            .collect();
                         let c = convert::docker_list(&list);
                         manifests.push(converted(&top, &c));
                         conversion = Some(Conversion {
@@ -297,12 +309,12 @@ pub(super) fn resolve(
     };
     let mut seen = BTreeSet::new();
     store.blobs.retain(|b| seen.insert(b.digest.clone()));
-    let total_bytes = store
-        .manifests
-        .iter()
-        .map(|(_, _, raw)| raw.len() as u64)
-        .sum::<u64>()
-        + store.blobs.iter().map(|b| b.size).sum::<u64>();
+    // Sizes come from the registries: added up checked.
+    let sizes = store.manifests.iter().map(|(_, _, raw)| raw.len() as u64);
+    let total_bytes = crate::space::total(sizes.chain(store.blobs.iter().map(|b| b.size)))
+        .ok_or_else(|| {
+            format!("{what}: its blobs add up to more than 2^64 bytes, an impossible size")
+        })?;
     let plan = &l.plan;
     Ok(Resolved {
         record: ImageRecord {
@@ -342,26 +354,29 @@ fn child_needs_conversion(what: &str, m: &Manifest) -> bool {
     }
 }
 
-/// Stores an image manifest, converted unless `keep` or already Docker-typed: the stored
-/// digest and media type, and the conversion if there was one.
+/// Stores an image manifest, converted unless `keep` or already Docker-typed: what is stored
+/// (digest, size, media type), and the conversion if there was one.
 fn image_manifest(
     what: &str,
     m: &Manifest,
     keep: bool,
     store: &mut Store,
-) -> Result<(Digest, String, Option<Converted>), ResolveError> {
+) -> Result<(BlobRef, Option<Converted>), ResolveError> {
     let parsed = manifest::parse(what, &m.media_type, &m.raw)?;
     let Parsed::Image { config, layers } = parsed else {
         return Err(format!("{what}: {} is not an image manifest", m.digest).into());
     };
     store.image(&config, &layers);
+    let stored = |raw: &[u8], mt: &str, store: &mut Store| BlobRef {
+        digest: store.manifest(raw, mt),
+        size: raw.len() as u64,
+        media_type: mt.to_string(),
+    };
     if keep || !convert::needs_conversion(&m.media_type, &config, &layers) {
-        let d = store.manifest(&m.raw, &m.media_type);
-        return Ok((d, m.media_type.clone(), None));
+        return Ok((stored(&m.raw, &m.media_type, store), None));
     }
     let c = oci::to_docker(what, &m.media_type, &m.raw)?;
-    let d = store.manifest(&c.raw, c.media_type);
-    Ok((d, c.media_type.to_string(), Some(c)))
+    Ok((stored(&c.raw, c.media_type, store), Some(c)))
 }
 
 /// The sizes of a schema 1 image's layers (the manifest does not give them), from `HEAD`.

@@ -12,6 +12,7 @@ use crate::background::Background;
 use crate::bundle::format::{
     self, BaseRef, BlobTotals, BundleManifest, Failure, ImageRecord, OciIndex, OmittedBlob, Request,
 };
+use crate::bundle::limits::MAX_JSON_BYTES;
 use crate::bundle::writer::{BundleWriter, WriteOptions};
 use crate::cache::Cache;
 use crate::digest::{Digest, HashingWriter};
@@ -45,7 +46,8 @@ impl Layout {
         let mut layers: BTreeMap<Digest, u64> = BTreeMap::new();
         let mut bytes_summed = 0;
         for r in &images {
-            bytes_summed += r.record.total_bytes;
+            // A report figure only; the sizes were added up checked before any download.
+            bytes_summed = r.record.total_bytes.saturating_add(bytes_summed);
             for (d, mt, raw) in &r.manifests {
                 manifests.insert(d.clone(), (mt.clone(), raw.clone()));
             }
@@ -96,13 +98,12 @@ impl Layout {
         (self.manifests.len() + self.configs.len() + self.layers.len()) as u64
     }
 
+    /// Bytes of the distinct blobs the bundle carries. Checked before any download to fit in
+    /// 64 bits (the whole is no larger than the estimate `pack` checked).
     pub(super) fn bytes_dedup(&self) -> u64 {
-        self.manifests
-            .values()
-            .map(|(_, raw)| raw.len() as u64)
-            .sum::<u64>()
-            + self.configs.values().sum::<u64>()
-            + self.layers.values().sum::<u64>()
+        let manifests = self.manifests.values().map(|(_, raw)| raw.len() as u64);
+        let blobs = self.configs.values().chain(self.layers.values()).copied();
+        crate::space::total(manifests.chain(blobs)).unwrap_or(u64::MAX)
     }
 }
 
@@ -202,16 +203,22 @@ pub(super) fn own_sibling(output: &Path, kind: &str) -> PathBuf {
 /// The bundle size for `content` bytes in `entries` tar entries: tar headers and padding,
 /// zstd frame overhead (layers are gzip and do not shrink), the seek table, plus 1%.
 pub fn estimate_bundle(content: u64, entries: u64) -> u64 {
-    let tar = content + entries * 1024 + 1024;
-    let frames = entries * 2 + content / (4 << 20) + 1;
-    let zstd = frames * (18 + 12) + 17;
-    let sum = tar + zstd;
-    sum + sum / 100 + (64 << 10)
+    // Saturating: an absurd estimate must stay absurd (and fail the space check), never wrap.
+    let tar = content
+        .saturating_add(entries.saturating_mul(1024))
+        .saturating_add(1024);
+    let frames = entries
+        .saturating_mul(2)
+        .saturating_add(content / (4 << 20) + 1);
+    let zstd = frames.saturating_mul(18 + 12).saturating_add(17);
+    let sum = tar.saturating_add(zstd);
+    sum.saturating_add(sum / 100).saturating_add(64 << 10)
 }
 
-/// Refuses to start writing when the output's file system cannot hold a bundle of `needed`
-/// bytes plus `scratch` bytes of temporary downloads, and warns when one file over 4 GiB
-/// would go to a FAT file system.
+/// Refuses to start writing when `split` would cut the bundle into more parts than readers
+/// accept, or when the output's file system cannot hold a bundle of `needed` bytes plus
+/// `scratch` bytes of temporary downloads, and warns when one file over 4 GiB would go to a
+/// FAT file system.
 pub(super) fn check_space(
     output: &Path,
     needed: u64,
@@ -219,6 +226,9 @@ pub(super) fn check_space(
     split: Option<u64>,
     reporter: &dyn Reporter,
 ) -> Result<(), PackError> {
+    if let Some(size) = split {
+        parts::check_split(size, needed).map_err(PackError::Split)?;
+    }
     let dir = crate::space::output_dir(output);
     let info = crate::space::measure(&dir).map_err(|source| PackError::Measure {
         dir: dir.clone(),
@@ -320,8 +330,21 @@ pub(super) fn write_bundle(
     w.add_bytes(format::OCI_LAYOUT, format::OCI_LAYOUT_CONTENT)
         .map_err(werr)?;
     let index_json = serde_json::to_vec_pretty(index).expect("index.json serialises");
-    w.add_bytes(format::INDEX_JSON, &index_json).map_err(werr)?;
     let bundle_json = serde_json::to_vec_pretty(bundle).expect("bundle.json serialises");
+    for (name, json) in [
+        (format::INDEX_JSON, &index_json),
+        (format::BUNDLE_JSON, &bundle_json),
+    ] {
+        if json.len() as u64 > MAX_JSON_BYTES {
+            return Err(PackError::Limit {
+                reason: format!(
+                    "its {name} would be {} bytes, more than the {MAX_JSON_BYTES} readers accept; pack fewer images per bundle",
+                    json.len()
+                ),
+            });
+        }
+    }
+    w.add_bytes(format::INDEX_JSON, &index_json).map_err(werr)?;
     w.add_bytes(format::BUNDLE_JSON, &bundle_json)
         .map_err(werr)?;
     for (d, (_, raw)) in manifests {

@@ -12,10 +12,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::bundle::check::{ImageContent, Problem, MAX_CONFIG_BYTES};
+use crate::bundle::check::{ImageContent, Problem};
+use crate::bundle::entries::{EntryRules, Header, Refusal};
 use crate::bundle::format::{self, BundleManifest, OciIndex};
-use crate::bundle::reader::{entry_kind, normalize_name, BundleError, EntryKind, MAX_JSON_BYTES};
+use crate::bundle::limits::{self, Budget, MAX_CONFIG_BYTES};
+use crate::bundle::reader::{BundleError, MAX_JSON_BYTES};
 use crate::digest::{Digest, Hasher};
 use crate::manifest::{self, BlobRef, Parsed};
 use crate::media_type::{self, Kind};
@@ -55,15 +58,16 @@ struct Pass<'a> {
     reporter: &'a dyn Reporter,
     bundle: Option<BundleManifest>,
     index: Option<OciIndex>,
-    names: HashSet<String>,
-    /// Verified small blobs.
-    small: HashMap<Digest, Vec<u8>>,
+    /// Verified small blobs, shared with the images that push them.
+    small: HashMap<Digest, Arc<[u8]>>,
     small_total: u64,
     /// Sizes of the blobs seen and found good.
     good: BTreeMap<Digest, u64>,
     problems: Vec<Problem>,
-    /// Manifests expected: digest -> (media type, size, owning image).
-    expected: BTreeMap<Digest, (String, u64, String)>,
+    /// Manifests expected: digest -> (media type, size, the images that use it).
+    expected: BTreeMap<Digest, (String, u64, BTreeSet<String>)>,
+    /// What the images cost in all (the same bounds as through the seek table).
+    budget: Budget,
     parsed: BTreeMap<Digest, Parsed>,
     /// Configs and layers referenced so far: digest -> (size, images).
     needed: BTreeMap<Digest, (u64, BTreeSet<String>)>,
@@ -80,12 +84,12 @@ impl<'a> Pass<'a> {
             reporter,
             bundle: None,
             index: None,
-            names: HashSet::new(),
             small: HashMap::new(),
             small_total: 0,
             good: BTreeMap::new(),
             problems: Vec::new(),
             expected: BTreeMap::new(),
+            budget: Budget::new(),
             parsed: BTreeMap::new(),
             needed: BTreeMap::new(),
             configs: BTreeSet::new(),
@@ -103,77 +107,85 @@ impl<'a> Pass<'a> {
         }
     }
 
-    fn run(&mut self, src: impl Read, consumer: &mut dyn Consumer) -> Result<(), UnpackError> {
-        let decoder =
-            crate::seekable::streaming_decoder(src).map_err(|source| BundleError::Read {
-                path: self.path.clone(),
-                offset: 0,
-                source,
-            })?;
-        let mut archive = tar::Archive::new(decoder);
-        let entries = archive.entries().map_err(|source| BundleError::Read {
+    /// A read of the stream failed at (or after) the header at `offset`.
+    fn stream_err(&self, offset: u64, source: io::Error) -> BundleError {
+        BundleError::Read {
             path: self.path.clone(),
-            offset: 0,
+            offset,
             source,
-        })?;
+        }
+    }
+
+    fn run(&mut self, src: impl Read, consumer: &mut dyn Consumer) -> Result<(), UnpackError> {
+        let decoder = crate::seekable::streaming_decoder(src).map_err(|e| self.stream_err(0, e))?;
+        let mut archive = tar::Archive::new(decoder);
+        // Raw entries: PAX and GNU long-name records come as entries of their own, judged by
+        // the same rules as through the seek table (the tar crate would read them whole,
+        // however large).
+        let entries = archive
+            .entries()
+            .map_err(|e| self.stream_err(0, e))?
+            .raw(true);
+        let mut rules = EntryRules::new();
+        let mut offset = 0;
         for entry in entries {
-            let mut entry = entry.map_err(|source| BundleError::Read {
-                path: self.path.clone(),
-                offset: 0,
-                source,
-            })?;
-            let Some(name) = self.validate(&entry)? else {
-                continue;
+            let mut entry = entry.map_err(|e| self.stream_err(offset, e))?;
+            offset = entry.raw_header_position();
+            let verdict = rules
+                .header(entry.header(), offset)
+                .map_err(|r| self.refused(offset, r))?;
+            let (name, size) = match verdict {
+                Header::Extension { size } => {
+                    let mut raw = Vec::with_capacity(size as usize);
+                    (&mut entry)
+                        .take(size)
+                        .read_to_end(&mut raw)
+                        .map_err(|e| self.stream_err(offset, e))?;
+                    rules.extension(&raw).map_err(|r| self.refused(offset, r))?;
+                    continue;
+                }
+                Header::Directory => continue,
+                // Unknown regular files (an operator's metadata) are read past.
+                Header::Unknown { .. } => {
+                    io::copy(&mut entry, &mut io::sink())
+                        .map_err(|e| self.stream_err(offset, e))?;
+                    continue;
+                }
+                Header::Known { name, size } => (name, size),
             };
-            let size = entry.size();
             match name.as_str() {
                 format::OCI_LAYOUT | format::INDEX_JSON | format::BUNDLE_JSON => {
                     let raw = self.read_json(&name, size, &mut entry)?;
                     self.metadata(&name, &raw)?;
                     if self.bundle.is_some() && self.index.is_some() && name != format::OCI_LAYOUT {
                         let b = self.bundle.clone().expect("just set");
-                        self.expect_images(&b);
+                        self.expect_images(&b)?;
                         consumer.start(&b)?;
                     }
                 }
-                n if n.starts_with("blobs/sha256/") => {
+                n => {
                     if self.bundle.is_none() || self.index.is_none() {
                         return Err(self
                             .entry_err(n, "a blob comes before index.json and bundle.json; a sequential read needs them first")
                             .into());
                     }
-                    let d = Digest::parse(&format!("sha256:{}", &n["blobs/sha256/".len()..]))
+                    // The rules admit only blobs/sha256/<valid digest> besides the three above.
+                    let hex = n.strip_prefix("blobs/sha256/").unwrap_or(n);
+                    let d = Digest::parse(&format!("sha256:{hex}"))
                         .map_err(|e| self.entry_err(n, format!("not a valid blob name: {e}")))?;
                     self.blob(d, size, &mut entry, consumer)?;
                 }
-                n if n.starts_with("blobs/") => {
-                    return Err(self
-                        .entry_err(
-                            n,
-                            "blobs of an algorithm other than sha256 are not accepted",
-                        )
-                        .into())
-                }
-                // Unknown regular files (an operator's metadata) are read past.
-                _ => {
-                    io::copy(&mut entry, &mut io::sink()).map_err(|source| BundleError::Read {
-                        path: self.path.clone(),
-                        offset: 0,
-                        source,
-                    })?;
-                }
             }
         }
+        rules.finish().map_err(|r| self.refused(offset, r))?;
         // After the end-of-archive blocks only zero padding may follow, and the compressed
         // stream must end cleanly: appended bytes or a cut-off frame are refused.
         let mut rest = archive.into_inner();
         let mut buf = vec![0u8; 64 << 10];
         loop {
-            let n = rest.read(&mut buf).map_err(|source| BundleError::Read {
-                path: self.path.clone(),
-                offset: 0,
-                source,
-            })?;
+            let n = rest
+                .read(&mut buf)
+                .map_err(|e| self.stream_err(offset, e))?;
             if n == 0 {
                 break;
             }
@@ -188,39 +200,16 @@ impl<'a> Pass<'a> {
         Ok(())
     }
 
-    /// Checks an entry's type and name; `None` for directories, which are ignored.
-    fn validate<R: Read>(
-        &mut self,
-        entry: &tar::Entry<'_, R>,
-    ) -> Result<Option<String>, BundleError> {
-        let raw = String::from_utf8(entry.path_bytes().into_owned())
-            .map_err(|_| self.entry_err("?", "entry name is not UTF-8"))?;
-        let path = self.path.clone();
-        let refuse = |what: &str| BundleError::Entry {
-            path: path.clone(),
-            name: raw.clone(),
-            reason: what.to_string(),
-        };
-        let header_size = entry
-            .header()
-            .entry_size()
-            .map_err(|e| refuse(&format!("bad size field: {e}")))?;
-        match entry_kind(entry.header().entry_type()) {
-            Ok(EntryKind::File) => {}
-            Ok(EntryKind::Directory) => return Ok(None),
-            Err(why) => return Err(refuse(&why)),
+    /// The error for what [`EntryRules`] refused, at the header's `offset` in the tar.
+    fn refused(&self, offset: u64, r: Refusal) -> BundleError {
+        match r {
+            Refusal::Header(reason) => BundleError::Tar {
+                path: self.path.clone(),
+                offset,
+                reason,
+            },
+            Refusal::Entry { name, reason } => self.entry_err(&name, reason),
         }
-        if entry.size() != header_size {
-            return Err(refuse(&format!(
-                "its PAX size ({}) disagrees with its header size ({header_size})",
-                entry.size()
-            )));
-        }
-        let name = normalize_name(&raw).map_err(|r| refuse(&r))?;
-        if !self.names.insert(name.clone()) {
-            return Err(refuse("a second entry with the same name"));
-        }
-        Ok(Some(name))
     }
 
     fn read_json(&self, name: &str, size: u64, r: &mut dyn Read) -> Result<Vec<u8>, BundleError> {
@@ -264,24 +253,36 @@ impl<'a> Pass<'a> {
                         ),
                     });
                 }
+                limits::image_count(m.images.len()).map_err(|what| BundleError::Format {
+                    path: self.path.clone(),
+                    reason: format!("bundle.json lists {what}"),
+                })?;
                 self.bundle = Some(m);
             }
-            format::INDEX_JSON => self.index = Some(serde_json::from_slice(raw).map_err(json_err)?),
+            format::INDEX_JSON => {
+                let index: OciIndex = serde_json::from_slice(raw).map_err(json_err)?;
+                limits::image_count(index.manifests.len()).map_err(|what| BundleError::Format {
+                    path: self.path.clone(),
+                    reason: format!("index.json lists {what}"),
+                })?;
+                self.index = Some(index);
+            }
             _ => {
-                serde_json::from_slice::<serde_json::Value>(raw).map_err(json_err)?;
+                serde_json::from_slice::<serde::de::IgnoredAny>(raw).map_err(json_err)?;
             }
         }
         Ok(())
     }
 
     /// The manifests `bundle.json` and `index.json` promise.
-    fn expect_images(&mut self, b: &BundleManifest) {
+    fn expect_images(&mut self, b: &BundleManifest) -> Result<(), BundleError> {
         let index = self.index.as_ref().expect("read before");
         let by_name: BTreeMap<&str, &format::Descriptor> = index
             .manifests
             .iter()
             .filter_map(|d| Some((d.annotations.get(format::ANNOTATION_REF_NAME)?.as_str(), d)))
             .collect();
+        let mut problems = Vec::new();
         for rec in &b.images {
             match by_name.get(rec.source.as_str()) {
                 Some(d)
@@ -289,19 +290,26 @@ impl<'a> Pass<'a> {
                         && d.size == rec.size
                         && d.media_type == rec.media_type =>
                 {
-                    self.expected.insert(
-                        rec.digest.clone(),
-                        (rec.media_type.clone(), rec.size, rec.source.clone()),
-                    );
+                    self.budget
+                        .manifest(&rec.digest, rec.size)
+                        .map_err(|what| self.bundle_err(what))?;
+                    self.expected
+                        .entry(rec.digest.clone())
+                        .or_insert((rec.media_type.clone(), rec.size, BTreeSet::new()))
+                        .2
+                        .insert(rec.source.clone());
+                    self.budget
+                        .references(1)
+                        .map_err(|what| self.bundle_err(what))?;
                 }
-                _ => self.problems.push(Problem {
+                _ => problems.push(Problem {
                     subject: rec.source.clone(),
                     what: "bundle.json and index.json disagree about this image".into(),
                 }),
             }
         }
         if by_name.len() != b.images.len() {
-            self.problems.push(Problem {
+            problems.push(Problem {
                 subject: format::INDEX_JSON.into(),
                 what: format!(
                     "lists {} images, bundle.json {}",
@@ -309,6 +317,17 @@ impl<'a> Pass<'a> {
                     b.images.len()
                 ),
             });
+        }
+        problems.extend(crate::bundle::check::collisions(&b.images));
+        self.problems.extend(problems);
+        Ok(())
+    }
+
+    /// A bound of the whole bundle was passed: it is refused, nothing more is read.
+    fn bundle_err(&self, what: String) -> BundleError {
+        BundleError::Format {
+            path: self.path.clone(),
+            reason: crate::said_of(format::BUNDLE_JSON, &what),
         }
     }
 
@@ -320,7 +339,7 @@ impl<'a> Pass<'a> {
         consumer: &mut dyn Consumer,
     ) -> Result<(), UnpackError> {
         self.blobs += 1;
-        self.bytes += size;
+        self.bytes = self.bytes.saturating_add(size);
         if size <= SMALL_BLOB && self.small_total + size <= SMALL_TOTAL {
             let mut data = Vec::with_capacity(size as usize);
             let mut h = Hasher::new();
@@ -338,9 +357,8 @@ impl<'a> Pass<'a> {
             }
             self.good.insert(d.clone(), size);
             self.small_total += size;
-            self.small.insert(d, data);
-            self.resolve(consumer);
-            return Ok(());
+            self.small.insert(d, data.into());
+            return self.resolve(consumer).map_err(Into::into);
         }
         let users = match self.needed.get(&d) {
             Some((want, users)) if *want == size => users.clone(),
@@ -392,12 +410,7 @@ impl<'a> Pass<'a> {
         let used_by = self
             .needed
             .get(d)
-            .map(|(_, u)| {
-                format!(
-                    " (used by {})",
-                    u.iter().cloned().collect::<Vec<_>>().join(", ")
-                )
-            })
+            .map(|(_, u)| format!(" (used by {})", some_of(u)))
             .unwrap_or_default();
         self.problems.push(Problem {
             subject: format!("blob {d}"),
@@ -406,8 +419,9 @@ impl<'a> Pass<'a> {
     }
 
     /// Parses every expected manifest that has arrived, learning what else is needed, and
-    /// hands over small blobs that are now known to be needed.
-    fn resolve(&mut self, consumer: &mut dyn Consumer) {
+    /// hands over small blobs that are now known to be needed. `Err` when the images pass a
+    /// bound of the whole bundle.
+    fn resolve(&mut self, consumer: &mut dyn Consumer) -> Result<(), BundleError> {
         loop {
             let ready: Vec<Digest> = self
                 .expected
@@ -419,8 +433,8 @@ impl<'a> Pass<'a> {
                 break;
             }
             for d in ready {
-                let (mt, size, owner) = self.expected[&d].clone();
-                let raw = &self.small[&d];
+                let (mt, size, owners) = self.expected[&d].clone();
+                let raw = self.small[&d].clone();
                 let parsed = if raw.len() as u64 != size {
                     Err(format!(
                         "manifest {d}: {} bytes, its descriptor says {size}",
@@ -428,66 +442,70 @@ impl<'a> Pass<'a> {
                     ))
                 } else if media_type::kind(&mt) == Kind::Schema1 {
                     // Kept with --keep-digests: its layer sizes come from bundle.json.
-                    let rec = self
-                        .bundle
-                        .as_ref()
-                        .and_then(|b| b.images.iter().find(|r| r.source == owner && r.digest == d));
+                    let rec = self.bundle.as_ref().and_then(|b| {
+                        b.images
+                            .iter()
+                            .find(|r| owners.contains(&r.source) && r.digest == d)
+                    });
                     match rec {
                         Some(rec) => rec
-                            .schema1_blobs(raw)
+                            .schema1_blobs(&raw)
                             .map(|layers| Parsed::Schema1 { layers }),
                         None => Err(format!(
                             "manifest {d}: a schema 1 manifest is only read as an image's own"
                         )),
                     }
                 } else {
-                    manifest::parse(&format!("manifest {d}"), &mt, raw).map_err(|e| e.to_string())
+                    manifest::parse(&format!("manifest {d}"), &mt, &raw).map_err(|e| e.to_string())
                 };
                 let parsed = match parsed {
                     Ok(p) => p,
                     Err(e) => {
-                        self.problems.push(Problem {
-                            subject: owner,
-                            what: e,
-                        });
+                        self.problem_of(&owners, &e);
                         self.parsed.insert(d, Parsed::Index(vec![]));
                         continue;
                     }
                 };
                 match &parsed {
-                    Parsed::Index(children) => {
-                        for c in children {
-                            if media_type::kind(&c.blob.media_type) == Kind::Manifest {
+                    Parsed::Index(children) => match limits::index_children(size, children) {
+                        Err(e) => self.problem_of(&owners, &e),
+                        Ok(children) => {
+                            for c in children {
+                                if media_type::kind(&c.blob.media_type) != Kind::Manifest {
+                                    self.problem_of(
+                                        &owners,
+                                        &format!(
+                                            "platform manifest {} is not an image manifest",
+                                            c.blob.digest
+                                        ),
+                                    );
+                                    continue;
+                                }
+                                self.budget
+                                    .manifest(&c.blob.digest, c.blob.size)
+                                    .map_err(|what| self.bundle_err(what))?;
                                 self.expected.entry(c.blob.digest.clone()).or_insert((
                                     c.blob.media_type.clone(),
                                     c.blob.size,
-                                    owner.clone(),
+                                    BTreeSet::new(),
                                 ));
-                            } else {
-                                self.problems.push(Problem {
-                                    subject: owner.clone(),
-                                    what: format!(
-                                        "platform manifest {} is not an image manifest",
-                                        c.blob.digest
-                                    ),
-                                });
                             }
                         }
-                    }
-                    Parsed::Image { .. } | Parsed::Schema1 { .. } => {
-                        if let Parsed::Image { config, .. } = &parsed {
-                            self.configs.insert(config.digest.clone());
+                    },
+                    Parsed::Image { config, .. } => {
+                        if let Err(e) = limits::config_size(config) {
+                            self.problem_of(&owners, &e);
                         }
-                        for b in parsed.blobs() {
-                            let e = self
-                                .needed
-                                .entry(b.digest.clone())
-                                .or_insert((b.size, BTreeSet::new()));
-                            e.1.insert(owner.clone());
-                        }
+                        self.configs.insert(config.digest.clone());
                     }
+                    // Its layers are owned below, as an image manifest's are.
+                    Parsed::Schema1 { .. } => {}
                 }
-                self.parsed.insert(d, parsed);
+                self.parsed.insert(d.clone(), parsed);
+                // What it points at is used by every image that uses it.
+                for o in &owners {
+                    self.own(&d, o)?;
+                }
             }
         }
         let ready: Vec<Digest> = self
@@ -498,7 +516,7 @@ impl<'a> Pass<'a> {
             .collect();
         for d in ready {
             let (size, users) = self.needed[&d].clone();
-            let data = &self.small[&d];
+            let data = self.small[&d].clone();
             if data.len() as u64 != size {
                 self.bad(
                     &d,
@@ -512,14 +530,63 @@ impl<'a> Pass<'a> {
             }
             if self.configs.contains(&d)
                 && (size > MAX_CONFIG_BYTES
-                    || serde_json::from_slice::<serde_json::Value>(data).is_err())
+                    || serde_json::from_slice::<serde::de::IgnoredAny>(&data).is_err())
             {
                 self.bad(&d, "the image config is not valid JSON".into());
                 self.delivered.insert(d);
                 continue;
             }
-            consumer.small_blob(&d, data, &users);
+            consumer.small_blob(&d, &data, &users);
             self.delivered.insert(d);
+        }
+        Ok(())
+    }
+
+    /// Records that image `owner` uses manifest `d`, and so what `d` points at once it is
+    /// parsed (platform manifests, config, layers), counting each new reference.
+    fn own(&mut self, d: &Digest, owner: &str) -> Result<(), BundleError> {
+        let mut new = 0;
+        let mut todo = vec![d.clone()];
+        while let Some(m) = todo.pop() {
+            let Some(e) = self.expected.get_mut(&m) else {
+                continue;
+            };
+            if !e.2.insert(owner.to_string()) && m != *d {
+                continue;
+            }
+            new += usize::from(m != *d);
+            match self.parsed.get(&m) {
+                Some(Parsed::Index(children)) => {
+                    let size = e.1;
+                    if let Ok(children) = limits::index_children(size, children) {
+                        todo.extend(children.into_iter().map(|c| c.blob.digest.clone()));
+                    }
+                }
+                Some(p @ (Parsed::Image { .. } | Parsed::Schema1 { .. })) => {
+                    for b in p.blobs() {
+                        let users = &mut self
+                            .needed
+                            .entry(b.digest.clone())
+                            .or_insert((b.size, BTreeSet::new()))
+                            .1;
+                        new += usize::from(users.insert(owner.to_string()));
+                    }
+                }
+                None => {}
+            }
+        }
+        self.budget
+            .references(new)
+            .map_err(|what| self.bundle_err(what))
+    }
+
+    /// A problem of every image in `owners`.
+    fn problem_of(&mut self, owners: &BTreeSet<String>, what: &str) {
+        for o in owners {
+            self.problems.push(Problem {
+                subject: o.clone(),
+                what: what.to_string(),
+            });
         }
     }
 
@@ -540,29 +607,24 @@ impl<'a> Pass<'a> {
             });
             return;
         };
-        let missing_manifests: Vec<(Digest, String)> = self
+        let missing_manifests: Vec<(Digest, BTreeSet<String>)> = self
             .expected
             .iter()
             .filter(|(d, _)| !self.parsed.contains_key(*d))
-            .map(|(d, (_, _, owner))| (d.clone(), owner.clone()))
+            .map(|(d, (_, _, owners))| (d.clone(), owners.clone()))
             .collect();
-        for (d, owner) in missing_manifests {
-            self.problems.push(Problem {
-                subject: owner,
-                what: format!("manifest {d} is missing from the bundle"),
-            });
+        for (d, owners) in missing_manifests {
+            self.problem_of(&owners, &format!("manifest {d} is missing from the bundle"));
         }
         let omitted = self.omitted();
+        let reported: HashSet<&str> = self.problems.iter().map(|p| p.subject.as_str()).collect();
         let missing: Vec<Digest> = self
             .needed
             .keys()
             .filter(|d| {
                 !self.good.contains_key(*d)
                     && !omitted.contains_key(*d)
-                    && !self
-                        .problems
-                        .iter()
-                        .any(|p| p.subject == format!("blob {d}"))
+                    && !reported.contains(format!("blob {d}").as_str())
             })
             .cloned()
             .collect();
@@ -586,34 +648,48 @@ impl<'a> Pass<'a> {
         let Some(bundle) = &self.bundle else {
             return vec![];
         };
-        let failed: BTreeSet<&str> = self
+        let users_of: HashMap<String, &BTreeSet<String>> = self
+            .needed
+            .iter()
+            .map(|(d, (_, u))| (format!("blob {d}"), u))
+            .collect();
+        let failed: HashSet<&str> = self
             .problems
             .iter()
             .flat_map(|p| {
                 std::iter::once(p.subject.as_str()).chain(
-                    self.needed
-                        .iter()
-                        .filter(|(d, _)| p.subject == format!("blob {d}"))
-                        .flat_map(|(_, (_, u))| u.iter().map(String::as_str)),
+                    users_of
+                        .get(&p.subject)
+                        .into_iter()
+                        .flat_map(|u| u.iter().map(String::as_str)),
                 )
             })
             .collect();
         let mut out = Vec::new();
         for rec in &bundle.images {
-            if failed.contains(rec.source.as_str()) || !self.parsed.contains_key(&rec.digest) {
+            if failed.contains(rec.source.as_str()) {
                 continue;
             }
+            let (Some(top), Some(raw)) =
+                (self.parsed.get(&rec.digest), self.small.get(&rec.digest))
+            else {
+                continue;
+            };
             let mut manifests = Vec::new();
             let mut blobs: Vec<BlobRef> = Vec::new();
-            let mut ok = true;
+            let mut seen = HashSet::new();
             let mut push_blobs = |p: &Parsed| {
                 for b in p.blobs() {
-                    if !blobs.iter().any(|x| x.digest == b.digest) {
+                    if seen.insert(b.digest.clone()) {
                         blobs.push(b.clone());
                     }
                 }
             };
-            if let Some(Parsed::Index(children)) = self.parsed.get(&rec.digest) {
+            let mut ok = true;
+            if let Parsed::Index(children) = top {
+                let Ok(children) = limits::index_children(rec.size, children) else {
+                    continue;
+                };
                 for c in children {
                     match (
                         self.parsed.get(&c.blob.digest),
@@ -630,12 +706,9 @@ impl<'a> Pass<'a> {
                         _ => ok = false,
                     }
                 }
-            } else if let Some(p) = self.parsed.get(&rec.digest) {
-                push_blobs(p);
+            } else {
+                push_blobs(top);
             }
-            let Some(raw) = self.small.get(&rec.digest) else {
-                continue;
-            };
             manifests.push((rec.digest.clone(), rec.media_type.clone(), raw.clone()));
             if ok && blobs.iter().all(|b| self.good.contains_key(&b.digest)) {
                 out.push(ImageContent {
@@ -646,6 +719,16 @@ impl<'a> Pass<'a> {
             }
         }
         out
+    }
+}
+
+/// The first few of `names`, and how many more, for a message.
+fn some_of(names: &BTreeSet<String>) -> String {
+    const SHOWN: usize = 5;
+    let first: Vec<&str> = names.iter().take(SHOWN).map(String::as_str).collect();
+    match names.len().saturating_sub(SHOWN) {
+        0 => first.join(", "),
+        more => format!("{} and {more} more", first.join(", ")),
     }
 }
 

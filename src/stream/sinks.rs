@@ -62,7 +62,7 @@ pub fn verify_stream(
     let omitted = pass.omitted();
     Ok(VerifyReport {
         omitted_blobs: omitted.len(),
-        omitted_bytes: omitted.values().sum(),
+        omitted_bytes: crate::space::total(omitted.values().copied()).unwrap_or(u64::MAX),
         images: pass.bundle.as_ref().map_or(0, |b| b.images.len()),
         blobs: pass.blobs,
         bytes: pass.bytes,

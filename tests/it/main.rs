@@ -1,6 +1,7 @@
 //! The one integration-test binary (`cargo test --test it`), after ripgrep's `tests/tests.rs`:
 //! every suite is a module here, so the build links once and tests share the harness.
 
+mod bounds;
 mod bundles;
 mod faults;
 mod harness;

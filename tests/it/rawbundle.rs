@@ -71,11 +71,24 @@ impl Model {
                 upstream: None,
             });
         }
-        images.sort_by(|a, b| a.source.cmp(&b.source));
         for v in [&mut docs, &mut configs, &mut layers] {
             v.sort();
             v.dedup();
         }
+        let mut seen = std::collections::BTreeSet::new();
+        let blobs = docs
+            .into_iter()
+            .chain(configs)
+            .chain(layers)
+            .filter(|(d, _)| seen.insert(d.clone()))
+            .collect();
+        Model::of(images, blobs)
+    }
+
+    /// A bundle of `images` over blob entries in the order given (manifests first, as pack
+    /// writes them), with `index.json` and consistent totals.
+    pub fn of(mut images: Vec<ImageRecord>, blobs: Vec<(Digest, Vec<u8>)>) -> Model {
+        images.sort_by(|a, b| a.source.cmp(&b.source));
         let mut entries = vec![
             (OCI_LAYOUT.to_string(), OCI_LAYOUT_CONTENT.to_vec()),
             (
@@ -84,12 +97,7 @@ impl Model {
             ),
             (BUNDLE_JSON.to_string(), Vec::new()),
         ];
-        let mut seen = std::collections::BTreeSet::new();
-        for (d, data) in docs.into_iter().chain(configs).chain(layers) {
-            if seen.insert(d.clone()) {
-                entries.push((blob_name(&d), data));
-            }
-        }
+        entries.extend(blobs.into_iter().map(|(d, data)| (blob_name(&d), data)));
         let bm = BundleManifest {
             format: FORMAT_NAME.into(),
             format_version: FORMAT_VERSION,
@@ -230,7 +238,12 @@ impl Model {
 
     /// The bundle file, as airlock writes it.
     pub fn bundle(&self) -> Vec<u8> {
-        Frames::from_chunks(&self.chunks()).file()
+        self.frames().file()
+    }
+
+    /// The bundle's frames, as airlock writes them, before the seek table.
+    pub fn frames(&self) -> Frames {
+        Frames::from_chunks(&self.chunks())
     }
 
     /// The bundle as a plain (uncompressed) tar.

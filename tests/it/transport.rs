@@ -144,7 +144,9 @@ fn r17_pack_username_needs_login_and_goes_only_to_that_registry() {
     let b = FakeServer::start(basic_gate(None));
     let list = image_list(
         dir.path(),
-        &[format!("{}/x/y:1", a.host()), format!("{}/x/y:1", b.host())],
+        // Two repositories: the same one at both would go to one target, which pack refuses
+        // before it sends anything (issue 17.12).
+        &[format!("{}/x/a:1", a.host()), format!("{}/x/b:1", b.host())],
     );
     let out = dir.path().join("b.tar.zst");
     let mut args: Vec<String> = vec![

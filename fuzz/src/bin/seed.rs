@@ -1,6 +1,6 @@
 //! Writes seed corpora for the fuzz targets into `fuzz/corpus/<target>/`: a small real bundle
-//! (two fixture images, one Docker-typed, one OCI), its plain tar, its manifests, and some
-//! references. Deterministic: the same files every run.
+//! (two fixture images, one Docker-typed, one OCI), its plain tar, its manifests, some
+//! references, and today's schema 1 and OCI index shapes for the conversions. Deterministic: the same files every run.
 
 use std::io::Write;
 use std::path::Path;
@@ -49,6 +49,7 @@ fn main() {
             size: img.manifest.len() as u64,
             total_bytes: total,
             from_index: None,
+            upstream: None,
         });
     }
     blobs.sort();
@@ -102,8 +103,64 @@ fn main() {
         v.extend_from_slice(raw);
         write(&root.join("manifest"), &format!("seed-manifest-{i}"), &v);
     }
+    // The conversions: today's pause (signed schema 1), busybox (an OCI index with
+    // attestations) and one of its OCI manifests, each after its media-type selector.
+    for f in fixtures::rancher_1_6_14_today(7, 0.0005) {
+        let (name, sel) = match &f.artifact {
+            Artifact::Schema1(_) => ("seed-schema1", 4u8),
+            Artifact::Index(ix) => {
+                let child = &ix.children[0].manifest;
+                write(&root.join("convert"), "seed-oci-manifest", &[&[0u8][..], child].concat());
+                ("seed-oci-index", 2u8)
+            }
+            Artifact::Image(_) => continue,
+        };
+        write(&root.join("convert"), name, &[&[sel][..], f.artifact.manifest()].concat());
+    }
     let list = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":7,"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","platform":{"architecture":"arm","os":"linux","variant":"v7"}}]}"#;
     write(&root.join("manifest"), "seed-list", &[&[2u8][..], list].concat());
+    // Side files: a checksum file, parts.json and an inventory, as pack and inventory write them.
+    let hex = |b: u8| format!("{:02x}", b).repeat(32);
+    let side = format!(
+        "{}  b.tar.zst.000\n{} *b.tar.zst.001\n",
+        hex(0x11),
+        hex(0x22)
+    );
+    write(&root.join("checksum_file"), "seed-parts", side.as_bytes());
+    let part = |i: usize, size: u64| {
+        serde_json::json!({
+            "name": format!("b.tar.zst.{i:03}"),
+            "size": size,
+            "sha256": format!("sha256:{}", hex(i as u8)),
+            "headSha256": format!("sha256:{}", hex(0x40 + i as u8)),
+        })
+    };
+    let parts = serde_json::json!({
+        "format": "airlock-parts",
+        "splitSize": 4096,
+        "totalSize": 9000,
+        "parts": [part(0, 4096), part(1, 4096), part(2, 808)],
+    });
+    write(
+        &root.join("parts_json"),
+        "seed-3-parts",
+        &serde_json::to_vec_pretty(&parts).expect("json"),
+    );
+    let inventory = serde_json::json!({
+        "format": "airlock-inventory",
+        "registry": "reg.local:5000",
+        "repositories": [{"name": "rancher/k8s", "tags": [{
+            "tag": "v1.8.5-rancher4",
+            "digest": format!("sha256:{}", hex(0x33)),
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "blobs": [{"digest": format!("sha256:{}", hex(0x44)), "size": 1234}],
+        }]}],
+    });
+    write(
+        &root.join("inventory"),
+        "seed-1-tag",
+        &serde_json::to_vec_pretty(&inventory).expect("json"),
+    );
     for (i, r) in [
         "busybox",
         "docker.io/library/busybox:latest",

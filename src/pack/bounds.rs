@@ -1,0 +1,66 @@
+//! The readers' bounds ([`crate::bundle::limits`]), applied by `pack` before it fetches or
+//! writes anything, so that airlock never writes a bundle its own `verify` and `unpack` refuse.
+
+use super::{PackError, PlannedImage, Resolved};
+use crate::bundle::format::Failure;
+use crate::bundle::limits::{self, Budget};
+
+/// Before anything is fetched: no more images than a bundle may hold, every target one that
+/// `unpack` accepts (an image named by digest alone has no tag to push to), and no two images
+/// that `unpack` would push to the same tag.
+pub(super) fn check_plan(images: &[PlannedImage]) -> Result<(), PackError> {
+    limits::image_count(images.len()).map_err(|reason| PackError::Limit { reason })?;
+    let sources: Vec<String> = images.iter().map(|p| p.reference.to_string()).collect();
+    for (p, source) in images.iter().zip(&sources) {
+        for t in std::iter::once(&p.target).chain(&p.alt_targets) {
+            limits::target(t).map_err(|e| PackError::Limit {
+                reason: format!("{source}: {e}; name the image with a tag (repository:tag or repository:tag@digest)"),
+            })?;
+        }
+    }
+    let targets = images.iter().zip(&sources).map(|(p, source)| {
+        let ts = std::iter::once(&p.target).chain(&p.alt_targets);
+        (source.as_str(), ts.map(String::as_str).collect())
+    });
+    match limits::target_collisions(targets).into_iter().next() {
+        Some((target, first, second)) => Err(PackError::Collision {
+            target,
+            first,
+            second,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// After the manifests are fetched, before any blob is: an image whose config is larger than
+/// readers accept fails (it moves from `resolved` to `failures`, and none of its blobs is
+/// fetched), and the manifests and references of the others must fit one bundle.
+pub(super) fn check_resolved(
+    resolved: &mut Vec<Resolved>,
+    failures: &mut Vec<Failure>,
+) -> Result<(), PackError> {
+    resolved.retain(|r| {
+        let configs = r.blobs.iter().filter(|b| r.configs.contains(&b.digest));
+        match configs.map(limits::config_size).find_map(Result::err) {
+            None => true,
+            Some(error) => {
+                failures.push(Failure {
+                    source: r.record.source.clone(),
+                    error,
+                });
+                false
+            }
+        }
+    });
+    let mut budget = Budget::new();
+    let limit = |reason| PackError::Limit { reason };
+    for r in resolved.iter() {
+        for (d, _, raw) in &r.manifests {
+            budget.manifest(d, raw.len() as u64).map_err(limit)?;
+        }
+        budget
+            .references(r.manifests.len() + r.blobs.len())
+            .map_err(limit)?;
+    }
+    Ok(())
+}
