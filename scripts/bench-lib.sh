@@ -300,7 +300,7 @@ rss_of() {
 # rss_single LOG: the largest single process.
 rss_single() { awk '$2 > m { m = $2 } END { print m + 0 }' "$1"; }
 # written_of LOG: bytes written to file systems by the logged processes.
-written_of() { awk '{ s += $3 } END { printf "%d\n", s * 512 }' "$1"; }
+written_of() { awk '{ s += $3 } END { printf "%.0f\n", s * 512 }' "$1"; }
 # cpu_of LOG: CPU seconds (user + system) of every logged process: robust against a busy machine.
 cpu_of() { awk '{ s += $4 + $5 } END { printf "%.2f\n", s }' "$1"; }
 
@@ -317,7 +317,8 @@ dir_bytes() {
   if [ -e "$1" ]; then du -sb "$1" | cut -f1; else echo 0; fi
 }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# (mawk prints large numbers as 3.4e+09 and %d stops at 2^31: %.15g keeps them whole.)
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) printf "%.15g\n", a[(NR + 1) / 2]; else printf "%.15g\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 maxof() { printf '%s\n' "$@" | sort -g | tail -1; }
 
 # ------------------------------------------------------------- digests kept ----------------
@@ -334,7 +335,7 @@ bundle_kept() {
   zstd -dcq "$bundle" | tar -tvf - >"$dir/list.txt"
   # (mawk, Debian's awk, has no {64}: the length says it.)
   R_BLOB_BYTES=$(awk '{ n = $6; sub(/^\.\//, "", n) }
-    n ~ /^blobs\/sha256\/[0-9a-f]+$/ && length(n) == 77 { s += $3 } END { printf "%d\n", s }' "$dir/list.txt")
+    n ~ /^blobs\/sha256\/[0-9a-f]+$/ && length(n) == 77 { s += $3 } END { printf "%.0f\n", s }' "$dir/list.txt")
   R_KEPT=0
   if [ "$kind" = dir ]; then
     zstd -dcq "$bundle" | tar -xf - -C "$dir" --wildcards './img*/manifest.json'
@@ -450,7 +451,7 @@ pack_scratch_peak() {
   R_PEAK=$peak R_SAMPLES=$samples
   [ "$samples" -gt 0 ] || { echo "bench: no sample saw the --no-cache download directory" >&2; exit 1; }
   # What is left beside the bundle and its .sha256 (nothing, if the directory was removed).
-  R_LEFT=$(find "$run" -mindepth 1 ! -name bundle.tar.zst ! -name bundle.tar.zst.sha256 -printf '%s\n' | awk '{ s += $1 } END { printf "%d\n", s }')
+  R_LEFT=$(find "$run" -mindepth 1 ! -name bundle.tar.zst ! -name bundle.tar.zst.sha256 -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f\n", s }')
 }
 
 # The write+fsync limit in the pack rotation: dd of the last airlock bundle (653 MiB at scale 1,

@@ -340,7 +340,7 @@ round_paths_unpack_insecure() {
 rec set all images 17
 rec set all scale "$scale"
 rec set all runs "$runs"
-rec set all summed_bytes "$(awk '{ s += $3 } END { print s }' "$BENCH_WORK/seed.txt")"
+rec set all summed_bytes "$(awk '{ s += $3 } END { printf "%.0f\n", s }' "$BENCH_WORK/seed.txt")"
 rec set all airlock_jobs "$AIRLOCK_JOBS"
 rec set all skopeo_parallel "$BENCH_PAR"
 rec set all latency_ms_each_way "$LAT_DELAY_MS"
