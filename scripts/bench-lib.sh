@@ -663,7 +663,7 @@ verify_airlock() {
   timed "$run/time.log" airlock "$AIRLOCK" verify -q "$bundle" >/dev/null
   R_TIME=$(elapsed "$t")
   measured "$run/time.log"
-  R_EXTRA=0
+  R_EXTRA=$R_WRITTEN
 }
 
 # zstd -d | tar -x, then sha256sum of every blob, each its own process, nproc at a time (the

@@ -44,6 +44,25 @@ def r4(v):
     return f"{v:.4f}" if isinstance(v, (int, float)) else str(v)
 
 
+def when(m):
+    """The run's date and UTC times (runs before `started` was recorded give their end only)."""
+    end = m["date"]
+    if "started" in m:
+        return f"{m['started'][:10]}, {m['started'][11:16]}–{end[11:16]} UTC"
+    return f"{end[:10]}, ended {end[11:16]} UTC"
+
+
+def busy(m):
+    """A warning when other work was running as the run started, else an empty string."""
+    load = float(m["loadavg_start"].split()[0])
+    if load <= 0.5 * m["nproc"]:
+        return ""
+    return (
+        f"**Other work was running on the machine when this run started** (load average "
+        f"{load:g} on {m['nproc']} cores): these are not a quiet machine's figures."
+    )
+
+
 def full(doc):
     m, res, rat = doc["machine"], doc["results"], doc.get("ratios", {})
     s = res["set"]["all"]
@@ -51,7 +70,7 @@ def full(doc):
     out = []
     w = out.append
     w(
-        f"Run of {m['date'][:10]} ({m['date'][11:16]} UTC) at commit `{m['commit']}`: "
+        f"Run of {when(m)} at commit `{m['commit']}`: "
         f"`scripts/bench.sh --scale {s['scale']} --runs {runs}` on {m['nproc']} cores "
         f"({m['cpu']}, SHA extensions: {m['sha_ni']}), {m['memory']}, kernel {m['kernel']}; "
         f"load average {m['loadavg_start']} at the start, {m['loadavg_end']} at the end. "
@@ -60,6 +79,9 @@ def full(doc):
         f"(range in brackets); the last column is the median over rounds of airlock's time "
         f"over this row's in the same round."
     )
+    if busy(m):
+        w("")
+        w(busy(m))
     w("")
     w("| | time | +sync | CPU | peak RSS | extra disk | digests kept | airlock / this |")
     w("| --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -83,16 +105,21 @@ def full(doc):
             continue
         ratio = r4(rat[pair]["paired"]) if pair and pair in rat else ("1" if not pair else "–")
         sync = secs(r["sync_after_s"]) if sec != "verify" else "–"
+        extra = mib(r["extra_disk_bytes"])
+        if (sec, tool) == ("pack", "airlock") and "scratch_largest_sample_bytes" in r:
+            # --no-cache's downloads wait beside the output while it runs, then go.
+            extra = f"{extra} after, {mib(r['scratch_largest_sample_bytes'])} sampled while running"
         w(
             f"| {name} | {span(r)} | {sync} | {r['cpu_s']:.1f} s | {r['rss_kb'] / 1024:.0f} MiB "
-            f"| {mib(r['extra_disk_bytes'])} | {kept(r['digests_kept'])} | {ratio} |"
+            f"| {extra} | {kept(r['digests_kept'])} | {ratio} |"
         )
     p = res.get("pack", {}).get("airlock", {})
     if "scratch_largest_sample_bytes" in p:
         w("")
         w(
-            f"Extra disk is what the run left on disk at its end (the peers' layouts and "
-            f"extracted trees, airlock's bytes written). `pack --no-cache` keeps downloads beside "
+            f"Extra disk is what a run keeps on disk besides its input and output: the peers' "
+            f"layouts and extracted trees (at their largest, when the run ends), the bytes "
+            f"airlock unpack and verify write. `pack --no-cache` keeps downloads beside "
             f"the output while it runs: in one more, untimed pack, the largest of "
             f"{p['scratch_samples']} samples (one every 20 ms) was "
             f"{p['scratch_largest_sample_bytes'] / MIB:.0f} MiB, against a bound of "
@@ -172,10 +199,14 @@ def full(doc):
 def scaling(doc):
     m, res = doc["machine"], doc["results"]
     out = [
-        f"Run of {m['date'][:10]} ({m['date'][11:16]} UTC) at commit `{m['commit']}`: "
+        f"Run of {when(m)} at commit `{m['commit']}`: "
         f"`scripts/bench.sh --scaling`, one run per scale, on {m['nproc']} cores ({m['cpu']}), "
-        f"{m['memory']}.",
+        f"{m['memory']}; load average {m['loadavg_start']} at the start, {m['loadavg_end']} at the end.",
         "",
+    ]
+    if busy(m):
+        out += [busy(m), ""]
+    out += [
         "| scale | deduplicated | pack `--no-cache` | its peak RSS | pack, keeping a cache | unpack | unpack peak RSS | extra disk | digests kept |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]

@@ -62,6 +62,7 @@ want() { case ",$sections," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 want pack || { echo "bench: every section needs the pack section (it makes the bundles)" >&2; exit 2; }
 
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+DATE_START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 bench_init
 out_dir=$BENCH_ROOT/target/bench
 mkdir -p "$out_dir"
@@ -85,13 +86,13 @@ machine_json() {
   jq -n --arg nproc "$(nproc)" --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
     --arg sha_ni "$(grep -qw sha_ni /proc/cpuinfo && echo yes || echo no)" \
     --arg mem "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)" \
-    --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg kernel "$(uname -r)" \
+    --arg started "$DATE_START" --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg kernel "$(uname -r)" \
     --arg load_start "$LOAD_START" --arg load_end "$(cut -d' ' -f1-3 /proc/loadavg)" \
     --arg airlock "$("$AIRLOCK" --version)" --arg skopeo "$(skopeo --version)" \
     --arg zstd "$(zstd --version)" --arg registry "$(/usr/bin/docker-registry --version 2>&1 | head -1)" \
     --arg openssl "$(openssl version)" \
     --arg commit "$(git -C "$BENCH_ROOT" describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)" \
-    '{nproc: ($nproc|tonumber), cpu: $cpu, sha_ni: $sha_ni, memory: $mem, date: $date, kernel: $kernel,
+    '{nproc: ($nproc|tonumber), cpu: $cpu, sha_ni: $sha_ni, memory: $mem, started: $started, date: $date, kernel: $kernel,
       loadavg_start: $load_start, loadavg_end: $load_end, airlock: $airlock, commit: $commit,
       skopeo: $skopeo, zstd: $zstd, registry: $registry, openssl: $openssl}'
 }
