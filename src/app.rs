@@ -193,9 +193,9 @@ fn unpack(args: UnpackArgs) -> Result<i32> {
         dry_run: args.dry_run,
     };
     let result: Result<_> = match opened {
-        Opened::Seekable(reader) => {
+        Opened::Seekable(reader) => client.observe(&reporter, || {
             crate::unpack::unpack(&client, &reader, &uopts, &reporter).map_err(Into::into)
-        }
+        }),
         Opened::Stream(src, why) => {
             if why.is_some() && !uopts.dry_run {
                 // A file can be read twice: check all of it before the first byte moves, as
@@ -221,12 +221,14 @@ fn unpack(args: UnpackArgs) -> Result<i32> {
                 }
             }
             reporter.warn("the bundle has no seek table: reading it in one sequential pass");
-            crate::stream::unpack_stream(&client, src, &args.bundle, &uopts, &reporter).map_err(
-                |e| match e {
+            client
+                .observe(&reporter, || {
+                    crate::stream::unpack_stream(&client, src, &args.bundle, &uopts, &reporter)
+                })
+                .map_err(|e| match e {
                     crate::unpack::UnpackError::Bundle(b) => sequential_failed(b.into(), why),
                     e => e.into(),
-                },
-            )
+                })
         }
     };
     let (mappings, report) =
@@ -403,7 +405,10 @@ fn pack(args: PackArgs) -> Result<i32> {
     };
     let client = registry::Client::new(registry_options(&args.registry, None)?)?;
     let reporter = progress::Stderr::new(args.quiet);
-    let summary = crate::pack::pack(&client, &planned, request, &opts, &reporter)
+    let summary = client
+        .observe(&reporter, || {
+            crate::pack::pack(&client, &planned, request, &opts, &reporter)
+        })
         .with_context(|| format!("packing {}", args.output.display()))?;
     let retries = client
         .stats()
@@ -468,7 +473,11 @@ fn inventory(args: crate::cli::InventoryArgs) -> Result<i32> {
         opts.endpoints.push((registry.clone(), e));
     }
     let client = registry::Client::new(opts)?;
-    let inv = crate::inventory::collect(&client, &registry, args.jobs.clamp(1, 64))
+    let reporter = progress::Stderr::new(false);
+    let inv = client
+        .observe(&reporter, || {
+            crate::inventory::collect(&client, &registry, args.jobs.clamp(1, 64))
+        })
         .with_context(|| format!("taking the inventory of {registry}"))?;
     println!("{}", serde_json::to_string_pretty(&inv)?);
     Ok(0)
@@ -555,13 +564,27 @@ pub fn selection(args: &SelectArgs) -> Result<Selection> {
 
 /// Builds registry client options from the command line, the environment and config.json.
 ///
-/// `target` is the registry the credentials given on the command line are for; `None` means
-/// every registry this command talks to.
+/// `target` is the registry the credentials given on the command line are for (unpack's and
+/// inventory's `--registry`); `None` for pack, where `--login` must name it.
 pub fn registry_options(args: &RegistryArgs, target: Option<&str>) -> Result<registry::Options> {
+    let defaults = registry::Options::default();
     let mut opts = registry::Options {
         insecure: args.insecure,
         ca_file: args.ca_file.clone(),
-        ..registry::Options::default()
+        certs_d: args.certs_dir.clone(),
+        retry: registry::Retry {
+            attempts: args.retries,
+            base: Duration::from_millis(args.retry_delay_ms),
+            max: Duration::from_millis(args.retry_delay_ms.saturating_mul(20).max(1)),
+        },
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        io_timeout: Duration::from_secs(args.read_timeout),
+        request_timeout: Duration::from_secs(args.request_timeout),
+        min_rate: registry::MinRate {
+            bytes: args.min_rate_kib.saturating_mul(1024),
+            window: Duration::from_secs(args.rate_window),
+        },
+        ..defaults
     };
     for m in &args.mirror {
         let (from, url) = m
@@ -578,6 +601,16 @@ pub fn registry_options(args: &RegistryArgs, target: Option<&str>) -> Result<reg
         .load_docker_config()
         .context("reading Docker credentials")?;
     if let Some(user) = &args.username {
+        let host = match (target, &args.login) {
+            (Some(t), Some(l)) if registry::host_key(l) != registry::host_key(t) => bail!(
+                "--login {l}: --username is for the --registry target {t} here; drop --login"
+            ),
+            (Some(t), _) => t.to_string(),
+            (None, Some(l)) => l.clone(),
+            (None, None) => bail!(
+                "pack talks to several registries: name the one --username is for with --login REGISTRY (e.g. --login docker.io, or a --mirror's HOST:PORT); the others get credentials from ~/.docker/config.json only"
+            ),
+        };
         let mut password = String::new();
         std::io::stdin()
             .read_to_string(&mut password)
@@ -586,31 +619,17 @@ pub fn registry_options(args: &RegistryArgs, target: Option<&str>) -> Result<reg
         if password.is_empty() {
             bail!("--password-stdin: standard input was empty; pipe the password in, e.g. `cat pw.txt | airlock ... --username {user} --password-stdin`");
         }
-        let creds = Credentials::new(user.clone(), password);
-        match target {
-            Some(t) => opts.credentials.insert(t, creds),
-            None => opts.credentials.insert_default(creds),
+        if let Some((_, m)) = opts.endpoints.iter().find(|(r, e)| {
+            registry::host_key(r) == registry::host_key(&host) && e.host != r.as_str()
+        }) {
+            eprintln!(
+                "warning: --login {host}: requests for {host} go to the mirror {}, which gets only its own credentials (--login {} for it)",
+                m.base(),
+                m.host
+            );
         }
-    }
-    // Tests make retries fast; operators never need this.
-    if let Some(ms) = std::env::var("AIRLOCK_RETRY_BASE_MS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        opts.retry.base = Duration::from_millis(ms);
-        opts.retry.max = Duration::from_millis(ms.saturating_mul(20).max(1));
-    }
-    if let Some(n) = std::env::var("AIRLOCK_RETRY_ATTEMPTS")
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-    {
-        opts.retry.attempts = n.clamp(1, 20);
-    }
-    if let Some(s) = std::env::var("AIRLOCK_IO_TIMEOUT_SECS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        opts.io_timeout = Duration::from_secs(s.max(1));
+        opts.credentials
+            .insert(&host, Credentials::new(user.clone(), password));
     }
     Ok(opts)
 }
@@ -626,20 +645,13 @@ pub fn print_error(e: &anyhow::Error) {
     }
 }
 
+/// What to do, where the error itself does not say it. (Registry errors that have one fix,
+/// plain http, TLS, the pull limit, say it in their own text: pack lists them per image.)
 fn hint(e: &anyhow::Error) -> Option<String> {
+    use registry::RegistryError as R;
     for cause in e.chain() {
-        if let Some(r) = cause.downcast_ref::<registry::RegistryError>() {
-            match r {
-                registry::RegistryError::Unauthorized { .. } => {
-                    return Some("check the user name and password (--username with --password-stdin, or ~/.docker/config.json)".into())
-                }
-                registry::RegistryError::Transport { reason, .. }
-                    if reason.contains("certificate") || reason.contains("Certificate") =>
-                {
-                    return Some("if the registry uses a private CA, pass it with --ca-file ca.pem (or --insecure to skip verification)".into())
-                }
-                _ => {}
-            }
+        if let Some(R::Unauthorized { .. }) = cause.downcast_ref::<R>() {
+            return Some("check the user name and password (--username with --password-stdin, and for pack --login REGISTRY; or ~/.docker/config.json)".into());
         }
     }
     None

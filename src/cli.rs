@@ -198,20 +198,78 @@ pub enum OutputFormat {
 /// How to reach registries: shared by every command that talks to one.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RegistryArgs {
-    /// Allow plain http and https without certificate verification.
+    /// Allow plain http, and https without certificate verification. A registry given as
+    /// HOST[:PORT] is asked once, over https, before any work: if it answers in plain http,
+    /// plain http is used for it from then on.
     #[arg(long)]
     pub insecure: bool,
-    /// Trust the CA certificates in this PEM file (a private registry's CA).
+    /// Trust the CA certificates in this PEM file, on top of the system's (a private
+    /// registry's CA, or its self-signed certificate itself).
     #[arg(long = "ca-file", value_name = "PEM")]
     pub ca_file: Option<PathBuf>,
+    /// Docker's per-registry certificate directory, read as Docker reads it: the *.crt files
+    /// in DIR/HOST:PORT/ (or DIR/HOST/ for port 443) are trusted for that registry.
+    #[arg(
+        long = "certs-dir",
+        value_name = "DIR",
+        env = "AIRLOCK_CERTS_D",
+        default_value = crate::registry::DEFAULT_CERTS_D
+    )]
+    pub certs_dir: PathBuf,
     /// Send requests for REGISTRY to URL instead, same repository paths
-    /// (e.g. docker.io=http://127.0.0.1:5001). Repeatable.
+    /// (e.g. docker.io=http://127.0.0.1:5001). Repeatable. A mirror gets only its own
+    /// credentials (its host:port in config.json, or --login), never REGISTRY's.
     #[arg(long = "mirror", value_name = "REGISTRY=URL")]
     pub mirror: Vec<String>,
-    /// User name for the registry (the password is read from standard input).
+    /// User name (the password is read from standard input) for ONE registry: the --registry
+    /// of unpack and inventory; for pack, the registry named by --login. Other registries get
+    /// their credentials from ~/.docker/config.json (auths, credHelpers, credsStore) or none.
     #[arg(long, requires = "password_stdin")]
     pub username: Option<String>,
     /// Read the password from standard input (never from the command line).
     #[arg(long = "password-stdin", requires = "username")]
     pub password_stdin: bool,
+    /// The registry --username is for, as HOST[:PORT] (docker.io, gcr.io, or a --mirror's
+    /// 127.0.0.1:5001). Needed by pack; unpack and inventory use --registry.
+    #[arg(long = "login", value_name = "REGISTRY", requires = "username")]
+    pub login: Option<String>,
+    /// Attempts per request in all, the first included (connection failures, 429, 5xx).
+    #[arg(long = "retries", value_name = "N", env = "AIRLOCK_RETRY_ATTEMPTS", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub retries: u32,
+    /// Delay before the first retry, in milliseconds; it doubles with each retry, up to 20
+    /// times this value.
+    #[arg(
+        long = "retry-delay-ms",
+        value_name = "MS",
+        env = "AIRLOCK_RETRY_BASE_MS",
+        default_value_t = 500
+    )]
+    pub retry_delay_ms: u64,
+    /// Seconds to open a connection (TCP and TLS handshake).
+    #[arg(long = "connect-timeout", value_name = "SECS", env = "AIRLOCK_CONNECT_TIMEOUT_SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub connect_timeout: u64,
+    /// Seconds a connection may stay silent during one read or write.
+    #[arg(long = "read-timeout", value_name = "SECS", env = "AIRLOCK_IO_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_timeout: u64,
+    /// Seconds for a whole small request (manifest, token, HEAD, /v2/, error answer), and
+    /// for the answer headers of a blob request (five times this after a blob upload).
+    #[arg(long = "request-timeout", value_name = "SECS", env = "AIRLOCK_REQUEST_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout: u64,
+    /// Abort (and retry) a blob download or upload that moves fewer than KIB KiB in any
+    /// --rate-window seconds.
+    #[arg(
+        long = "min-rate",
+        value_name = "KIB",
+        env = "AIRLOCK_MIN_RATE_KIB",
+        default_value_t = 32
+    )]
+    pub min_rate_kib: u64,
+    /// The window of --min-rate, in seconds.
+    #[arg(long = "rate-window", value_name = "SECS", env = "AIRLOCK_RATE_WINDOW_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate_window: u64,
 }

@@ -17,6 +17,9 @@ pub trait Reporter: Sync {
     fn warn(&self, what: &str);
     /// The phase ended.
     fn finish_phase(&self);
+    /// A request has gone unanswered for a while: `Some("waiting 12 s for GET https://..")`,
+    /// repeated every few seconds while it lasts; `None` once nothing waits any more.
+    fn waiting(&self, _what: Option<&str>) {}
 }
 
 /// Reports nothing.
@@ -78,6 +81,7 @@ impl Reporter for Stderr {
                 .progress_chars("=> "),
             );
             bar.set_message(name.to_string());
+            self.plain.lock().unwrap().name = name.to_string();
             *self.bar.lock().unwrap() = Some(bar);
         } else {
             let mut p = self.plain.lock().unwrap();
@@ -143,6 +147,24 @@ impl Reporter for Stderr {
     fn finish_phase(&self) {
         if let Some(b) = self.bar.lock().unwrap().take() {
             b.finish_and_clear();
+        }
+    }
+
+    fn waiting(&self, what: Option<&str>) {
+        if self.quiet {
+            return;
+        }
+        let p = self.plain.lock().unwrap();
+        match self.bar.lock().unwrap().as_ref() {
+            Some(b) if self.tty => b.set_message(match what {
+                Some(w) => format!("{} ({w})", p.name),
+                None => p.name.clone(),
+            }),
+            _ => {
+                if let Some(w) = what {
+                    eprintln!("{w}");
+                }
+            }
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::{Condvar, Mutex};
 use super::Wanted;
 use crate::cache::{Cache, CacheError, Cached};
 use crate::digest::Digest;
-use crate::progress::Reporter;
+use crate::progress::{Reporter, Silent};
 use crate::registry::{Client, RegistryError};
 
 /// Download counters.
@@ -207,34 +207,45 @@ pub(super) fn fetch_blob(
     }
     let attempts = client.options().retry.attempts.max(1);
     let mut attempt = 0;
+    // Bytes already shown for this blob: a retry shows only what goes beyond them, so the
+    // progress never counts a byte twice ("2.7 kB of 1.5 kB").
+    let mut shown = 0u64;
     loop {
         attempt += 1;
-        let result = (|| -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+        let mut result = || -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
             let stream = client.get_blob(&w.registry, &w.repository, &b.digest)?;
             if let Some(len) = stream.content_length {
                 if len != b.size {
-                    return Err(format!(
-                        "the registry announces {len} bytes, the manifest says {}",
-                        b.size
-                    )
-                    .into());
+                    // A retry cannot make the registry agree with the manifest.
+                    return Err(Box::new(RegistryError::BlobSize {
+                        digest: b.digest.clone(),
+                        announced: len,
+                        expected: b.size,
+                    }));
                 }
             }
-            let mut counting = Counting {
-                inner: stream.reader,
+            let mut body = Beyond {
+                inner: Counting {
+                    inner: stream.reader,
+                    reporter: &Silent,
+                },
                 reporter,
+                read: 0,
+                shown,
             };
-            Ok(cache.insert(&b.digest, b.size, &mut counting)?)
-        })();
-        match result {
+            let n = cache.insert(&b.digest, b.size, &mut body);
+            shown = body.shown;
+            Ok(n?)
+        };
+        match result() {
             Ok(_) => return Ok(FetchOutcome::Downloaded),
             Err(e) => {
-                // A digest mismatch will not fix itself; a broken connection may.
+                // A digest mismatch will not fix itself; a broken connection may. A registry
+                // error was already retried where the request was sent (transport), so it
+                // is final here: only a body that broke off is fetched again.
                 let permanent = e.downcast_ref::<CacheError>().is_some_and(|c| {
                     matches!(c, CacheError::Verify { .. } | CacheError::Io { .. })
-                }) || e
-                    .downcast_ref::<RegistryError>()
-                    .is_some_and(|r| !r.is_temporary());
+                }) || e.downcast_ref::<RegistryError>().is_some();
                 if permanent || attempt >= attempts || crate::interrupt::received().is_some() {
                     return Err(e);
                 }
@@ -242,6 +253,28 @@ pub(super) fn fetch_blob(
                 std::thread::sleep(client.options().retry.delay(attempt, None));
             }
         }
+    }
+}
+
+/// Reports the bytes of one attempt that go beyond what earlier attempts reported.
+struct Beyond<'a, R> {
+    inner: R,
+    reporter: &'a dyn Reporter,
+    /// Bytes read in this attempt.
+    read: u64,
+    /// Bytes reported so far, over every attempt.
+    shown: u64,
+}
+
+impl<R: Read> Read for Beyond<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.shown {
+            self.reporter.advance(self.read - self.shown);
+            self.shown = self.read;
+        }
+        Ok(n)
     }
 }
 

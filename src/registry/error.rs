@@ -60,15 +60,57 @@ pub enum RegistryError {
         /// Seconds from a `Retry-After` header, for 429 and 503.
         retry_after: Option<u64>,
     },
-    /// The request never got an answer (connection refused, reset, TLS, timeout).
+    /// The request never got an answer (connection refused, reset, timeout).
     /// `reason` says what the underlying error says (or a friendlier version of it), so that
-    /// error is kept as `cause`, not chained: a chain would say it twice.
+    /// error is kept as `cause`, not chained: a chain would say it twice. (`Arc`: a failed
+    /// scheme discovery is kept and given to every later request for that registry.)
     #[error("{method} {url}: {reason}")]
     Transport {
         method: String,
         url: String,
         reason: String,
-        cause: Box<ureq::Error>,
+        cause: std::sync::Arc<ureq::Error>,
+    },
+    /// An https request was answered in plain http: the registry does not speak TLS.
+    #[error("{host} answers plain http, not https: give --insecure to use plain http for it, or name it with http:// (--registry http://{host}; for pack, --mirror {host}=http://{host})")]
+    PlainHttp { host: String },
+    /// The TLS handshake failed for a reason retrying cannot fix (certificate, protocol).
+    /// `fix` says which flag or file helps.
+    #[error("TLS with {host} failed: {problem}; {fix}")]
+    Tls {
+        host: String,
+        problem: String,
+        fix: String,
+    },
+    /// airlock refused to go where an answer pointed it: a redirect, a token realm or an
+    /// upload location that downgrades https to http, or leads to a link-local or cloud
+    /// metadata address.
+    #[error("{request}: refused {refused}: {reason}")]
+    Forbidden {
+        /// `GET https://reg/v2/...` (redacted).
+        request: String,
+        /// `the redirect to http://...`, `the token realm ...`, `the upload location ...`.
+        refused: String,
+        reason: String,
+    },
+    /// Docker Hub's pull limit: waiting minutes and retrying does not help.
+    #[error("{request}: HTTP 429: the pull rate limit of {host} is reached{window}; retrying now cannot help: log in for a higher limit (`docker login`, which airlock reads, or --login with --username), or wait for the window to pass", window = PullWindow(*.limit, *.window_secs))]
+    PullLimit {
+        /// `GET https://reg/v2/...` (redacted).
+        request: String,
+        host: String,
+        /// Pulls allowed per window (`ratelimit-limit: 100;w=21600`).
+        limit: Option<u32>,
+        window_secs: Option<u32>,
+    },
+    /// A blob answer whose length disagrees with its descriptor: retrying cannot fix it.
+    #[error(
+        "blob {digest}: the registry announces {announced} bytes, the manifest says {expected}"
+    )]
+    BlobSize {
+        digest: Digest,
+        announced: u64,
+        expected: u64,
     },
     /// Reading a response body failed part way.
     #[error("{method} {url}: reading the response failed")]
@@ -123,6 +165,20 @@ pub enum RegistryError {
     Config(String),
 }
 
+/// ` (100 pulls per 6 h)`, from Docker Hub's `ratelimit-limit` header.
+struct PullWindow(Option<u32>, Option<u32>);
+
+impl fmt::Display for PullWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0, self.1) {
+            (Some(n), Some(w)) if w % 3600 == 0 => write!(f, " ({n} pulls per {} h)", w / 3600),
+            (Some(n), Some(w)) => write!(f, " ({n} pulls per {w} s)"),
+            (Some(n), None) => write!(f, " ({n} pulls)"),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl RegistryError {
     /// True when trying again may succeed: connection problems, 429, 5xx.
     pub fn is_temporary(&self) -> bool {
@@ -131,6 +187,53 @@ impl RegistryError {
             RegistryError::Transport { .. } | RegistryError::Body { .. } => true,
             _ => false,
         }
+    }
+
+    /// A copy of an error that can be given again to a later request (a failed scheme
+    /// discovery); `None` for errors that hold a stream's state.
+    pub(crate) fn try_clone(&self) -> Option<RegistryError> {
+        Some(match self {
+            RegistryError::Transport {
+                method,
+                url,
+                reason,
+                cause,
+            } => RegistryError::Transport {
+                method: method.clone(),
+                url: url.clone(),
+                reason: reason.clone(),
+                cause: cause.clone(),
+            },
+            RegistryError::PlainHttp { host } => RegistryError::PlainHttp { host: host.clone() },
+            RegistryError::Tls { host, problem, fix } => RegistryError::Tls {
+                host: host.clone(),
+                problem: problem.clone(),
+                fix: fix.clone(),
+            },
+            RegistryError::Forbidden {
+                request,
+                refused,
+                reason,
+            } => RegistryError::Forbidden {
+                request: request.clone(),
+                refused: refused.clone(),
+                reason: reason.clone(),
+            },
+            RegistryError::Api {
+                method,
+                url,
+                status,
+                errors,
+                retry_after,
+            } => RegistryError::Api {
+                method: method.clone(),
+                url: url.clone(),
+                status: *status,
+                errors: errors.clone(),
+                retry_after: *retry_after,
+            },
+            _ => return None,
+        })
     }
 
     /// The HTTP status, where there was one.
@@ -179,7 +282,9 @@ pub fn redact_url(url: &str) -> String {
                             || k == "mount"
                             || k == "from"
                             || k == "scope"
-                            || k == "service" =>
+                            || k == "service"
+                            || k == "n"
+                            || k == "last" =>
                     {
                         kv.to_string()
                     }

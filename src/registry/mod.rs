@@ -6,13 +6,22 @@
 
 mod auth;
 mod catalog;
+mod cert;
+mod credentials;
+mod credhelper;
+mod deadline;
 mod error;
+mod guard;
 mod pull;
 mod push;
+mod tls;
 mod transport;
 
-pub use auth::{parse_challenges, Challenge, CredentialStore, Credentials};
+pub use auth::{parse_challenges, Challenge};
+pub use credentials::{host_key, CredentialStore, Credentials, Lookup, Source, HELPER_TIMEOUT};
+pub use deadline::{MinRate, TooSlow};
 pub use error::{redact_url, ErrorEntry, RegistryError};
 pub use pull::{BlobStream, Manifest, MAX_MANIFEST_BYTES};
 pub use push::{BlobOutcome, OpenBlob, PushError};
+pub use tls::DEFAULT_CERTS_D;
 pub use transport::{Action, Client, Endpoint, Options, Retry, Stats};

@@ -1,26 +1,37 @@
-//! Sending one request: endpoint choice, authentication, retries and redirects.
+//! Sending one request: endpoint choice, authentication, retries, redirects and time bounds.
 //!
 //! Every request goes through [`Client::send`], which
-//! - picks the endpoint (a `--mirror`, an explicit `http://` registry, or `https://host`),
-//! - attaches a cached bearer token or Basic credentials,
-//! - answers a 401 challenge once (fetching a token scoped to the repository and action),
+//! - picks the endpoint: a `--mirror`, an explicit `http://` registry, `https://host`, or,
+//!   with `--insecure`, the scheme found once per registry by [`Client::discover`];
+//! - attaches the cached bearer token or Basic credentials **of the origin it goes to**
+//!   (scheme, host and port): a redirect to another host is a stranger until that host asks
+//!   for credentials, and then it gets its own (auth.rs), never the first host's;
+//! - refuses redirects and upload locations that downgrade https to http without
+//!   `--insecure`, or that lead to link-local and cloud metadata addresses (guard.rs);
 //! - retries connection failures, 429 (honouring `Retry-After`) and 5xx with jittered backoff,
-//!   never 4xx,
-//! - follows redirects itself so that `Authorization` is only ever sent to the registry's own
-//!   host (a blob redirect to a CDN or object store gets no credentials).
+//!   within one budget for the whole request (redirect hops included), never 4xx, never a
+//!   TLS or plain-http answer, and never a refused connection to a host not yet reached;
+//! - bounds time: a connect timeout, a deadline for small documents, a minimum rate for blob
+//!   bodies (deadline.rs).
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
 use ureq::http::{self, Response};
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector as _, TcpConnector};
 use ureq::{Body, SendBody};
 
-use super::auth::{parse_challenges, Challenge, CredentialStore, Token};
+use super::auth::Token;
+use super::credentials::CredentialStore;
+use super::deadline::{MinRate, RateGuard, Waits};
 use super::error::{parse_error_body, redact_url, RegistryError};
+use super::guard::{check_hop, ForbiddenAddress, GuardedResolver, Hop};
+use super::tls::{TlsConnector, TlsFailure, Trust, DEFAULT_CERTS_D};
+use crate::progress::Reporter;
 
 /// Retry policy for one request.
 #[derive(Debug, Clone)]
@@ -74,19 +85,29 @@ fn jitter_seed() -> u64 {
 /// How the client reaches registries.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Allow plain http, and https without certificate verification.
+    /// Allow plain http (found by discovery), and https without certificate verification.
     pub insecure: bool,
-    /// A PEM file of extra CA certificates to trust (a private registry's CA).
+    /// A PEM file of extra CA certificates to trust (a private registry's CA, or its
+    /// self-signed certificate), on top of the system roots.
     pub ca_file: Option<PathBuf>,
+    /// Docker's per-registry CA directory: `<certs_d>/HOST[:PORT]/*.crt`.
+    pub certs_d: PathBuf,
     /// `registry -> base URL` rules: `--mirror docker.io=http://127.0.0.1:5001`, and a target
     /// given with an explicit scheme (`--registry http://127.0.0.1:5000`).
     pub endpoints: Vec<(String, Endpoint)>,
     pub credentials: CredentialStore,
     pub retry: Retry,
-    /// Connection timeout.
+    /// TCP connect plus TLS handshake.
     pub connect_timeout: Duration,
     /// Longest wait for any single read or write on a connection (catches stalls).
     pub io_timeout: Duration,
+    /// Whole-request deadline for small documents (manifests, tokens, `/v2/`, HEADs, error
+    /// bodies) and for the response headers of blob requests.
+    pub request_timeout: Duration,
+    /// The slowest accepted blob transfer, up or down.
+    pub min_rate: MinRate,
+    /// How long a request waits before [`Client::observe`] names it on the progress line.
+    pub wait_notice: Duration,
 }
 
 impl Default for Options {
@@ -94,16 +115,20 @@ impl Default for Options {
         Options {
             insecure: false,
             ca_file: None,
+            certs_d: PathBuf::from(DEFAULT_CERTS_D),
             endpoints: Vec::new(),
             credentials: CredentialStore::new(),
             retry: Retry::default(),
-            connect_timeout: Duration::from_secs(30),
-            io_timeout: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(5),
+            io_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(60),
+            min_rate: MinRate::default(),
+            wait_notice: Duration::from_secs(5),
         }
     }
 }
 
-/// A registry's base URL: scheme and authority only.
+/// An origin: scheme and authority (`host[:port]`), as a registry's base URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     pub scheme: &'static str,
@@ -132,9 +157,33 @@ impl Endpoint {
         })
     }
 
+    /// The origin of an absolute http(s) URL.
+    pub fn of_url(url: &str) -> Option<Endpoint> {
+        let (scheme, rest) = url.split_once("://")?;
+        let scheme = match scheme.to_ascii_lowercase().as_str() {
+            "http" => "http",
+            "https" => "https",
+            _ => return None,
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let host = rest[..end].to_ascii_lowercase();
+        (!host.is_empty() && !host.contains('@')).then_some(Endpoint { scheme, host })
+    }
+
     /// `scheme://host`.
     pub fn base(&self) -> String {
         format!("{}://{}", self.scheme, self.host)
+    }
+
+    /// The host without port (and an IPv6 address without brackets).
+    pub fn hostname(&self) -> &str {
+        let h = &self.host;
+        if let Some(rest) = h.strip_prefix('[') {
+            return rest.split(']').next().unwrap_or(rest);
+        }
+        h.rsplit_once(':')
+            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(h, |(n, _)| n)
     }
 }
 
@@ -146,7 +195,7 @@ pub enum Action {
 }
 
 impl Action {
-    fn scope_actions(self) -> &'static str {
+    pub(super) fn scope_actions(self) -> &'static str {
         match self {
             Action::Pull => "pull",
             Action::Push => "pull,push",
@@ -190,18 +239,78 @@ pub(crate) struct Req<'a> {
     pub follow_redirects: bool,
 }
 
+/// Which time bounds a request gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Everything small: one deadline for the whole exchange.
+    Small,
+    /// A blob download: a deadline for the headers, a minimum rate for the body.
+    BlobGet,
+    /// A blob upload: a minimum rate for the body; the registry may take a while to answer
+    /// once it has the bytes (it moves them into place), so its answer gets five deadlines.
+    Upload,
+}
+
+impl Kind {
+    fn of(req: &Req<'_>) -> Kind {
+        match req.body {
+            ReqBody::Stream { .. } => Kind::Upload,
+            _ if req.method == http::Method::GET
+                && req.path.contains("/blobs/")
+                && !req.path.contains("/blobs/uploads") =>
+            {
+                Kind::BlobGet
+            }
+            _ => Kind::Small,
+        }
+    }
+}
+
+/// Retries left for one request, shared by its redirect hops.
+pub(super) struct Budget {
+    attempts: u32,
+    used: u32,
+}
+
+impl Budget {
+    pub(super) fn new(attempts: u32) -> Budget {
+        Budget {
+            attempts: attempts.max(1),
+            used: 0,
+        }
+    }
+
+    /// Takes one retry; false when none is left (or an interrupt arrived).
+    fn take(&mut self) -> bool {
+        if self.used + 1 >= self.attempts || crate::interrupt::received().is_some() {
+            return false;
+        }
+        self.used += 1;
+        true
+    }
+}
+
+/// A discovered (or failed) scheme for one registry, found once.
+type Discovery = Arc<OnceLock<Result<Endpoint, RegistryError>>>;
+
 /// A blocking registry client. Cheap to share across threads (`&Client` is `Sync`).
 pub struct Client {
     agent: ureq::Agent,
-    /// For `--insecure`: TLS without verification.
-    agent_noverify: Option<ureq::Agent>,
-    opts: Options,
-    tokens: Mutex<HashMap<(String, String, Action), Token>>,
-    /// Registries that answered a Basic challenge: credentials go with every request.
-    basic: Mutex<HashSet<String>>,
-    /// `--insecure` registries found to speak plain http.
-    plain_http: Mutex<HashSet<String>>,
-    stats: Arc<Stats>,
+    pub(super) opts: Options,
+    pub(super) tokens: Mutex<HashMap<(String, String, Action), Token>>,
+    /// Origins that answered a Basic challenge: their own credentials go with every request.
+    pub(super) basic: Mutex<HashSet<String>>,
+    discovery: Mutex<HashMap<String, Discovery>>,
+    /// Discovered endpoints, for the per-request lookup (a read lock, no allocation).
+    discovered: RwLock<HashMap<String, Endpoint>>,
+    /// Origins that answered at least once (a refused connection there is worth a retry).
+    contacted: RwLock<HashSet<String>>,
+    /// Host names the operator named; only they may resolve to link-local addresses.
+    trusted_hosts: Arc<RwLock<HashSet<String>>>,
+    waits: Waits,
+    /// Things the operator should know (a missing credential helper), for [`Client::observe`].
+    warnings: Mutex<(Vec<String>, HashSet<String>)>,
+    pub(super) stats: Arc<Stats>,
 }
 
 impl std::fmt::Debug for Client {
@@ -211,52 +320,39 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Builds the client and its agents.
+    /// Builds the client and its agent. A bad `--ca-file` is reported here.
     pub fn new(opts: Options) -> Result<Client, RegistryError> {
-        let mut tls = ureq::tls::TlsConfig::builder();
-        if let Some(path) = &opts.ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
-                RegistryError::Config(format!("cannot read CA file {}: {e}", path.display()))
-            })?;
-            let mut certs = Vec::new();
-            for item in ureq::tls::parse_pem(&pem) {
-                match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => certs.push(c),
-                    Ok(_) => {}
-                    Err(e) => {
-                        return Err(RegistryError::Config(format!(
-                            "CA file {} is not valid PEM: {e}",
-                            path.display()
-                        )))
-                    }
-                }
-            }
-            if certs.is_empty() {
-                return Err(RegistryError::Config(format!(
-                    "CA file {} holds no certificate",
-                    path.display()
-                )));
-            }
-            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
-        } else {
-            tls = tls.root_certs(ureq::tls::RootCerts::PlatformVerifier);
-        }
-        let agent = build_agent(&opts, tls.build());
-        let agent_noverify = opts.insecure.then(|| {
-            build_agent(
-                &opts,
-                ureq::tls::TlsConfig::builder()
-                    .disable_verification(true)
-                    .build(),
-            )
-        });
+        let trust = Arc::new(Trust::new(
+            opts.insecure,
+            opts.ca_file.as_deref(),
+            opts.certs_d.clone(),
+        )?);
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(Some(opts.connect_timeout))
+            .timeout_per_read(Some(opts.io_timeout))
+            .timeout_per_write(Some(opts.io_timeout))
+            .max_idle_connections_per_host(16)
+            .build();
+        // ureq's default chain with our TLS: CONNECT proxies (HTTPS_PROXY), TCP, then TLS.
+        let connector =
+            ().chain(ConnectProxyConnector::default())
+                .chain(TcpConnector::default())
+                .chain(TlsConnector(trust));
+        let (resolver, trusted_hosts) = GuardedResolver::new();
         Ok(Client {
-            agent,
-            agent_noverify,
+            agent: ureq::Agent::with_parts(config, connector, resolver),
             opts,
             tokens: Mutex::new(HashMap::new()),
             basic: Mutex::new(HashSet::new()),
-            plain_http: Mutex::new(HashSet::new()),
+            discovery: Mutex::new(HashMap::new()),
+            discovered: RwLock::new(HashMap::new()),
+            contacted: RwLock::new(HashSet::new()),
+            trusted_hosts,
+            waits: Waits::default(),
+            warnings: Mutex::new((Vec::new(), HashSet::new())),
             stats: Arc::new(Stats::default()),
         })
     }
@@ -271,30 +367,112 @@ impl Client {
         &self.opts
     }
 
-    /// Where requests for `registry` go.
+    /// Where requests for `registry` go (as far as known: before discovery, `https`).
     pub fn endpoint(&self, registry: &str) -> Endpoint {
+        if let Some(e) = self.fixed_endpoint(registry) {
+            return e;
+        }
+        match self.discovered.read().unwrap().get(registry) {
+            Some(e) => e.clone(),
+            None => https(registry),
+        }
+    }
+
+    /// An endpoint known without asking the network: a rule, or Docker Hub's API host.
+    fn fixed_endpoint(&self, registry: &str) -> Option<Endpoint> {
         if let Some((_, e)) = self.opts.endpoints.iter().find(|(r, _)| r == registry) {
-            return e.clone();
+            return Some(e.clone());
         }
-        if registry == "docker.io" {
-            return Endpoint {
-                scheme: "https",
-                host: "registry-1.docker.io".into(),
-            };
+        (registry == "docker.io").then(|| Endpoint {
+            scheme: "https",
+            host: "registry-1.docker.io".into(),
+        })
+    }
+
+    /// Where requests for `registry` go, discovering the scheme first where `--insecure`
+    /// leaves it open (once per registry; every caller waits for the one probe).
+    fn resolve_endpoint(&self, registry: &str) -> Result<Endpoint, RegistryError> {
+        if let Some(e) = self.fixed_endpoint(registry) {
+            return Ok(e);
         }
-        let plain = self.plain_http.lock().unwrap().contains(registry);
-        Endpoint {
-            scheme: if plain { "http" } else { "https" },
-            host: registry.to_string(),
+        if !self.opts.insecure {
+            return Ok(https(registry));
+        }
+        if let Some(e) = self.discovered.read().unwrap().get(registry) {
+            return Ok(e.clone());
+        }
+        let cell = self
+            .discovery
+            .lock()
+            .unwrap()
+            .entry(registry.to_string())
+            .or_default()
+            .clone();
+        match cell.get_or_init(|| self.discover(registry)) {
+            Ok(e) => {
+                self.discovered
+                    .write()
+                    .unwrap()
+                    .insert(registry.to_string(), e.clone());
+                Ok(e.clone())
+            }
+            Err(e) => Err(e.try_clone().unwrap_or_else(|| RegistryError::Protocol {
+                method: "GET".into(),
+                url: format!("https://{registry}/v2/"),
+                reason: e.to_string(),
+            })),
+        }
+    }
+
+    /// `--insecure` scheme discovery: one `GET https://HOST/v2/`. A TLS answer (any status)
+    /// means https; a plain-http answer means http at once, never retried as a fault; a
+    /// refused https port gets one try over http (a registry on port 80).
+    fn discover(&self, registry: &str) -> Result<Endpoint, RegistryError> {
+        let tls = https(registry);
+        self.trust_host(&tls);
+        let probe = |e: &Endpoint| {
+            let url = format!("{}/v2/", e.base());
+            let mut budget = Budget::new(self.opts.retry.attempts);
+            self.call_with_retry(
+                &Call::get(&url, Kind::Small),
+                &mut budget,
+                // Only resets are retried: a refused or silent port says so at once.
+                Retryable::ResetsOnly,
+            )
+            .map(drop)
+        };
+        match probe(&tls) {
+            Ok(()) => Ok(tls),
+            Err(RegistryError::PlainHttp { .. }) => Ok(Endpoint {
+                scheme: "http",
+                host: registry.to_string(),
+            }),
+            Err(e) if is_refused(&e) => {
+                let plain = Endpoint {
+                    scheme: "http",
+                    host: registry.to_string(),
+                };
+                probe(&plain).map(|_| plain).map_err(|_| e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Lets the resolver guard accept `endpoint`'s host, which the operator named.
+    fn trust_host(&self, endpoint: &Endpoint) {
+        let name = endpoint.hostname();
+        if !self.trusted_hosts.read().unwrap().contains(name) {
+            self.trusted_hosts.write().unwrap().insert(name.to_string());
         }
     }
 
     /// Sends a request, authenticating and retrying as needed. The response status is any
     /// status but 401 (turned into [`RegistryError::Unauthorized`]) and redirects (followed).
     pub(crate) fn send(&self, req: &Req<'_>) -> Result<Response<Body>, RegistryError> {
-        let endpoint = self.endpoint(req.registry);
+        let endpoint = self.resolve_endpoint(req.registry)?;
+        self.trust_host(&endpoint);
         let mut url = if req.path.starts_with("http://") || req.path.starts_with("https://") {
-            let other = Endpoint::parse(&origin_of(&req.path)).ok();
+            let other = Endpoint::of_url(&req.path);
             if other.as_ref().map(|o| &o.host) != Some(&endpoint.host) {
                 return Err(RegistryError::Protocol {
                     method: req.method.to_string(),
@@ -305,57 +483,61 @@ impl Client {
                     ),
                 });
             }
+            check_hop(&endpoint.base(), &req.path, self.opts.insecure).map_err(|reason| {
+                RegistryError::Forbidden {
+                    request: format!(
+                        "{} {}/v2/{}",
+                        req.method,
+                        endpoint.base(),
+                        req.repository.unwrap_or("")
+                    ),
+                    refused: format!("{} {}", Hop::UploadLocation.what(), redact_url(&req.path)),
+                    reason,
+                }
+            })?;
             req.path.clone()
         } else {
             format!("{}{}", endpoint.base(), req.path)
         };
+        let kind = Kind::of(req);
+        // A streamed body is retried by its caller, which knows whether the bytes were bad.
+        let mut budget = Budget::new(match kind {
+            Kind::Upload => 1,
+            _ => self.opts.retry.attempts,
+        });
         let mut auth_rounds = 0;
         let mut redirects = 0;
-        // Authorization goes only to the endpoint's own host.
-        let mut on_registry_host = true;
         loop {
-            let authorization = if on_registry_host {
-                self.authorization(req, &endpoint)
+            let origin = Endpoint::of_url(&url).ok_or_else(|| RegistryError::Protocol {
+                method: req.method.to_string(),
+                url: redact_url(&url),
+                reason: "not an http(s) URL".into(),
+            })?;
+            let own = origin == endpoint;
+            let authorization = self.authorization(&origin, req);
+            let call = Call {
+                method: req.method.clone(),
+                url: &url,
+                headers: &req.headers,
+                authorization: authorization.as_deref(),
+                body: &req.body,
+                kind,
+            };
+            let retryable = if own {
+                Retryable::Normally
             } else {
-                None
+                // A redirect target: a refused connection is an answer.
+                Retryable::NotRefused
             };
-            let resp = match self.send_with_retry(req, &url, authorization.as_deref()) {
-                Err(e @ RegistryError::Transport { .. })
-                    if self.opts.insecure
-                        && url.starts_with("https://")
-                        && on_registry_host
-                        && !self.opts.endpoints.iter().any(|(r, _)| r == req.registry) =>
-                {
-                    // `--insecure`: a registry that does not speak TLS at all is tried over
-                    // plain http, once, and remembered.
-                    let http_url = format!("http://{}", &url["https://".len()..]);
-                    match self.send_once(req, &http_url, authorization.as_deref()) {
-                        Ok(r) => {
-                            self.plain_http
-                                .lock()
-                                .unwrap()
-                                .insert(req.registry.to_string());
-                            url = http_url;
-                            r
-                        }
-                        Err(_) => return Err(e),
-                    }
-                }
-                r => r?,
-            };
+            // Every body of a blob answer is rate-guarded, a 401's included.
+            let resp = self.guard_body(&call, self.call_with_retry(&call, &mut budget, retryable)?);
             let status = resp.status().as_u16();
-            if status == 401 && on_registry_host {
+            if status == 401 {
                 auth_rounds += 1;
                 if auth_rounds > 2 {
-                    return Err(unauthorized(req, &url, resp, ""));
+                    return Err(self.unauthorized(req, &url, &origin, resp, ""));
                 }
-                let challenges = parse_challenges(
-                    resp.headers()
-                        .get_all(http::header::WWW_AUTHENTICATE)
-                        .iter()
-                        .filter_map(|v| v.to_str().ok()),
-                );
-                self.answer_challenge(req, &url, resp, &challenges, authorization.is_some())?;
+                self.answer_challenge(req, &url, &origin, own, resp, authorization.is_some())?;
                 continue;
             }
             if req.follow_redirects && matches!(status, 301 | 302 | 303 | 307 | 308) {
@@ -372,246 +554,145 @@ impl Client {
                         reason: format!("redirect (HTTP {status}) without a usable Location"),
                     });
                 };
-                url = resolve_location(&url, &location).ok_or_else(|| RegistryError::Protocol {
-                    method: req.method.to_string(),
-                    url: redact_url(&url),
-                    reason: format!(
-                        "redirect to an unusable location {:?}",
-                        redact_url(&location)
-                    ),
+                let next =
+                    resolve_location(&url, &location).ok_or_else(|| RegistryError::Protocol {
+                        method: req.method.to_string(),
+                        url: redact_url(&url),
+                        reason: format!(
+                            "redirect to an unusable location {:?}",
+                            redact_url(&location)
+                        ),
+                    })?;
+                check_hop(&url, &next, self.opts.insecure).map_err(|reason| {
+                    RegistryError::Forbidden {
+                        request: format!("{} {}", req.method, redact_url(&url)),
+                        refused: format!("{} {}", Hop::Redirect.what(), redact_url(&next)),
+                        reason,
+                    }
                 })?;
-                on_registry_host = origin_of(&url) == endpoint.base();
+                url = next;
                 continue;
             }
             return Ok(resp);
         }
     }
 
-    fn authorization(&self, req: &Req<'_>, endpoint: &Endpoint) -> Option<String> {
-        let key = token_key(req);
-        if let Some(t) = self.tokens.lock().unwrap().get(&key) {
-            if t.is_fresh() {
-                return Some(t.header());
-            }
+    /// Blob bodies must keep up the minimum rate (whatever their status: an error body
+    /// trickled at 1 B/s is as stuck as a layer).
+    fn guard_body(&self, call: &Call<'_>, resp: Response<Body>) -> Response<Body> {
+        if call.kind != Kind::BlobGet || call.method == http::Method::HEAD {
+            return resp;
         }
-        if self.basic.lock().unwrap().contains(&endpoint.host) {
-            return self
-                .opts
-                .credentials
-                .get(req.registry)
-                .map(|c| c.basic_header());
-        }
-        None
+        let (parts, body) = resp.into_parts();
+        let what = format!("{} {}", call.method, redact_url(call.url));
+        let reader = RateGuard::new(body.into_reader(), self.opts.min_rate, what);
+        Response::from_parts(parts, Body::builder().reader(SyncRead(Mutex::new(reader))))
     }
 
-    /// Handles a 401: fetch a token (Bearer) or switch to Basic credentials.
-    fn answer_challenge(
+    /// Sends one call, retrying transient failures while `budget` lasts. Docker Hub's pull
+    /// limit is never retried.
+    pub(super) fn call_with_retry(
         &self,
-        req: &Req<'_>,
-        url: &str,
-        resp: Response<Body>,
-        challenges: &[Challenge],
-        had_auth: bool,
-    ) -> Result<(), RegistryError> {
-        let creds = self.opts.credentials.get(req.registry);
-        let bearer = challenges.iter().find_map(|c| match c {
-            Challenge::Bearer {
-                realm,
-                service,
-                scope,
-            } => Some((realm, service, scope)),
-            _ => None,
-        });
-        if let Some((realm, service, challenge_scope)) = bearer {
-            // Whatever token we sent (if any) was not good enough: expired during a long push,
-            // or scoped too narrowly. Fetch a new one; a second refusal ends in an error.
-            let key = token_key(req);
-            self.tokens.lock().unwrap().remove(&key);
-            // Ask for our own scope and whatever else the registry says it needs (a mount also
-            // needs pull on the repository it mounts from).
-            let mut scopes: Vec<String> = req
-                .repository
-                .map(|r| format!("repository:{r}:{}", req.action.scope_actions()))
-                .into_iter()
-                .collect();
-            for s in challenge_scope.iter().flat_map(|s| s.split(' ')) {
-                if !s.is_empty() && !scopes.iter().any(|have| have == s) {
-                    scopes.push(s.to_string());
-                }
-            }
-            let token = self.fetch_token(
-                realm,
-                service.as_deref(),
-                &scopes,
-                creds.map(|c| c.basic_header()),
-            )?;
-            self.tokens.lock().unwrap().insert(key, token);
-            return Ok(());
-        }
-        if challenges
-            .iter()
-            .any(|c| matches!(c, Challenge::Basic { .. }))
-        {
-            let host = self.endpoint(req.registry).host;
-            let already = self.basic.lock().unwrap().contains(&host);
-            if creds.is_some() && !(already && had_auth) {
-                self.basic.lock().unwrap().insert(host);
-                return Ok(());
-            }
-            let detail = if creds.is_none() {
-                format!("; the registry wants a user name and password: give --username with --password-stdin, or log in so that ~/.docker/config.json has credentials for {}", req.registry)
-            } else {
-                "; the registry refused the user name and password".to_string()
-            };
-            return Err(unauthorized(req, url, resp, &detail));
-        }
-        Err(unauthorized(
-            req,
-            url,
-            resp,
-            "; the registry sent no challenge airlock understands",
-        ))
-    }
-
-    fn fetch_token(
-        &self,
-        realm: &str,
-        service: Option<&str>,
-        scopes: &[String],
-        basic: Option<String>,
-    ) -> Result<Token, RegistryError> {
-        self.stats.token_fetches.fetch_add(1, Ordering::Relaxed);
-        let terr = |reason: String| RegistryError::Token {
-            realm: redact_url(realm),
-            reason,
-        };
-        if !(realm.starts_with("https://") || realm.starts_with("http://")) {
-            return Err(terr("the realm is not an http(s) URL".into()));
-        }
-        let mut query = Vec::new();
-        if let Some(s) = service {
-            query.push(format!("service={}", encode_query(s)));
-        }
-        for s in scopes {
-            query.push(format!("scope={}", encode_query(s)));
-        }
-        let url = if query.is_empty() {
-            realm.to_string()
-        } else {
-            let sep = if realm.contains('?') { '&' } else { '?' };
-            format!("{realm}{sep}{}", query.join("&"))
-        };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut b = http::Request::get(&url);
-            if let Some(h) = &basic {
-                b = b.header(http::header::AUTHORIZATION, h);
-            }
-            let request = b.body(SendBody::none()).map_err(|e| terr(e.to_string()))?;
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let agent = self.agent_for(&url);
-            match agent.run(request) {
-                Ok(mut resp) => {
-                    let status = resp.status().as_u16();
-                    if (status == 429 || status >= 500) && attempt < self.opts.retry.attempts {
-                        self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                        std::thread::sleep(self.opts.retry.delay(attempt, retry_after(&resp)));
-                        continue;
-                    }
-                    if status == 401 || status == 403 {
-                        return Err(terr(format!(
-                            "HTTP {status}: the token server refused {}",
-                            if basic.is_some() {
-                                "the user name and password"
-                            } else {
-                                "anonymous access; give credentials"
-                            }
-                        )));
-                    }
-                    if status != 200 {
-                        return Err(terr(format!("HTTP {status}")));
-                    }
-                    let body = resp
-                        .body_mut()
-                        .with_config()
-                        .limit(1 << 20)
-                        .read_to_vec()
-                        .map_err(|e| terr(format!("reading the answer: {e}")))?;
-                    return Token::from_response(&redact_url(realm), &body);
-                }
-                Err(e) if attempt < self.opts.retry.attempts && is_transient(&e) => {
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(self.opts.retry.delay(attempt, None));
-                }
-                Err(e) => return Err(terr(e.to_string())),
-            }
-        }
-    }
-
-    fn agent_for(&self, url: &str) -> &ureq::Agent {
-        match &self.agent_noverify {
-            Some(a) if url.starts_with("https://") => a,
-            _ => &self.agent,
-        }
-    }
-
-    fn send_with_retry(
-        &self,
-        req: &Req<'_>,
-        url: &str,
-        authorization: Option<&str>,
+        call: &Call<'_>,
+        budget: &mut Budget,
+        retryable: Retryable,
     ) -> Result<Response<Body>, RegistryError> {
-        // A streamed body is retried by its caller, which knows whether the bytes were bad.
-        let attempts = match req.body {
-            ReqBody::Stream { .. } => 1,
-            _ => self.opts.retry.attempts,
-        };
-        let mut attempt = 0;
         loop {
-            attempt += 1;
-            let result = self.send_once(req, url, authorization);
-            let retry_after_secs = match &result {
+            let result = match self.call_once(call) {
+                Ok(resp) if resp.status().as_u16() == 429 => self.check_pull_limit(call, resp),
+                r => r,
+            };
+            let retry_after = match &result {
                 Ok(resp) => {
                     let s = resp.status().as_u16();
-                    if s == 429 || s >= 500 {
-                        Some(retry_after(resp))
-                    } else {
-                        None
-                    }
+                    (s == 429 || s >= 500).then(|| retry_after(resp))
                 }
-                Err(e) if e.is_temporary() => Some(None),
-                Err(_) => None,
+                Err(e) => self.may_retry(e, call.url, retryable).then_some(None),
             };
-            match retry_after_secs {
-                Some(after) if attempt < attempts && crate::interrupt::received().is_none() => {
+            match retry_after {
+                Some(after) if budget.take() => {
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(self.opts.retry.delay(attempt, after));
+                    std::thread::sleep(self.opts.retry.delay(budget.used, after));
                 }
                 _ => return result,
             }
         }
     }
 
-    fn send_once(
+    /// Whether a failed call may be tried again.
+    fn may_retry(&self, e: &RegistryError, url: &str, retryable: Retryable) -> bool {
+        let RegistryError::Transport { cause, .. } = e else {
+            return false;
+        };
+        let refused = is_refused(e);
+        let timed_out = matches!(**cause, ureq::Error::Timeout(_));
+        match retryable {
+            Retryable::ResetsOnly => !refused && !timed_out,
+            Retryable::NotRefused => !refused,
+            // A host never reached that refuses the connection, or stays silent, is not
+            // there (or not at that port): say so now rather than after minutes of backoff.
+            // One that answered before may be restarting or briefly stalled.
+            Retryable::Normally => {
+                !(refused || timed_out)
+                    || Endpoint::of_url(url)
+                        .is_some_and(|o| self.contacted.read().unwrap().contains(&o.base()))
+            }
+        }
+    }
+
+    /// A 429: Docker Hub's pull limit becomes [`RegistryError::PullLimit`]; any other 429
+    /// goes back to the retry loop (its body kept for the error report).
+    fn check_pull_limit(
         &self,
-        req: &Req<'_>,
-        url: &str,
-        authorization: Option<&str>,
+        call: &Call<'_>,
+        resp: Response<Body>,
     ) -> Result<Response<Body>, RegistryError> {
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (limit, window) = parse_ratelimit(header("ratelimit-limit").as_deref());
+        let exhausted = parse_ratelimit(header("ratelimit-remaining").as_deref()).0 == Some(0);
+        let (parts, body) = resp.into_parts();
+        // Bounded in size and rate, whatever the kind of request.
+        let what = format!("{} {}", call.method, redact_url(call.url));
+        let mut text = Vec::new();
+        let _ = RateGuard::new(body.into_reader(), self.opts.min_rate, what)
+            .take(64 * 1024)
+            .read_to_end(&mut text);
+        let said = String::from_utf8_lossy(&text).to_ascii_lowercase();
+        if exhausted || said.contains("pull rate limit") {
+            return Err(RegistryError::PullLimit {
+                request: format!("{} {}", call.method, redact_url(call.url)),
+                host: Endpoint::of_url(call.url)
+                    .map(|o| o.host)
+                    .unwrap_or_default(),
+                limit,
+                window_secs: window,
+            });
+        }
+        Ok(Response::from_parts(parts, Body::builder().data(text)))
+    }
+
+    /// One attempt.
+    pub(super) fn call_once(&self, call: &Call<'_>) -> Result<Response<Body>, RegistryError> {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let mut b = http::Request::builder().method(req.method.clone()).uri(url);
-        for (k, v) in &req.headers {
+        let mut b = http::Request::builder()
+            .method(call.method.clone())
+            .uri(call.url);
+        for (k, v) in call.headers {
             b = b.header(*k, v);
         }
-        if let Some(a) = authorization {
+        if let Some(a) = call.authorization {
             b = b.header(http::header::AUTHORIZATION, a);
         }
-        let body = match &req.body {
+        let body = match call.body {
             ReqBody::Empty => {
-                if req.method == http::Method::PUT
-                    || req.method == http::Method::POST
-                    || req.method == http::Method::PATCH
+                if call.method == http::Method::PUT
+                    || call.method == http::Method::POST
+                    || call.method == http::Method::PATCH
                 {
                     b = b.header(http::header::CONTENT_LENGTH, "0");
                 }
@@ -624,26 +705,157 @@ impl Client {
             ReqBody::Stream { len, open } => {
                 b = b.header(http::header::CONTENT_LENGTH, len.to_string());
                 let r = open().map_err(|e| RegistryError::Body {
-                    method: req.method.to_string(),
-                    url: redact_url(url),
+                    method: call.method.to_string(),
+                    url: redact_url(call.url),
                     source: e,
                 })?;
-                SendBody::from_owned_reader(r)
+                let what = format!("{} {}", call.method, redact_url(call.url));
+                SendBody::from_owned_reader(RateGuard::new(r, self.opts.min_rate, what))
             }
         };
         let request = b.body(body).map_err(|e| RegistryError::Protocol {
-            method: req.method.to_string(),
-            url: redact_url(url),
+            method: call.method.to_string(),
+            url: redact_url(call.url),
             reason: format!("cannot build the request: {e}"),
         })?;
-        self.agent_for(url)
-            .run(request)
-            .map_err(|e| RegistryError::Transport {
-                method: req.method.to_string(),
-                url: redact_url(url),
-                reason: describe(&e),
-                cause: Box::new(e),
-            })
+        let deadline = self.opts.request_timeout;
+        let scoped = self.agent.configure_request(request);
+        let request = match call.kind {
+            Kind::Small => scoped.timeout_global(Some(deadline)),
+            Kind::BlobGet => scoped.timeout_recv_response(Some(deadline)),
+            Kind::Upload => scoped
+                .timeout_recv_response(Some(deadline.saturating_mul(5)))
+                .timeout_recv_body(Some(deadline)),
+        }
+        .build();
+        let _waiting = self
+            .waits
+            .begin(format!("{} {}", call.method, redact_url(call.url)));
+        match self.agent.run(request) {
+            Ok(resp) => {
+                if let Some(o) = Endpoint::of_url(call.url) {
+                    let base = o.base();
+                    if !self.contacted.read().unwrap().contains(&base) {
+                        self.contacted.write().unwrap().insert(base);
+                    }
+                }
+                Ok(resp)
+            }
+            Err(e) => Err(self.failure(call, e)),
+        }
+    }
+
+    /// Turns a failed call into a typed error.
+    fn failure(&self, call: &Call<'_>, e: ureq::Error) -> RegistryError {
+        if let ureq::Error::Other(inner) = &e {
+            if let Some(t) = inner.downcast_ref::<TlsFailure>() {
+                return t.clone().into_registry_error();
+            }
+            if let Some(f) = inner.downcast_ref::<ForbiddenAddress>() {
+                return RegistryError::Forbidden {
+                    request: format!("{} {}", call.method, redact_url(call.url)),
+                    refused: format!("the connection to {}", f.host),
+                    reason: format!("it resolves to {}, {}", f.ip, f.why),
+                };
+            }
+        }
+        RegistryError::Transport {
+            method: call.method.to_string(),
+            url: redact_url(call.url),
+            reason: self.describe(&e, call.kind),
+            cause: Arc::new(e),
+        }
+    }
+
+    /// A short human reason for a transport failure.
+    fn describe(&self, e: &ureq::Error, kind: Kind) -> String {
+        match e {
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                "connection refused (is the registry running, and is the host:port right?)".into()
+            }
+            ureq::Error::Timeout(t) => {
+                let o = &self.opts;
+                match t {
+                    ureq::Timeout::Connect | ureq::Timeout::Resolve => format!(
+                        "timed out: no connection within {} s (AIRLOCK_CONNECT_TIMEOUT_SECS)",
+                        o.connect_timeout.as_secs()
+                    ),
+                    ureq::Timeout::Global | ureq::Timeout::RecvResponse if kind != Kind::Upload => {
+                        format!(
+                            "timed out: no complete answer within the {} s request timeout \
+                             (--request-timeout)",
+                            o.request_timeout.as_secs()
+                        )
+                    }
+                    _ => format!(
+                        "timed out: the connection stalled ({t}; --read-timeout is {} s)",
+                        o.io_timeout.as_secs()
+                    ),
+                }
+            }
+            ureq::Error::HostNotFound => "host not found".into(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Runs `f`, telling `reporter` what the client waits for whenever a request has gone
+    /// unanswered for more than 5 s, and the warnings it gathered (a missing credential
+    /// helper). The reports come from a helper thread that ends with `f`.
+    pub fn observe<T>(&self, reporter: &dyn Reporter, f: impl FnOnce() -> T) -> T {
+        let done = (Mutex::new(false), Condvar::new());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut said: Option<(String, Instant)> = None;
+                let mut stopped = done.0.lock().unwrap();
+                while !*stopped {
+                    stopped = done
+                        .1
+                        .wait_timeout(stopped, Duration::from_millis(250))
+                        .unwrap()
+                        .0;
+                    self.drain_warnings(reporter);
+                    let notice = self.opts.wait_notice;
+                    match self.waits.longest(notice) {
+                        Some((waited, what)) => {
+                            let fresh = said
+                                .as_ref()
+                                .is_none_or(|(w, at)| *w != what || at.elapsed() >= notice);
+                            if fresh {
+                                reporter.waiting(Some(&format!(
+                                    "waiting {} s for {what}",
+                                    waited.as_secs()
+                                )));
+                                said = Some((what, Instant::now()));
+                            }
+                        }
+                        None if said.is_some() => {
+                            reporter.waiting(None);
+                            said = None;
+                        }
+                        None => {}
+                    }
+                }
+            });
+            let out = f();
+            *done.0.lock().unwrap() = true;
+            done.1.notify_all();
+            out
+        })
+    }
+
+    fn drain_warnings(&self, reporter: &dyn Reporter) {
+        let pending = std::mem::take(&mut self.warnings.lock().unwrap().0);
+        for w in pending {
+            reporter.warn(&w);
+        }
+    }
+
+    /// Queues a warning for [`Client::observe`], once per text.
+    pub(super) fn warn_once(&self, what: &str) {
+        let mut w = self.warnings.lock().unwrap();
+        if w.1.insert(what.to_string()) {
+            w.0.push(what.to_string());
+        }
     }
 
     /// Reads an error answer into a typed error.
@@ -670,88 +882,84 @@ impl Client {
     }
 }
 
-fn build_agent(opts: &Options, tls: ureq::tls::TlsConfig) -> ureq::Agent {
-    let config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
-        .timeout_connect(Some(opts.connect_timeout))
-        .timeout_per_read(Some(opts.io_timeout))
-        .timeout_per_write(Some(opts.io_timeout))
-        .max_idle_connections_per_host(16)
-        .tls_config(tls)
-        .build();
-    ureq::Agent::new_with_config(config)
+/// Which failures a call may retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Retryable {
+    /// Connection failures, timeouts, 429, 5xx; a refused connection only where the host
+    /// answered before.
+    Normally,
+    /// As `Normally`, but a refused connection is final (a redirect target).
+    NotRefused,
+    /// Only resets and the like: not refused, not timed out (the discovery probe).
+    ResetsOnly,
 }
 
-fn token_key(req: &Req<'_>) -> (String, String, Action) {
-    (
-        req.registry.to_string(),
-        req.repository.unwrap_or("").to_string(),
-        req.action,
-    )
+/// One HTTP exchange, with everything decided.
+pub(super) struct Call<'a> {
+    pub(super) method: http::Method,
+    pub(super) url: &'a str,
+    pub(super) headers: &'a [(&'static str, String)],
+    pub(super) authorization: Option<&'a str>,
+    pub(super) body: &'a ReqBody<'a>,
+    pub(super) kind: Kind,
 }
 
-fn unauthorized(req: &Req<'_>, url: &str, resp: Response<Body>, detail: &str) -> RegistryError {
-    let status = resp.status().as_u16();
-    let api = Client::api_error(&req.method, url, resp);
-    let codes = match &api {
-        RegistryError::Api { errors, .. } if !errors.is_empty() => {
-            format!(
-                " [{}]",
-                errors
-                    .iter()
-                    .map(|e| e.code.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+impl<'a> Call<'a> {
+    /// A GET with no headers.
+    pub(super) fn get(url: &'a str, kind: Kind) -> Call<'a> {
+        Call {
+            method: http::Method::GET,
+            url,
+            headers: &[],
+            authorization: None,
+            body: &ReqBody::Empty,
+            kind,
         }
-        _ => String::new(),
-    };
-    RegistryError::Unauthorized {
-        method: req.method.to_string(),
-        url: redact_url(url),
-        status,
-        detail: format!("{codes}{detail}"),
     }
 }
 
-fn retry_after(resp: &Response<Body>) -> Option<u64> {
+/// A reader made `Sync` for ureq's `Body` (only one thread reads it at a time).
+struct SyncRead<R>(Mutex<R>);
+
+impl<R: Read> Read for SyncRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.get_mut().unwrap().read(buf)
+    }
+}
+
+fn https(registry: &str) -> Endpoint {
+    Endpoint {
+        scheme: "https",
+        host: registry.to_string(),
+    }
+}
+
+fn is_refused(e: &RegistryError) -> bool {
+    matches!(e, RegistryError::Transport { cause, .. }
+        if matches!(&**cause, ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused))
+}
+
+/// `100;w=21600` -> (100, 21600).
+fn parse_ratelimit(v: Option<&str>) -> (Option<u32>, Option<u32>) {
+    let Some(v) = v else { return (None, None) };
+    let mut parts = v.split(';');
+    let n = parts.next().and_then(|n| n.trim().parse().ok());
+    let w = parts
+        .filter_map(|p| p.trim().strip_prefix("w="))
+        .find_map(|w| w.trim().parse().ok());
+    (n, w)
+}
+
+pub(super) fn retry_after(resp: &Response<Body>) -> Option<u64> {
     resp.headers()
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse::<u64>().ok())
 }
 
-fn is_transient(e: &ureq::Error) -> bool {
-    matches!(
-        e,
-        ureq::Error::Io(_)
-            | ureq::Error::Timeout(_)
-            | ureq::Error::ConnectionFailed
-            | ureq::Error::Protocol(_)
-    )
-}
-
-/// A short human reason for a transport failure.
-fn describe(e: &ureq::Error) -> String {
-    match e {
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            "connection refused (is the registry running, and is the host:port right?)".into()
-        }
-        ureq::Error::Timeout(t) => format!("timed out ({t})"),
-        ureq::Error::HostNotFound => "host not found".into(),
-        other => other.to_string(),
-    }
-}
-
 /// `scheme://authority` of an absolute URL.
 pub(crate) fn origin_of(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return String::new();
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    format!("{scheme}://{}", rest[..end].to_ascii_lowercase())
+    Endpoint::of_url(url).map(|e| e.base()).unwrap_or_default()
 }
 
 /// Resolves a `Location` header against the request URL (absolute, or absolute-path).
@@ -788,6 +996,7 @@ mod tests {
     fn endpoints() {
         let e = Endpoint::parse("http://127.0.0.1:5001/").unwrap();
         assert_eq!(e.base(), "http://127.0.0.1:5001");
+        assert_eq!(e.hostname(), "127.0.0.1");
         let why = Endpoint::parse("127.0.0.1:5001").unwrap_err().to_string();
         assert!(why.ends_with("expected http:// or https://"), "{why}");
         let why = Endpoint::parse("http://a/b").unwrap_err().to_string();
@@ -795,6 +1004,19 @@ mod tests {
             why.ends_with("expected only a host and an optional port"),
             "{why}"
         );
+        assert_eq!(
+            Endpoint::of_url("https://[::1]:5000/v2/x")
+                .unwrap()
+                .hostname(),
+            "::1"
+        );
+        assert_eq!(
+            Endpoint::of_url("https://Reg.Local/v2/")
+                .unwrap()
+                .hostname(),
+            "reg.local"
+        );
+        assert!(Endpoint::of_url("ftp://x/y").is_none());
         let c = Client::new(Options {
             endpoints: vec![("docker.io".into(), e.clone())],
             ..Options::default()
@@ -838,6 +1060,56 @@ mod tests {
         assert_eq!(
             encode_query("repository:a/b:pull,push"),
             "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
+    }
+
+    #[test]
+    fn a_budget_is_shared_and_bounded() {
+        let mut b = Budget::new(3);
+        assert!(b.take());
+        assert!(b.take());
+        assert!(!b.take(), "three attempts in all");
+        assert!(!Budget::new(1).take());
+    }
+
+    #[test]
+    fn reads_docker_hub_ratelimit_headers() {
+        assert_eq!(
+            parse_ratelimit(Some("100;w=21600")),
+            (Some(100), Some(21600))
+        );
+        assert_eq!(parse_ratelimit(Some("0;w=21600")).0, Some(0));
+        assert_eq!(parse_ratelimit(Some("x")), (None, None));
+        assert_eq!(parse_ratelimit(None), (None, None));
+    }
+
+    #[test]
+    fn kinds_pick_the_time_bounds() {
+        let req = |m: http::Method, path: &str| Req {
+            method: m,
+            registry: "r",
+            repository: Some("x"),
+            action: Action::Pull,
+            path: path.into(),
+            headers: vec![],
+            body: ReqBody::Empty,
+            follow_redirects: true,
+        };
+        assert_eq!(
+            Kind::of(&req(http::Method::GET, "/v2/x/blobs/sha256:1")),
+            Kind::BlobGet
+        );
+        assert_eq!(
+            Kind::of(&req(http::Method::HEAD, "/v2/x/blobs/sha256:1")),
+            Kind::Small
+        );
+        assert_eq!(
+            Kind::of(&req(http::Method::GET, "/v2/x/manifests/1")),
+            Kind::Small
+        );
+        assert_eq!(
+            Kind::of(&req(http::Method::GET, "/v2/x/blobs/uploads/u")),
+            Kind::Small
         );
     }
 }

@@ -13,5 +13,6 @@ mod pull;
 mod rawbundle;
 mod stream;
 mod support;
+mod transport;
 mod unpack;
 mod usb;

@@ -87,7 +87,7 @@ fn pulls_over_tls_with_ca_file() {
         .unwrap()
         .ping(&reg.host())
         .unwrap_err();
-    assert!(matches!(e, RegistryError::Transport { .. }), "{e}");
+    assert!(matches!(e, RegistryError::Tls { .. }), "{e}");
     // --insecure skips verification.
     let mut o = fast_options();
     o.insecure = true;

@@ -1,13 +1,20 @@
 //! A small scriptable HTTP/1.1 server on 127.0.0.1 for hostile answers a real registry never
-//! gives (wrong digests, redirects to another host). Each request is recorded, headers and all,
-//! so tests can check what airlock sent where.
+//! gives (wrong digests, redirects to another host), over plain http or, with
+//! [`FakeServer::start_tls`], https with a certificate from a [`TestCa`]. Each request is
+//! recorded, headers and all, so tests can check what airlock sent where.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::tls::ServerCert;
+use super::TestCa;
 
 /// A request as the server saw it.
 #[derive(Debug, Clone)]
@@ -33,6 +40,13 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Wait this long before answering.
+    pub delay: Option<std::time::Duration>,
+    /// Send the whole answer, head included, one byte per this interval (a trickle).
+    pub trickle: Option<std::time::Duration>,
+    /// Send only this many body bytes, then close the connection (a body cut short; the
+    /// announced Content-Length stays the full one).
+    pub cut_body_at: Option<usize>,
 }
 
 impl Reply {
@@ -50,6 +64,18 @@ impl Reply {
         self.body = b.into();
         self
     }
+    pub fn delay(mut self, d: std::time::Duration) -> Reply {
+        self.delay = Some(d);
+        self
+    }
+    pub fn trickle(mut self, every: std::time::Duration) -> Reply {
+        self.trickle = Some(every);
+        self
+    }
+    pub fn cut_body_at(mut self, n: usize) -> Reply {
+        self.cut_body_at = Some(n);
+        self
+    }
 }
 
 type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
@@ -57,6 +83,8 @@ type Handler = dyn Fn(&Recorded) -> Reply + Send + Sync;
 /// The server; stops on drop.
 pub struct FakeServer {
     port: u16,
+    tls: bool,
+    accepted: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
     requests: Arc<Mutex<Vec<Recorded>>>,
     thread: Option<JoinHandle<()>>,
@@ -64,24 +92,79 @@ pub struct FakeServer {
 
 impl FakeServer {
     pub fn start(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> FakeServer {
+        FakeServer::serve_with(None, handler)
+    }
+
+    /// Serves https with a certificate for 127.0.0.1 issued by `ca`.
+    pub fn start_tls(
+        ca: &TestCa,
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> FakeServer {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("fake-{}", N.fetch_add(1, Ordering::SeqCst));
+        FakeServer::start_with_cert(&ca.issue_server_cert(&name), handler)
+    }
+
+    /// Serves https with the certificate (and key) in `cert`.
+    pub fn start_with_cert(
+        cert: &ServerCert,
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> FakeServer {
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert.cert_file)
+            .expect("reading the fake server's certificate")
+            .map(|c| c.expect("a PEM certificate"))
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(&cert.key_file).expect("the fake server's key");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("a usable certificate and key");
+        FakeServer::serve_with(Some(Arc::new(config)), handler)
+    }
+
+    fn serve_with(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> FakeServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Handler> = Arc::new(handler);
         let (s, r) = (stop.clone(), requests.clone());
+        let is_tls = tls.is_some();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let acc = accepted.clone();
         let thread = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(conn) = conn else { continue };
+                acc.fetch_add(1, Ordering::SeqCst);
                 let (h, r) = (handler.clone(), r.clone());
-                std::thread::spawn(move || serve(conn, &*h, &r));
+                match &tls {
+                    None => std::thread::spawn(move || serve(conn, &*h, &r)),
+                    Some(config) => {
+                        let config = config.clone();
+                        std::thread::spawn(move || {
+                            let Ok(session) = rustls::ServerConnection::new(config) else {
+                                return;
+                            };
+                            serve(rustls::StreamOwned::new(session, conn), &*h, &r)
+                        })
+                    }
+                };
             }
         });
         FakeServer {
             port,
+            tls: is_tls,
+            accepted,
             stop,
             requests,
             thread: Some(thread),
@@ -92,12 +175,19 @@ impl FakeServer {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// `http://127.0.0.1:PORT`, or `https://` for a TLS server.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// TCP connections accepted so far (a TLS handshake that failed leaves no request).
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 }
 
@@ -111,9 +201,8 @@ impl Drop for FakeServer {
     }
 }
 
-fn serve(conn: TcpStream, handler: &Handler, log: &Mutex<Vec<Recorded>>) {
-    let mut reader = BufReader::new(conn.try_clone().expect("clone stream"));
-    let mut conn = conn;
+fn serve(conn: impl Read + Write, handler: &Handler, log: &Mutex<Vec<Recorded>>) {
+    let mut reader = BufReader::new(conn);
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -164,10 +253,31 @@ fn serve(conn: TcpStream, handler: &Handler, log: &Mutex<Vec<Recorded>>) {
             out.push_str(&format!("Content-Length: {}\r\n", reply.body.len()));
         }
         out.push_str("\r\n");
-        let _ = conn.write_all(out.as_bytes());
+        if let Some(d) = reply.delay {
+            std::thread::sleep(d);
+        }
+        let mut bytes = out.into_bytes();
         if rec.method != "HEAD" {
-            let _ = conn.write_all(&reply.body);
+            let n = reply.cut_body_at.unwrap_or(reply.body.len());
+            bytes.extend_from_slice(&reply.body[..n.min(reply.body.len())]);
+        }
+        let conn = reader.get_mut();
+        match reply.trickle {
+            None => {
+                let _ = conn.write_all(&bytes);
+            }
+            Some(every) => {
+                for b in bytes {
+                    if conn.write_all(&[b]).and_then(|()| conn.flush()).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(every);
+                }
+            }
         }
         let _ = conn.flush();
+        if reply.cut_body_at.is_some() {
+            return;
+        }
     }
 }

@@ -38,6 +38,7 @@ pub struct Proxy {
     cuts: Arc<AtomicUsize>,
     up_bytes: Arc<AtomicU64>,
     dead: Arc<AtomicBool>,
+    hellos: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -51,6 +52,7 @@ struct Shared {
     up_bytes: Arc<AtomicU64>,
     dead: Arc<AtomicBool>,
     down_after: Option<u64>,
+    hellos: Arc<AtomicUsize>,
 }
 
 impl Proxy {
@@ -65,6 +67,8 @@ impl Proxy {
         let up_bytes = Arc::new(AtomicU64::new(0));
         let dead = Arc::new(AtomicBool::new(false));
         let db = Arc::new(AtomicU64::new(0));
+        let hellos = Arc::new(AtomicUsize::new(0));
+        let hl = hellos.clone();
         let target = target.to_string();
         let (s, f, c, k, u, dd) = (
             stop.clone(),
@@ -103,6 +107,7 @@ impl Proxy {
                     up_bytes: u.clone(),
                     dead: dd.clone(),
                     down_after: fl.down_after_bytes,
+                    hellos: hl.clone(),
                 };
                 std::thread::spawn(move || pump(client, server, cut_at, fl.stall, &shared));
             }
@@ -115,6 +120,7 @@ impl Proxy {
             cuts,
             up_bytes,
             dead,
+            hellos,
             thread: Some(thread),
         }
     }
@@ -149,6 +155,11 @@ impl Proxy {
 
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Connections that opened with a TLS ClientHello (first byte 0x16): https attempts.
+    pub fn tls_hellos(&self) -> usize {
+        self.hellos.load(Ordering::SeqCst)
     }
 
     /// Request bytes forwarded to the registry.
@@ -217,6 +228,9 @@ fn pump(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if sent == 0 && buf[0] == 0x16 {
+            shared.hellos.fetch_add(1, Ordering::SeqCst);
+        }
         let total = shared.up_bytes.load(Ordering::SeqCst);
         if shared
             .down_after

@@ -38,6 +38,8 @@ enum Auth {
 #[derive(Debug, Clone, Default)]
 pub struct RegistryBuilder {
     tls: bool,
+    /// Serve a self-signed `CA:TRUE` certificate instead of one issued by a test CA.
+    self_signed: bool,
     auth: Auth,
 }
 
@@ -50,6 +52,15 @@ impl RegistryBuilder {
     /// Serve HTTPS with a certificate from a fresh [`TestCa`].
     pub fn tls(mut self) -> RegistryBuilder {
         self.tls = true;
+        self
+    }
+
+    /// Serve HTTPS with a self-signed certificate marked `CA:TRUE`, made as
+    /// `openssl req -x509` makes one (Docker's registry docs); [`Registry::ca_file`] is that
+    /// certificate itself.
+    pub fn tls_self_signed(mut self) -> RegistryBuilder {
+        self.tls = true;
+        self.self_signed = true;
         self
     }
 
@@ -75,7 +86,9 @@ impl RegistryBuilder {
             .prefix("airlock-registry")
             .tempdir()
             .expect("creating the registry temp dir");
-        let ca = self.tls.then(|| TestCa::new(dir.path()));
+        let ca = (self.tls && !self.self_signed).then(|| TestCa::new(dir.path()));
+        let self_signed = (self.tls && self.self_signed)
+            .then(|| super::tls::self_signed_ca_true(dir.path(), "self-signed"));
         let token = match &self.auth {
             Auth::Token(policy) => Some(TokenServer::start(policy.clone(), dir.path())),
             _ => None,
@@ -87,6 +100,7 @@ impl RegistryBuilder {
             log_file: dir.path().join("registry.log"),
             storage: dir.path().join("storage"),
             ca,
+            self_signed,
             token,
             builder: self,
             dir,
@@ -116,6 +130,7 @@ pub struct Registry {
     log_file: PathBuf,
     storage: PathBuf,
     ca: Option<TestCa>,
+    self_signed: Option<super::tls::ServerCert>,
     // Dropped after the registry process, which may still be verifying its tokens.
     token: Option<TokenServer>,
     builder: RegistryBuilder,
@@ -152,13 +167,17 @@ impl Registry {
 
     /// `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        let scheme = if self.builder.tls { "https" } else { "http" };
         format!("{scheme}://{}", self.host())
     }
 
-    /// The CA certificate (PEM file) that signed the server certificate, for TLS registries.
+    /// The CA certificate (PEM file) that signed the server certificate, for TLS registries
+    /// (for a self-signed one, the server certificate itself).
     pub fn ca_file(&self) -> Option<PathBuf> {
-        self.ca.as_ref().map(TestCa::ca_file)
+        match &self.self_signed {
+            Some(c) => Some(c.cert_file.clone()),
+            None => self.ca.as_ref().map(TestCa::ca_file),
+        }
     }
 
     /// A directory holding only `ca.crt`, for `skopeo --cert-dir`, for TLS registries.
@@ -211,8 +230,12 @@ impl Registry {
             "addr": self.host(),
             "secret": "airlock-test-secret",
         });
-        if let Some(ca) = &self.ca {
-            let cert = ca.issue_server_cert("server");
+        let cert = match (&self.ca, &self.self_signed) {
+            (Some(ca), _) => Some(ca.issue_server_cert("server")),
+            (None, Some(c)) => Some(c.clone()),
+            (None, None) => None,
+        };
+        if let Some(cert) = cert {
             http_section["tls"] = json!({
                 "certificate": cert.cert_file,
                 "key": cert.key_file,

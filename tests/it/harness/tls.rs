@@ -77,16 +77,26 @@ impl TestCa {
     /// Issues a server certificate for IP 127.0.0.1 and DNS `localhost`, written as
     /// `<name>.pem` and `<name>.key` beside the CA.
     pub fn issue_server_cert(&self, name: &str) -> ServerCert {
+        self.issue(name, &["127.0.0.1", "localhost"], None)
+    }
+
+    /// Issues a server certificate for `names`, valid from January 1st of one year to
+    /// January 1st of another when `years` is given (else rcgen's default, 1975 to 4096).
+    pub fn issue(&self, name: &str, names: &[&str], years: Option<(i32, i32)>) -> ServerCert {
         let key = KeyPair::generate().expect("generating a server key");
         let mut params =
-            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .expect("server certificate names");
         params
             .distinguished_name
-            .push(DnType::CommonName, "localhost");
+            .push(DnType::CommonName, names.first().copied().unwrap_or("x"));
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         // webpki (the product's rustls stack) checks the EKU; Go accepts it too.
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        if let Some((from, to)) = years {
+            params.not_before = rcgen::date_time_ymd(from, 1, 1);
+            params.not_after = rcgen::date_time_ymd(to, 1, 1);
+        }
         let cert = params
             .signed_by(&key, &self.cert, &self.key)
             .expect("signing a server certificate");
@@ -98,6 +108,30 @@ impl TestCa {
         write(&issued.key_file, &key.serialize_pem());
         issued
     }
+}
+
+/// A self-signed server certificate for 127.0.0.1 with `basicConstraints CA:TRUE`, as
+/// `openssl req -x509 -newkey rsa:4096 -nodes -subj /CN=.. -addext subjectAltName=IP:..`
+/// makes it (Docker's "deploy a registry" docs), written as `<name>.pem` and `<name>.key` in
+/// `dir`. The certificate file is also what a client is told to trust.
+pub fn self_signed_ca_true(dir: &Path, name: &str) -> ServerCert {
+    let key = KeyPair::generate().expect("generating a server key");
+    let mut params =
+        CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("server certificate names");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let cert = params
+        .self_signed(&key)
+        .expect("self-signing a server certificate");
+    let issued = ServerCert {
+        cert_file: dir.join(format!("{name}.pem")),
+        key_file: dir.join(format!("{name}.key")),
+    };
+    write(&issued.cert_file, &cert.pem());
+    write(&issued.key_file, &key.serialize_pem());
+    issued
 }
 
 fn write(path: &Path, text: &str) {

@@ -43,6 +43,9 @@ pub struct TokenPolicy {
     /// Lifetime of issued tokens (`exp - iat`, and `expires_in`). Note that distribution
     /// allows 60 s of clock skew past `exp`.
     pub token_ttl: Duration,
+    /// An OAuth2 refresh token (Docker's `identitytoken`) that `POST /token` with
+    /// `grant_type=refresh_token` exchanges for a token of `user`.
+    pub refresh_token: Option<String>,
 }
 
 impl TokenPolicy {
@@ -52,6 +55,7 @@ impl TokenPolicy {
             user: user.to_string(),
             password: password.to_string(),
             anonymous_pull: false,
+            refresh_token: None,
             token_ttl: Duration::from_secs(300),
         }
     }
@@ -71,6 +75,7 @@ struct Shared {
     stop: AtomicBool,
     requests: AtomicUsize,
     authorizations: Mutex<Vec<Option<String>>>,
+    posts: Mutex<Vec<String>>,
 }
 
 struct Signer {
@@ -115,6 +120,7 @@ impl TokenServer {
             stop: AtomicBool::new(false),
             requests: AtomicUsize::new(0),
             authorizations: Mutex::new(Vec::new()),
+            posts: Mutex::new(Vec::new()),
         });
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
@@ -147,6 +153,11 @@ impl TokenServer {
     /// The `Authorization` header of each request, in order (`None` when absent).
     pub fn authorizations(&self) -> Vec<Option<String>> {
         lock(&self.shared.authorizations).clone()
+    }
+
+    /// The form bodies of `POST /token` requests (OAuth2 refresh-token grants), in order.
+    pub fn posts(&self) -> Vec<String> {
+        lock(&self.shared.posts).clone()
     }
 
     /// Mints a token directly, bypassing HTTP: `access` is `(repository, actions)` pairs.
@@ -213,21 +224,37 @@ struct Reply {
 
 fn handle(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let head = read_head(&mut stream)?;
+    let (head, mut body) = read_head(&mut stream)?;
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or_default().to_string();
     let mut authorization = None;
+    let mut length = 0usize;
     for line in lines {
         if let Some((k, v)) = line.split_once(':') {
             if k.trim().eq_ignore_ascii_case("authorization") {
                 authorization = Some(v.trim().to_string());
             }
+            if k.trim().eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0).min(64 * 1024);
+            }
         }
+    }
+    while body.len() < length {
+        let mut more = [0u8; 1024];
+        let n = stream.read(&mut more)?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&more[..n]);
     }
     shared.requests.fetch_add(1, Ordering::SeqCst);
     lock(&shared.authorizations).push(authorization.clone());
+    let form = String::from_utf8_lossy(&body).into_owned();
+    if request_line.starts_with("POST ") {
+        lock(&shared.posts).push(form.clone());
+    }
 
-    let reply = shared.answer(&request_line, authorization.as_deref());
+    let reply = shared.answer(&request_line, authorization.as_deref(), &form);
     let reason = match reply.status {
         200 => "OK",
         400 => "Bad Request",
@@ -249,8 +276,9 @@ fn handle(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
     stream.flush()
 }
 
-/// Reads up to the blank line ending the request head (GET requests carry no body).
-fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
+/// Reads up to the blank line ending the request head; returns the head and the body bytes
+/// read with it.
+fn read_head(stream: &mut TcpStream) -> std::io::Result<(String, Vec<u8>)> {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1024];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -260,7 +288,12 @@ fn read_head(stream: &mut TcpStream) -> std::io::Result<String> {
         }
         buf.extend_from_slice(&byte[..n]);
     }
-    Ok(String::from_utf8_lossy(&buf).into_owned())
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(buf.len(), |i| i + 4);
+    let body = buf.split_off(end);
+    Ok((String::from_utf8_lossy(&buf).into_owned(), body))
 }
 
 fn error(status: u16, code: &str, message: &str) -> Reply {
@@ -272,7 +305,7 @@ fn error(status: u16, code: &str, message: &str) -> Reply {
 }
 
 impl Shared {
-    fn answer(&self, request_line: &str, authorization: Option<&str>) -> Reply {
+    fn answer(&self, request_line: &str, authorization: Option<&str>, form: &str) -> Reply {
         let mut parts = request_line.split(' ');
         let (method, target) = (
             parts.next().unwrap_or_default(),
@@ -282,14 +315,17 @@ impl Shared {
         if path != "/token" {
             return error(404, "NOT_FOUND", "only /token is served");
         }
-        if method != "GET" {
-            return error(405, "UNSUPPORTED", "only GET /token is served");
-        }
-        let params: Vec<(String, String)> = query
-            .split('&')
-            .filter_map(|p| p.split_once('='))
-            .map(|(k, v)| (percent_decode(k), percent_decode(v)))
-            .collect();
+        let decode = |q: &str| -> Vec<(String, String)> {
+            q.split('&')
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+                .collect()
+        };
+        let mut params = match method {
+            "GET" => decode(query),
+            "POST" => decode(form),
+            _ => return error(405, "UNSUPPORTED", "only GET and POST /token are served"),
+        };
         if let Some((_, service)) = params.iter().find(|(k, _)| k == "service") {
             if service != SERVICE {
                 return error(
@@ -300,16 +336,38 @@ impl Shared {
             }
         }
 
-        let subject = match authorization {
-            None => None,
-            Some(value) => match basic_credentials(value) {
-                Some((user, password))
-                    if user == self.policy.user && password == self.policy.password =>
-                {
-                    Some(user)
-                }
-                _ => return error(401, "UNAUTHORIZED", "invalid credentials"),
-            },
+        let subject = if method == "POST" {
+            // OAuth2 (distribution's spec/auth/oauth): a refresh-token grant; the scopes are
+            // one space-separated parameter.
+            let value = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            let (grant, token) = (value("grant_type"), value("refresh_token"));
+            if grant.as_deref() != Some("refresh_token")
+                || token.is_none()
+                || token != self.policy.refresh_token
+            {
+                return error(401, "UNAUTHORIZED", "invalid refresh token");
+            }
+            let scopes: Vec<(String, String)> = value("scope")
+                .unwrap_or_default()
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(|s| ("scope".to_string(), s.to_string()))
+                .collect();
+            params.retain(|(k, _)| k != "scope");
+            params.extend(scopes);
+            Some(self.policy.user.clone())
+        } else {
+            match authorization {
+                None => None,
+                Some(value) => match basic_credentials(value) {
+                    Some((user, password))
+                        if user == self.policy.user && password == self.policy.password =>
+                    {
+                        Some(user)
+                    }
+                    _ => return error(401, "UNAUTHORIZED", "invalid credentials"),
+                },
+            }
         };
 
         let access: Vec<Access> = params

@@ -1,0 +1,335 @@
+//! TLS for registries: which certificates are trusted for which host, and a handshake whose
+//! failure says what it means.
+//!
+//! Trust, per host, is the system roots plus `--ca-file` plus the `*.crt` files of
+//! `certs.d/HOST[:PORT]/` (default `/etc/docker/certs.d`, where Docker reads a registry's CA:
+//! <https://docs.docker.com/engine/security/certificates/>). Verification is [`Verifier`]'s.
+//!
+//! airlock runs its own ureq connector for this (ureq's offers no custom verifier): TCP
+//! comes from ureq, the handshake from rustls with our config. The connector also notices a
+//! server that answers the ClientHello in plain HTTP (`HTTP/1.x 400`), so "this registry
+//! does not speak TLS" is an answer, not a corrupt-message error retried as a network fault.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rustls::crypto::CryptoProvider;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, ServerName};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
+    TransportAdapter,
+};
+
+use super::cert::{explain, NoVerify, Verifier};
+use super::error::RegistryError;
+
+/// Where Docker keeps per-registry CA certificates.
+pub const DEFAULT_CERTS_D: &str = "/etc/docker/certs.d";
+
+/// A handshake that failed in a way retrying cannot fix.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum TlsFailure {
+    /// The server answered our ClientHello in plain HTTP.
+    #[error("{authority} answers plain http, not https")]
+    PlainHttp { authority: String },
+    /// The certificate or the handshake was refused; `fix` says which flag or file helps.
+    #[error("TLS with {authority} failed: {problem}")]
+    Refused {
+        authority: String,
+        problem: String,
+        fix: String,
+    },
+}
+
+impl TlsFailure {
+    pub(crate) fn into_registry_error(self) -> RegistryError {
+        match self {
+            TlsFailure::PlainHttp { authority } => RegistryError::PlainHttp { host: authority },
+            TlsFailure::Refused {
+                authority,
+                problem,
+                fix,
+            } => RegistryError::Tls {
+                host: authority,
+                problem,
+                fix,
+            },
+        }
+    }
+}
+
+/// A host's own config (from its `certs.d` directory), none, or why it cannot be built.
+type HostConfig = Result<Option<Arc<ClientConfig>>, String>;
+
+/// The trust settings, and the rustls configs built from them (once per host with a
+/// `certs.d` directory, once for every other host).
+#[derive(Debug)]
+pub(crate) struct Trust {
+    insecure: bool,
+    provider: Arc<CryptoProvider>,
+    ca_file: Vec<CertificateDer<'static>>,
+    certs_d: PathBuf,
+    default: OnceLock<Result<Arc<ClientConfig>, String>>,
+    per_host: Mutex<HashMap<String, HostConfig>>,
+}
+
+impl Trust {
+    /// Reads `ca_file` now (a bad file is an error before any request); `certs.d` is read per
+    /// host when it is first contacted.
+    pub(crate) fn new(
+        insecure: bool,
+        ca_file: Option<&Path>,
+        certs_d: PathBuf,
+    ) -> Result<Trust, RegistryError> {
+        let ca_file = match ca_file {
+            Some(p) => read_certs(p).map_err(RegistryError::Config)?,
+            None => Vec::new(),
+        };
+        Ok(Trust {
+            insecure,
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+            ca_file,
+            certs_d,
+            default: OnceLock::new(),
+            per_host: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The `certs.d` directory for `authority` (`host[:port]`).
+    pub(crate) fn ca_dir(&self, authority: &str) -> PathBuf {
+        self.certs_d.join(authority)
+    }
+
+    fn config_for(&self, authority: &str) -> Result<Arc<ClientConfig>, TlsFailure> {
+        let setup = |problem: String, fix: String| TlsFailure::Refused {
+            authority: authority.to_string(),
+            problem,
+            fix,
+        };
+        if self.insecure {
+            let c = self
+                .default
+                .get_or_init(|| Ok(self.build(Arc::new(NoVerify(self.provider.clone())))));
+            return c.clone().map_err(|e| setup(e, String::new()));
+        }
+        let dir = self.ca_dir(authority);
+        let own = {
+            let mut per_host = self.per_host.lock().unwrap();
+            per_host
+                .entry(authority.to_string())
+                .or_insert_with(|| self.host_config(&dir))
+                .clone()
+        };
+        match own {
+            Ok(Some(c)) => return Ok(c),
+            Ok(None) => {}
+            Err(e) => {
+                return Err(setup(
+                    e,
+                    format!("fix or remove the certificates in {}", dir.display()),
+                ))
+            }
+        }
+        let c = self.default.get_or_init(|| {
+            Verifier::new(self.ca_file.clone(), self.provider.clone())
+                .map(|v| self.build(Arc::new(v)))
+                .map_err(|e| format!("no trusted certificates: {e}"))
+        });
+        c.clone().map_err(|e| {
+            setup(
+                e,
+                "install the system CA certificates (Debian: ca-certificates), or give --ca-file"
+                    .into(),
+            )
+        })
+    }
+
+    /// A config for a host that has its own `certs.d` directory; `None` when it has none.
+    fn host_config(&self, dir: &Path) -> HostConfig {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
+        };
+        let mut names: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+            .collect();
+        if names.is_empty() {
+            return Ok(None);
+        }
+        names.sort();
+        let mut certs = self.ca_file.clone();
+        for p in &names {
+            certs.extend(read_certs(p)?);
+        }
+        let v = Verifier::new(certs, self.provider.clone())
+            .map_err(|e| format!("the certificates in {} are unusable: {e}", dir.display()))?;
+        Ok(Some(self.build(Arc::new(v))))
+    }
+
+    fn build(
+        &self,
+        verifier: Arc<dyn rustls::client::danger::ServerCertVerifier>,
+    ) -> Arc<ClientConfig> {
+        let config = ClientConfig::builder_with_provider(self.provider.clone())
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .expect("ring supports every TLS version rustls has")
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        Arc::new(config)
+    }
+}
+
+/// The certificates of a PEM file; an error names the file.
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem =
+        std::fs::read(path).map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
+    let mut certs = Vec::new();
+    for c in CertificateDer::pem_slice_iter(&pem) {
+        certs.push(c.map_err(|e| format!("CA file {} is not valid PEM: {e}", path.display()))?);
+    }
+    if certs.is_empty() {
+        return Err(format!("CA file {} holds no certificate", path.display()));
+    }
+    Ok(certs)
+}
+
+/// Wraps https connections in TLS with the [`Trust`] for their host.
+#[derive(Debug)]
+pub(crate) struct TlsConnector(pub(crate) Arc<Trust>);
+
+impl<In: Transport> Connector<In> for TlsConnector {
+    type Out = Either<In, TlsTransport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let Some(transport) = chained else {
+            return Ok(None);
+        };
+        if !details.needs_tls() || transport.is_tls() {
+            return Ok(Some(Either::A(transport)));
+        }
+        let authority = details
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_ascii_lowercase())
+            .unwrap_or_default();
+        let host = details
+            .uri
+            .host()
+            .unwrap_or_default()
+            .trim_matches(['[', ']']);
+        let failure = |f: TlsFailure| ureq::Error::Other(Box::new(f));
+        let config = self.0.config_for(&authority).map_err(failure)?;
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|_| ureq::Error::BadUri(format!("{host} is not a valid TLS server name")))?;
+        let mut conn = ClientConnection::new(config, name)?;
+        let mut sock = Sniff {
+            inner: TransportAdapter::new(transport.boxed(), details.current_time.clone()),
+            first: Vec::new(),
+        };
+        sock.inner.set_timeout(details.timeout);
+        if let Err(e) = conn.complete_io(&mut sock) {
+            if sock.first.starts_with(b"HTTP/") {
+                return Err(failure(TlsFailure::PlainHttp { authority }));
+            }
+            if let Some(t) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                let dir = self.0.ca_dir(&authority);
+                let (problem, fix) = explain(t, host, &dir.display().to_string());
+                return Err(failure(TlsFailure::Refused {
+                    authority,
+                    problem,
+                    fix,
+                }));
+            }
+            return Err(ureq::Error::from(e));
+        }
+        let buffers = LazyBuffers::new(
+            details.config.input_buffer_size(),
+            details.config.output_buffer_size(),
+        );
+        Ok(Some(Either::B(TlsTransport {
+            buffers,
+            stream: StreamOwned { conn, sock },
+        })))
+    }
+}
+
+/// The transport under TLS, remembering the first bytes the server sent (to tell a plain
+/// HTTP answer from a broken handshake).
+struct Sniff {
+    inner: TransportAdapter,
+    first: Vec<u8>,
+}
+
+impl Read for Sniff {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if self.first.len() < 5 {
+            let take = (5 - self.first.len()).min(n);
+            self.first.extend_from_slice(&buf[..take]);
+        }
+        Ok(n)
+    }
+}
+
+impl Write for Sniff {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// An established TLS connection (as ureq's own rustls transport).
+pub(crate) struct TlsTransport {
+    buffers: LazyBuffers,
+    stream: StreamOwned<ClientConnection, Sniff>,
+}
+
+impl std::fmt::Debug for TlsTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsTransport").finish()
+    }
+}
+
+impl Transport for TlsTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.stream.get_mut().inner.set_timeout(timeout);
+        let output = &self.buffers.output()[..amount];
+        self.stream.write_all(output)?;
+        Ok(())
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.stream.get_mut().inner.set_timeout(timeout);
+        let input = self.buffers.input_append_buf();
+        let amount = self.stream.read(input)?;
+        self.buffers.input_appended(amount);
+        Ok(amount > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.stream.get_mut().inner.get_mut().is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        true
+    }
+}
