@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# airlock pack of a generated Rancher 1.6.14-shaped image set (17 images; scale 1 is about
-# 700 MB deduplicated) from a local upstream registry pair, with a fresh cache so every byte is
-# downloaded. Prints wall time, peak RSS and MB/s. Loopback only.
+# airlock pack --no-cache of a generated Rancher 1.6.14-shaped image set (17 images; scale 1 is
+# 653 MiB deduplicated) from a local upstream registry pair: nothing is cached before or kept
+# after, so every byte is downloaded. Prints wall time, peak RSS, MB/s and how many images keep
+# their upstream digest (hashing the manifests stored in the bundle). Loopback only.
 #
 # Usage: scripts/bench-pack.sh [--scale S]   (default 0.5: several hundred MB)
 # Full comparison with skopeo and the machine's limits: scripts/bench.sh.

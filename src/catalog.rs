@@ -948,7 +948,8 @@ mod tests {
         let e = parse_image_list("busybox#latest\n", Path::new("x")).unwrap_err();
         assert!(e.to_string().starts_with("x:1:"));
         // A lone `word:` is not a header.
-        assert!(parse_image_list("a:\n", Path::new("x")).is_err());
+        let e = parse_image_list("a:\n", Path::new("x")).unwrap_err();
+        assert_eq!(e.to_string(), "x:1: bad entry in image list");
 
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.txt");

@@ -690,7 +690,11 @@ mod tests {
         assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
         assert_eq!(parse_size("64k").unwrap(), 64 << 10);
         for bad in ["", "x", "4X", "-1", "1", "99999999999T"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
+            let e = parse_size(bad).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("invalid size {bad:?}: give bytes")),
+                "{bad}: {e}"
+            );
         }
     }
 

@@ -658,7 +658,12 @@ mod tests {
             "/x:1",
             "a//b:1",
         ] {
-            assert!(target_reference("reg.local", "", bad).is_err(), "{bad}");
+            let e = target_reference("reg.local", "", bad).unwrap_err();
+            assert!(
+                e.starts_with(&format!("target {bad:?} is not repository:tag"))
+                    || e.starts_with(&format!("invalid image reference \"reg.local/{bad}\"")),
+                "{bad}: {e}"
+            );
         }
     }
 }

@@ -21,7 +21,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let len = t.decompressed_len();
-    for (off, n) in [(0, len.min(1 << 20)), (len / 2, 4096), (len.saturating_sub(1), 2)] {
+    for (off, n) in [
+        (0, len.min(1 << 20)),
+        (len / 2, 4096),
+        (len.saturating_sub(1), 2),
+    ] {
         let mut buf = Vec::new();
         if r.range(off, n).read_to_end(&mut buf).is_ok() {
             assert_eq!(buf.len() as u64, n);

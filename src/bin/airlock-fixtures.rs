@@ -239,15 +239,37 @@ mod tests {
         ] {
             assert!(local_host(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "http://10.0.0.1:5000",
-            "http://127.0.0.1.example.com:5000",
-            "http://user@127.0.0.1:5000",
-            "ftp://127.0.0.1",
-            "127.0.0.1:5000",
-            "https://registry-1.docker.io",
+        let refused = "; only 127.0.0.1, ::1 and localhost are allowed";
+        for (bad, why) in [
+            (
+                "http://10.0.0.1:5000",
+                format!("refusing host \"10.0.0.1\"{refused}"),
+            ),
+            (
+                "http://127.0.0.1.example.com:5000",
+                format!("refusing host \"127.0.0.1.example.com\"{refused}"),
+            ),
+            (
+                "http://user@127.0.0.1:5000",
+                "credentials in the URL are not supported".into(),
+            ),
+            (
+                "ftp://127.0.0.1",
+                "only http:// and https:// URLs are supported".into(),
+            ),
+            (
+                "127.0.0.1:5000",
+                "only http:// and https:// URLs are supported".into(),
+            ),
+            (
+                "https://registry-1.docker.io",
+                format!("refusing host \"registry-1.docker.io\"{refused}"),
+            ),
         ] {
-            assert!(local_host(bad).is_err(), "{bad}");
+            assert_eq!(
+                local_host(bad).unwrap_err().to_string(),
+                format!("{bad}: {why}")
+            );
         }
     }
 }

@@ -350,8 +350,15 @@ mod tests {
     fn names() {
         assert_eq!(normalize_name("./index.json").unwrap(), "index.json");
         assert_eq!(normalize_name("blobs//sha256/x").unwrap(), "blobs/sha256/x");
-        for bad in ["", "/etc/passwd", "../x", "a/../../b", "./", "a\\b"] {
-            assert!(normalize_name(bad).is_err(), "{bad}");
+        for (bad, why) in [
+            ("", "empty name"),
+            ("/etc/passwd", "absolute path"),
+            ("../x", "name contains '..'"),
+            ("a/../../b", "name contains '..'"),
+            ("./", "name has no components"),
+            ("a\\b", "name contains a NUL or backslash"),
+        ] {
+            assert_eq!(normalize_name(bad).unwrap_err(), why, "{bad}");
         }
     }
 
@@ -365,8 +372,14 @@ mod tests {
                 ("size".into(), "10".into())
             ]
         );
-        assert!(pax_records(b"99 path=x\n").is_err());
-        assert!(pax_records(b"x").is_err());
+        assert_eq!(
+            pax_records(b"99 path=x\n").unwrap_err(),
+            "PAX record length does not fit the record"
+        );
+        assert_eq!(
+            pax_records(b"x").unwrap_err(),
+            "PAX record without a length"
+        );
     }
 
     #[test]

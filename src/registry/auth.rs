@@ -535,9 +535,20 @@ mod tests {
 
     #[test]
     fn refuses_useless_tokens() {
-        assert!(Token::from_response("r", b"{}").is_err());
-        assert!(Token::from_response("r", b"not json").is_err());
-        assert!(Token::from_response("r", br#"{"token":"a\r\nX-Evil: 1"}"#).is_err());
+        for (answer, why) in [
+            (&b"{}"[..], "the answer carries no token"),
+            (b"not json", "the answer is not token JSON"),
+            (
+                br#"{"token":"a\r\nX-Evil: 1"}"#,
+                "the token contains characters not allowed in a header",
+            ),
+        ] {
+            let e = Token::from_response("r", answer).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("token request to r failed: {why}")),
+                "{e}"
+            );
+        }
         assert!(
             Token::from_response("r", br#"{"access_token":"abc","expires_in":300}"#)
                 .unwrap()

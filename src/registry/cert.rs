@@ -434,7 +434,14 @@ mod tests {
             "{e:?}"
         );
         let future = cert(true, (2098, 2099));
-        assert!(verify_pinned(&future, &ip, now()).is_err());
+        let e = verify_pinned(&future, &ip, now()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(CertificateError::NotValidYetContext { .. })
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -453,9 +460,16 @@ mod tests {
         assert!(is_ca_used_as_end_entity(&e), "{e:?}");
         // Pinned, but asked for another name.
         let other = ServerName::try_from("registry.example").unwrap();
-        assert!(v
+        let e = v
             .verify_server_cert(&server, &[], &other, &[], now())
-            .is_err());
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext { .. })
+            ),
+            "{e:?}"
+        );
         // An ordinary (CA:FALSE) self-signed certificate needs no pin: webpki takes it as its
         // own trust anchor.
         let leaf = cert(false, VALID);

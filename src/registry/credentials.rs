@@ -411,7 +411,15 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("not base64"), "{e}");
         std::fs::write(&p, r#"{"credsStore":"../evil"}"#).unwrap();
-        assert!(CredentialStore::new().load_docker_config_file(&p).is_err());
+        let e = CredentialStore::new()
+            .load_docker_config_file(&p)
+            .unwrap_err();
+        assert!(matches!(e, RegistryError::Config(_)), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains(r#"credsStore: "../evil" is not a credential helper name"#),
+            "{e}"
+        );
     }
 
     #[test]

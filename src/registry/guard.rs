@@ -221,9 +221,20 @@ mod tests {
             e.contains("169.254.169.254 is a cloud metadata address"),
             "{e}"
         );
-        assert!(check_hop(from, "http://[fe80::1]:80/x", true).is_err());
-        assert!(check_hop(from, "https://metadata.google.internal/x", true).is_err());
-        assert!(check_hop(from, "ftp://x/y", true).is_err());
+        for (to, why) in [
+            (
+                "http://[fe80::1]:80/x",
+                "fe80::1 is a link-local address; airlock never follows a registry there",
+            ),
+            (
+                "https://metadata.google.internal/x",
+                "metadata.google.internal is a cloud metadata host",
+            ),
+            ("ftp://x/y", "it is not an http(s) URL"),
+        ] {
+            let e = check_hop(from, to, true).unwrap_err();
+            assert!(e.contains(why), "{to}: {e}");
+        }
     }
 
     #[test]

@@ -465,19 +465,41 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("docker.io/library/x:1"), "{e}");
         assert!(matches!(e, RegistryError::UnsupportedMediaType { .. }));
+        // Each is refused as an unsupported type, saying why.
+        let unsupported = |content_type: &str, raw: &[u8], why: &str| {
+            let e = detect_media_type("x", Some(content_type), raw).unwrap_err();
+            assert!(
+                matches!(e, RegistryError::UnsupportedMediaType { .. }),
+                "{e:?}"
+            );
+            let text = e.to_string();
+            assert!(
+                text.starts_with(&format!("x: unsupported manifest media type \"{why}")),
+                "{text}"
+            );
+        };
         let both = br#"{"schemaVersion":2,"manifests":[],"config":{},"layers":[]}"#;
-        assert!(detect_media_type("x", Some(OCI_INDEX), both).is_err());
-        let lie = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","config":{},"layers":[]}"#;
-        assert!(detect_media_type("x", Some(OCI_MANIFEST), lie).is_err());
-        assert!(
-            detect_media_type("x", Some(OCI_INDEX), br#"{"schemaVersion":2,"config":{}}"#).is_err()
+        unsupported(
+            OCI_INDEX,
+            both,
+            "a document that is both an index (manifests) and a manifest (config/layers)",
         );
-        assert!(detect_media_type("x", Some("text/html"), b"<html>").is_err());
-        assert!(detect_media_type(
-            "x",
-            Some("application/vnd.foo"),
-            br#"{"mediaType":"application/vnd.foo"}"#
-        )
-        .is_err());
+        let lie = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","config":{},"layers":[]}"#;
+        unsupported(
+            OCI_MANIFEST,
+            lie,
+            "Content-Type application/vnd.oci.image.manifest.v1+json but the document says application/vnd.oci.image.index.v1+json",
+        );
+        unsupported(
+            OCI_INDEX,
+            br#"{"schemaVersion":2,"config":{}}"#,
+            "application/vnd.oci.image.index.v1+json without the fields that type requires",
+        );
+        unsupported("text/html", b"<html>", "text/html (not valid JSON");
+        unsupported(
+            "application/vnd.foo",
+            br#"{"mediaType":"application/vnd.foo"}"#,
+            "application/vnd.foo",
+        );
     }
 }

@@ -997,8 +997,13 @@ mod tests {
         let e = Endpoint::parse("http://127.0.0.1:5001/").unwrap();
         assert_eq!(e.base(), "http://127.0.0.1:5001");
         assert_eq!(e.hostname(), "127.0.0.1");
-        assert!(Endpoint::parse("127.0.0.1:5001").is_err());
-        assert!(Endpoint::parse("http://a/b").is_err());
+        let why = Endpoint::parse("127.0.0.1:5001").unwrap_err().to_string();
+        assert!(why.ends_with("expected http:// or https://"), "{why}");
+        let why = Endpoint::parse("http://a/b").unwrap_err().to_string();
+        assert!(
+            why.ends_with("expected only a host and an optional port"),
+            "{why}"
+        );
         assert_eq!(
             Endpoint::of_url("https://[::1]:5000/v2/x")
                 .unwrap()

@@ -344,7 +344,13 @@ mod tests {
         let err = read_exact_at(&src, &mut buf, 2).expect_err("short");
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
         assert!(err.to_string().contains("offset 2"), "{err}");
-        assert!(read_exact_at(&src, &mut buf, u64::MAX).is_err());
+        let err = read_exact_at(&src, &mut buf, u64::MAX).expect_err("far past end");
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        assert!(
+            err.to_string()
+                .contains(&format!("short read at offset {}", u64::MAX)),
+            "{err}"
+        );
     }
 
     #[test]

@@ -521,7 +521,9 @@ mod tests {
         assert_eq!(got, &data[9_990..10_010]);
         let e = read_range(&r, data.len() as u64 - 5, 6).expect_err("past end");
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
-        assert!(read_range(&r, u64::MAX, 2).is_err());
+        let e = read_range(&r, u64::MAX, 2).expect_err("far past end");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("is past the end"), "{e}");
         assert!(read_range(&r, data.len() as u64, 0)
             .expect("empty")
             .is_empty());
@@ -708,9 +710,13 @@ mod tests {
 
     #[test]
     fn header_parsing() {
-        assert!(parse_header(b"\x28\xb5\x2f").is_err());
-        assert!(
-            parse_header(b"\x28\xb5\x2f\xfd\x00").is_err(),
+        assert_eq!(
+            parse_header(b"\x28\xb5\x2f"),
+            Err("truncated zstd frame header")
+        );
+        assert_eq!(
+            parse_header(b"\x28\xb5\x2f\xfd\x00"),
+            Err("truncated zstd frame header"),
             "window descriptor missing"
         );
         assert_eq!(
@@ -728,13 +734,13 @@ mod tests {
                 content_size: Some(257)
             })
         );
-        assert!(
-            parse_header(b"\x28\xb5\x2f\xfd\x08\x00").is_err(),
-            "reserved bit"
+        assert_eq!(
+            parse_header(b"\x28\xb5\x2f\xfd\x08\x00"),
+            Err("zstd frame header has its reserved bit set")
         );
-        assert!(
-            parse_header(b"\x28\xb5\x2f\xfd\x21\x00").is_err(),
-            "dictionary"
+        assert_eq!(
+            parse_header(b"\x28\xb5\x2f\xfd\x21\x00"),
+            Err("zstd frame needs a dictionary")
         );
         // Mantissa: 2^20 + 3 * 2^17.
         assert_eq!(
@@ -779,6 +785,11 @@ mod tests {
             assert_eq!(got, &data[off as usize..(off + len) as usize]);
         }
         let mut r = OwnedRange::new(Shared { src, table }, 299_999, 2);
-        assert!(r.read_to_end(&mut Vec::new()).is_err());
+        let e = r.read_to_end(&mut Vec::new()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("decompressed range at 299999 of 2 bytes is past the end"),
+            "{e}"
+        );
     }
 }

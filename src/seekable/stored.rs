@@ -185,6 +185,7 @@ mod tests {
         let r = zstd::stream::read::Decoder::new(&f[..])
             .expect("decoder")
             .read_to_end(&mut out);
-        assert!(r.is_err(), "corrupt checksum accepted");
+        let e = r.expect_err("corrupt checksum accepted");
+        assert!(e.to_string().contains("doesn't match checksum"), "{e}");
     }
 }

@@ -225,10 +225,9 @@ fn registry_restart_keeps_port_and_storage() {
     let digest = http::push_blob(&registry.url(), "keep", b"survives a restart", None);
 
     registry.stop();
-    assert!(
-        http::request("GET", &format!("{}/v2/", registry.url()), &[], &[]).is_err(),
-        "a stopped registry must refuse connections"
-    );
+    let e = http::request("GET", &format!("{}/v2/", registry.url()), &[], &[])
+        .expect_err("a stopped registry must refuse connections");
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
     registry.restart();
     assert_eq!(registry.host(), host);
     let fetched = http::get_blob(&registry.url(), "keep", &digest, None);

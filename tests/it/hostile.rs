@@ -230,9 +230,10 @@ fn refused(bundle: &[u8], needles: &[&str]) {
     );
 }
 
-/// A bundle where only `image` is damaged: verify fails naming `needles`; unpack fails, does
-/// not push `image` (no tag, and no manifest by digest), and pushes the others exactly.
-fn refused_image(bundle: &[u8], image: &str, needles: &[&str]) {
+/// A bundle where only `image` is damaged, in its blob `damaged`: verify fails naming
+/// `needles`; unpack fails, does not push `image` (no tag, no manifest by digest, and the
+/// damaged blob nowhere in the registry's storage), and pushes the others exactly.
+fn refused_image(bundle: &[u8], image: &str, damaged: &Digest, needles: &[&str]) {
     let sb = Sandbox::new(bundle);
     let other = other_host();
     let path = sb.bundle();
@@ -247,6 +248,13 @@ fn refused_image(bundle: &[u8], image: &str, needles: &[&str]) {
         let got = tag_digest(&reg, &rec.target);
         if rec.source == image {
             assert_eq!(got, None, "{image} was pushed\n{}", u.out);
+            let repo = rec.target.rsplit_once(':').unwrap().0;
+            assert_eq!(
+                manifest_status(&reg, repo, &rec.digest.to_string()),
+                404,
+                "{image}'s manifest is in the registry by digest\n{}",
+                u.out
+            );
         } else {
             assert_eq!(
                 got,
@@ -255,9 +263,83 @@ fn refused_image(bundle: &[u8], image: &str, needles: &[&str]) {
                 rec.source,
                 u.out
             );
+            // The same request finds a pushed image, so a 404 above means something.
+            let repo = rec.target.rsplit_once(':').unwrap().0;
+            assert_eq!(
+                manifest_status(&reg, repo, &rec.digest.to_string()),
+                200,
+                "{}\n{}",
+                rec.source,
+                u.out
+            );
         }
     }
+    // The others' blobs are there, so the storage path is the right one.
+    let stored = stored_blobs(&reg);
+    assert!(!stored.is_empty(), "{}", u.out);
+    assert!(
+        !stored.contains(damaged),
+        "the damaged blob {damaged} is in the registry's storage\n{}",
+        u.out
+    );
     assert!(other.requests().is_empty(), "{:?}", other.requests());
+}
+
+/// The status of `GET /v2/<repo>/manifests/<reference>`, accepting every manifest type.
+fn manifest_status(reg: &Registry, repo: &str, reference: &str) -> u16 {
+    let r = http::send(
+        "GET",
+        &format!("{}/v2/{repo}/manifests/{reference}", reg.url()),
+        &[("Accept", media_type::MANIFEST_ACCEPT)],
+        b"",
+    );
+    r.status
+}
+
+/// Every blob digest in the registry's storage (`docker/registry/v2/blobs/sha256/xx/<hex>`),
+/// linked to a repository or not.
+fn stored_blobs(reg: &Registry) -> BTreeSet<Digest> {
+    let root = reg.storage_dir().join("docker/registry/v2/blobs/sha256");
+    let mut out = BTreeSet::new();
+    for prefix in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        for blob in std::fs::read_dir(prefix.path()).unwrap().flatten() {
+            let name = blob.file_name().to_string_lossy().into_owned();
+            out.insert(Digest::parse(&format!("sha256:{name}")).unwrap());
+        }
+    }
+    out
+}
+
+/// Every image of `bundle` is in `reg` under its target, with the bundle's digest, as skopeo
+/// and a HEAD by tag see it.
+fn assert_pushed_exactly(bundle: &[u8], reg: &Registry, out: &str) {
+    let r = airlock::bundle::reader::BundleReader::from_source(
+        Path::new("x"),
+        std::sync::Arc::new(bundle.to_vec()),
+    )
+    .unwrap();
+    let images = r.bundle_manifest().unwrap().images;
+    assert!(!images.is_empty());
+    for rec in images {
+        let o = Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false", "--raw"])
+            .arg(format!("docker://{}/{}", reg.host(), rec.target))
+            .output()
+            .expect("skopeo (install the Debian package skopeo)");
+        assert!(
+            o.status.success(),
+            "{}: {}\n{out}",
+            rec.source,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(Digest::of(&o.stdout), rec.digest, "{}\n{out}", rec.source);
+        assert_eq!(
+            tag_digest(reg, &rec.target),
+            Some(rec.digest.to_string()),
+            "{}\n{out}",
+            rec.source
+        );
+    }
 }
 
 /// A valid bundle: verify passes, unpack pushes every image with the bundle's digests, as
@@ -272,22 +354,35 @@ fn accepted(bundle: &[u8]) {
     let reg = Registry::start();
     let u = sb.run(&["unpack", path, "--registry", &reg.url()], &other);
     assert_eq!(u.code, Some(0), "{}", u.out);
-    let r = airlock::bundle::reader::BundleReader::from_source(
-        Path::new("x"),
-        std::sync::Arc::new(bundle.to_vec()),
-    )
-    .unwrap();
-    for rec in r.bundle_manifest().unwrap().images {
-        let o = Command::new("skopeo")
-            .args(["inspect", "--tls-verify=false", "--raw"])
-            .arg(format!("docker://{}/{}", reg.host(), rec.target))
-            .output()
-            .expect("skopeo (install the Debian package skopeo)");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(Digest::of(&o.stdout), rec.digest, "{}", rec.source);
-        assert_eq!(tag_digest(&reg, &rec.target), Some(rec.digest.to_string()));
-    }
+    assert_pushed_exactly(bundle, &reg, &u.out);
     assert!(other.requests().is_empty(), "{:?}", other.requests());
+}
+
+#[test]
+fn r18_the_other_host_trap_sees_requests_to_another_host() {
+    // The positive control of the trap every case above relies on: a registry that is not
+    // 127.0.0.1 is reached through the proxy variables, so the trap records the request (as a
+    // CONNECT, which ureq sends for http too, or as an absolute URL). If the child ignored those
+    // variables or the trap stopped recording, every "no request to another host" check would
+    // pass for nothing. No name is resolved and nothing leaves loopback: the trap is the proxy,
+    // and it refuses with 404.
+    let sb = Sandbox::new(&Model::base().bundle());
+    let path = sb.bundle();
+    let path = path.to_str().unwrap();
+    for registry in ["http://registry.invalid:5000", "registry.invalid:5000"] {
+        let other = other_host();
+        let u = sb.run(&["unpack", path, "--registry", registry], &other);
+        must_name(&u, "unpack", &["registry.invalid:5000"]);
+        let seen = other.requests();
+        assert!(
+            seen.iter().any(
+                |r| (r.method == "CONNECT" && r.path == "registry.invalid:5000")
+                    || r.path.starts_with("http://registry.invalid:5000/")
+            ),
+            "the trap saw no request for {registry}: {seen:?}\n{}",
+            u.out
+        );
+    }
 }
 
 // ---- helpers for building cases ----
@@ -413,6 +508,7 @@ fn r7_container_corrupt_byte_in_a_layer_frame() {
     refused_image(
         &flip_in_frame(&label),
         DOCKER_IMG,
+        &layer,
         &[
             &format!("blob {layer}"),
             &format!("frame {i} at compressed offset {}", f.offset(i)),
@@ -509,6 +605,7 @@ fn r7_container_huge_window_in_a_layer_frame() {
     refused_image(
         &f.file(),
         OCI_IMG,
+        &layer,
         &[&format!("blob {layer}"), "window of 2147483648 bytes"],
     );
 }
@@ -696,6 +793,7 @@ fn r7_bomb_layer_expanding_to_32_gib() {
     refused_image(
         &f.file(),
         OCI_IMG,
+        &layer,
         &[&format!("blob {layer}"), "decompressed to more than the"],
     );
 }
@@ -757,6 +855,7 @@ fn r7_content_layer_does_not_match_its_digest() {
     refused_image(
         &with_entry(&name, bad),
         DOCKER_IMG,
+        &layer,
         &[&format!("blob {layer}"), "wrong digest", DOCKER_IMG],
     );
 }
@@ -867,7 +966,13 @@ fn r7_types_document_ambiguous_between_manifest_and_index() {
     v["manifests"] = json!([]);
     let raw = serde_json::to_vec(&v).unwrap();
     m.replace_top(OCI_IMG, raw, media_type::OCI_MANIFEST);
-    refused(&m.bundle(), &[OCI_IMG, "both"]);
+    refused(
+        &m.bundle(),
+        &[
+            OCI_IMG,
+            "it has both \"manifests\" and \"config\"/\"layers\": ambiguous between an index and a manifest",
+        ],
+    );
 }
 
 #[test]
@@ -899,6 +1004,37 @@ const BAD_DIGESTS: [&str; 6] = [
     "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde/",
 ];
 
+/// Why airlock's own digest parser refuses `bad` (in bundle.json and index.json).
+fn digest_refusal(bad: &str) -> String {
+    if bad.starts_with("sha512:") {
+        "unsupported digest algorithm in \"sha512:".into()
+    } else {
+        format!(
+            "invalid digest {bad:?}: expected \"sha256:\" followed by 64 lowercase hex characters"
+        )
+    }
+}
+
+/// Why a manifest holding `bad` as a layer digest is refused: oci-spec's own digest check
+/// words most cases, airlock's descriptor check the algorithm.
+fn manifest_digest_refusal(bad: &str) -> String {
+    let why = match bad.split_once(':') {
+        None => "missing ':' in digest".to_string(),
+        Some(("sha512", _)) => {
+            return "descriptor has an invalid digest: unsupported digest algorithm".into()
+        }
+        Some((_, "abc")) => "Invalid digest length 3 expected 64".into(),
+        Some((_, hex)) if hex.chars().any(|c| c.is_ascii_uppercase()) => {
+            "Invalid non-hexadecimal character in digest".into()
+        }
+        Some((_, hex)) => format!("Invalid encoded value {hex}"),
+    };
+    format!(
+        "is not a valid {} document: {why}",
+        media_type::DOCKER_MANIFEST
+    )
+}
+
 #[test]
 fn r7_digests_malformed_in_bundle_json_and_index_json() {
     for bad in BAD_DIGESTS {
@@ -907,7 +1043,10 @@ fn r7_digests_malformed_in_bundle_json_and_index_json() {
             let mut v = m.json(name);
             v[list][0]["digest"] = bad.into();
             m.set_json(name, &v);
-            refused(&m.bundle(), &[&format!("{name} is not valid"), "digest"]);
+            refused(
+                &m.bundle(),
+                &[&format!("{name} is not valid"), &digest_refusal(bad)],
+            );
         }
     }
 }
@@ -920,9 +1059,7 @@ fn r7_digests_malformed_in_a_manifest() {
         v["layers"][0]["digest"] = bad.into();
         let raw = serde_json::to_vec(&v).unwrap();
         m.replace_top(DOCKER_IMG, raw, media_type::DOCKER_MANIFEST);
-        // oci-spec's own digest check words it ("Invalid digest length 3", "Invalid encoded
-        // value ../../.."); airlock's adds the descriptor.
-        refused(&m.bundle(), &[DOCKER_IMG, "valid"]);
+        refused(&m.bundle(), &[DOCKER_IMG, &manifest_digest_refusal(bad)]);
     }
 }
 
@@ -1173,7 +1310,13 @@ fn r7_bomb_unused_20_gib_blob() {
         &other,
     );
     assert_eq!(u.code, Some(0), "{}", u.out);
-    assert!(other.requests().is_empty());
+    assert_pushed_exactly(&file, &reg, &u.out);
+    assert!(
+        !stored_blobs(&reg).contains(&junk),
+        "the unused blob was pushed\n{}",
+        u.out
+    );
+    assert!(other.requests().is_empty(), "{:?}", other.requests());
 }
 
 #[test]

@@ -135,6 +135,8 @@ fn sigint_stops_pack_cleanly_and_a_rerun_resumes() {
         files_in(&cache.join("tmp"))
     );
     let cached = files_in(&cache.join("blobs/sha256")).len();
+    // The interrupt must come after some downloads, or the rerun resumes nothing.
+    assert!(cached > 0, "nothing was cached before the interrupt: {err}");
 
     // The rerun, at full speed, finishes and uses what the first run downloaded.
     let o = pack_17(&up, &bundle, &cache, &[]);

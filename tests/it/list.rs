@@ -116,7 +116,7 @@ fn list_json_carries_groups_and_private_paths() {
 #[test]
 fn list_unknown_version_names_the_known_ones() {
     let o = airlock(&["list", "--version", "1.6.99"]);
-    assert!(!o.status.success());
+    assert_exit(&o, 1);
     let e = stderr(&o);
     assert!(
         e.contains("1.6.99") && e.contains("1.6.0") && e.contains("1.6.30"),

@@ -68,9 +68,11 @@ fn insecure_falls_back_to_plain_http() {
     let client = Client::new(o).unwrap();
     let (d, _) = pull_everything(&client, &in_registry(&reg.host(), fixture(PAUSE)));
     assert_eq!(&d, fixture(PAUSE).artifact.digest());
-    // Without --insecure the same registry is only tried over https, and that fails.
+    // Without --insecure the same registry is only tried over https, and that fails, saying
+    // that it answers plain http.
     let strict = Client::new(fast_options()).unwrap();
-    assert!(strict.ping(&reg.host()).is_err());
+    let e = strict.ping(&reg.host()).unwrap_err();
+    assert!(matches!(e, RegistryError::PlainHttp { .. }), "{e:?}");
 }
 
 #[test]

@@ -192,6 +192,23 @@ pub fn airlock_with(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -
     child.wait_with_output().unwrap()
 }
 
+/// The run failed with exit code `code` (a documented one: 1 failed, 2 usage, 3 partial), not
+/// with a panic (101) or a signal.
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "exit code\n{}{}",
+        stdout(o),
+        stderr(o)
+    );
+    assert!(
+        !stderr(o).contains("panicked"),
+        "airlock panicked\n{}",
+        stderr(o)
+    );
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -168,7 +168,7 @@ fn r17_pack_username_needs_login_and_goes_only_to_that_registry() {
     // Without --login, pack does not guess which registry the password is for (and says so
     // before reading standard input).
     let o = airlock_with(&refs, None, &[]);
-    assert_ne!(o.status.code(), Some(0));
+    assert_exit(&o, 1);
     assert!(stderr(&o).contains("--login"), "{}", stderr(&o));
     assert!(a.requests().is_empty() && b.requests().is_empty());
     let mut with_login = refs.clone();

@@ -207,11 +207,12 @@ fn prefix_and_dry_run() {
         "{out}"
     );
     assert!(out.contains("nothing was pushed"), "{out}");
-    assert!(skopeo_digest(
+    let e = skopeo_digest(
         &format!("{}/mirror/rancher/busybox:latest", target.host()),
-        &["--tls-verify=false"]
+        &["--tls-verify=false"],
     )
-    .is_err());
+    .unwrap_err();
+    assert!(e.contains("manifest unknown"), "{e}");
     let o = run(&unpack_args(
         &p.bundle,
         &target.url(),
@@ -377,11 +378,12 @@ fn a_corrupted_layer_is_named_by_verify_and_only_its_image_is_not_pushed() {
         stdout(&o)
     );
     // k8s's manifest was not pushed, and the damaged layer was not committed.
-    assert!(skopeo_digest(
+    let e = skopeo_digest(
         &format!("{}/rancher/k8s:v1.8.5-rancher4", target.host()),
-        &["--tls-verify=false"]
+        &["--tls-verify=false"],
     )
-    .is_err());
+    .unwrap_err();
+    assert!(e.contains("manifest unknown"), "{e}");
     let hex = layer.digest.hex();
     assert!(!target
         .storage_dir()
@@ -425,7 +427,7 @@ fn a_corrupt_frame_is_reported_with_its_offset() {
     let o = airlock(&["verify", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
-    assert!(e.contains("frame") && e.contains("offset"), "{e}");
+    assert!(e.contains(" at compressed offset "), "{e}");
 }
 
 #[test]

@@ -96,7 +96,11 @@ fn main() {
     write(&root.join("bundle_tar"), "seed-tar", &tar);
     let mut sw = SeekableWriter::new(Vec::new(), 3, 1000);
     sw.write_all(&tar[..tar.len().min(5000)]).expect("write");
-    write(&root.join("seek_table"), "seed-5-frames", &sw.finish().expect("finish"));
+    write(
+        &root.join("seek_table"),
+        "seed-5-frames",
+        &sw.finish().expect("finish"),
+    );
     write(&root.join("seek_table"), "seed-bundle", &bundle);
     for (i, (sel, raw)) in manifests.iter().enumerate() {
         let mut v = vec![*sel];
@@ -110,15 +114,27 @@ fn main() {
             Artifact::Schema1(_) => ("seed-schema1", 4u8),
             Artifact::Index(ix) => {
                 let child = &ix.children[0].manifest;
-                write(&root.join("convert"), "seed-oci-manifest", &[&[0u8][..], child].concat());
+                write(
+                    &root.join("convert"),
+                    "seed-oci-manifest",
+                    &[&[0u8][..], child].concat(),
+                );
                 ("seed-oci-index", 2u8)
             }
             Artifact::Image(_) => continue,
         };
-        write(&root.join("convert"), name, &[&[sel][..], f.artifact.manifest()].concat());
+        write(
+            &root.join("convert"),
+            name,
+            &[&[sel][..], f.artifact.manifest()].concat(),
+        );
     }
     let list = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":7,"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","platform":{"architecture":"arm","os":"linux","variant":"v7"}}]}"#;
-    write(&root.join("manifest"), "seed-list", &[&[2u8][..], list].concat());
+    write(
+        &root.join("manifest"),
+        "seed-list",
+        &[&[2u8][..], list].concat(),
+    );
     // Side files: a checksum file, parts.json and an inventory, as pack and inventory write them.
     let hex = |b: u8| format!("{:02x}", b).repeat(32);
     let side = format!(
