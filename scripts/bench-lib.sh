@@ -220,6 +220,11 @@ bench_upstream() {
   "$FIXTURES" seed --set rancher-1.6.14 --scale "$scale" \
     --registry "docker.io=http://127.0.0.1:$UP_DOCKER" --registry "gcr.io=http://127.0.0.1:$UP_GCR" \
     >"$BENCH_WORK/seed.txt"
+  # Issue 12: airlock pins the gcr.io images to their real upstream digests, which generated
+  # images cannot have (--pins: the fixtures' own), and by default converts OCI images for
+  # Docker 17.03; --keep-digests stores every manifest as served, like the skopeo ways.
+  "$FIXTURES" pins --set rancher-1.6.14 --scale "$scale" >"$BENCH_WORK/pins.txt"
+  UP_MIRRORS+=(--pins "$BENCH_WORK/pins.txt" --keep-digests)
   "$AIRLOCK" list "${BENCH_SELECT[@]}" --output json |
     jq -r '.templates[].images[] | [.reference, .private_path, (.alt_paths[0] // "-")] | @tsv' |
     sort -u >"$BENCH_WORK/list.tsv"

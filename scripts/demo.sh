@@ -79,15 +79,19 @@ step "airlock list --version 1.6.14"
 "$airlock" list --version 1.6.14 | tee "$work/images.txt"
 
 step "seeding the upstream stand-ins with generated images under those names (scale $scale)"
-extra=$(grep -- '- ' "$work/images.txt" | awk '{print $2}' | sort -u | paste -sd, -)
+extra=$(grep -E '^ +- ' "$work/images.txt" | awk '{print $2}' | sort -u | paste -sd, -)
 "$fixtures" seed --set rancher-1.6.14 --extra-names "$extra" --scale "$scale" \
   --registry "docker.io=http://127.0.0.1:$docker_port" --registry "gcr.io=http://127.0.0.1:$gcr_port"
+# airlock pins the gcr.io images to their real upstream digests, which generated images cannot
+# have: the demo vouches for its own with a pin table of theirs (--pins).
+"$fixtures" pins --set rancher-1.6.14 --extra-names "$extra" --scale "$scale" > "$work/pins.txt"
 
 # A real stick would take --split fat32 (4 GiB - 1); the demo bundle is small, so 2M parts (4 or more).
 step "airlock pack --version 1.6.14 --split 2M (through --mirror, as an internet host would pull from docker.io and gcr.io)"
 mkdir -p "$work/usb"
 "$airlock" pack --version 1.6.14 -o "$work/usb/bundle.tar.zst" --split 2M --cache "$work/cache" \
-  --mirror "docker.io=http://127.0.0.1:$docker_port" --mirror "gcr.io=http://127.0.0.1:$gcr_port"
+  --mirror "docker.io=http://127.0.0.1:$docker_port" --mirror "gcr.io=http://127.0.0.1:$gcr_port" \
+  --pins "$work/pins.txt"
 ls -l "$work/usb"
 nparts=$(ls "$work/usb"/bundle.tar.zst.[0-9][0-9][0-9] | wc -l)
 [ "$nparts" -ge 3 ] || { echo "expected at least 3 parts, got $nparts" >&2; exit 1; }

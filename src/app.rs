@@ -14,13 +14,14 @@ use crate::cache::Cache;
 use crate::catalog::{self, Group, Selection};
 use crate::cli::{
     Cli, Command, InspectArgs, ListArgs, OutputFormat, PackArgs, RegistryArgs, SelectArgs,
-    UnpackArgs, VerifyArgs,
+    UnpackArgs, UpstreamArgs, VerifyArgs,
 };
 use crate::digest::Digest;
 use crate::pack::{CacheMode, PackOptions, PlannedImage, Platforms};
 use crate::progress::{self, human_bytes, Reporter as _};
 use crate::registry::{self, Credentials, Endpoint};
 use crate::unpack::UnpackOptions;
+use crate::upstream::{self, Pins, Relocation};
 
 /// Runs one command; the returned code is the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
@@ -145,6 +146,12 @@ fn finish_verify(args: &VerifyArgs, report: crate::verify::VerifyReport) -> Resu
                     "delta bundle: {} blobs ({}) are omitted; the target registry must already hold them (unpack checks)",
                     report.omitted_blobs,
                     human_bytes(report.omitted_bytes)
+                );
+            }
+            for c in &report.converted {
+                println!(
+                    "converted at pack time for Docker 1.12-17.03: {} ({} {} -> {} {})",
+                    c.source, c.upstream_media_type, c.upstream_digest, c.media_type, c.digest
                 );
             }
         }
@@ -282,6 +289,9 @@ pub fn render_unpack(r: &crate::unpack::UnpackReport) -> String {
             let _ = writeln!(s, "{:16}   -> {t}", "");
         }
         let _ = writeln!(s, "{:16}   {}", "", i.digest);
+        if let Some(from) = &i.converted_from {
+            let _ = writeln!(s, "{:16}   converted at pack time from {from}", "");
+        }
         if let Some(e) = &i.error {
             let _ = writeln!(s, "{:16}   error: {e}", "");
         }
@@ -304,6 +314,17 @@ pub fn render_unpack(r: &crate::unpack::UnpackReport) -> String {
             r.retries
         );
     }
+    let converted = r
+        .images
+        .iter()
+        .filter(|i| i.converted_from.is_some())
+        .count();
+    if converted > 0 {
+        let _ = writeln!(
+            s,
+            "{converted} images were converted at pack time to Docker schema 2 for Docker 1.12-17.03 (their digests differ from upstream's; `airlock inspect` says why)"
+        );
+    }
     let _ = writeln!(s, "\nSet in Rancher:");
     for (k, v) in &r.rancher_settings {
         let _ = writeln!(s, "  {k}:\n      {v}");
@@ -311,8 +332,29 @@ pub fn render_unpack(r: &crate::unpack::UnpackReport) -> String {
     s
 }
 
+/// The `--relocate` rules and the pin table the flags ask for.
+fn upstream_options(args: &UpstreamArgs) -> Result<(Vec<Relocation>, Pins)> {
+    let relocations = args
+        .relocate
+        .iter()
+        .map(|r| r.parse())
+        .collect::<Result<Vec<Relocation>, _>>()?;
+    let pins = match &args.pins {
+        Some(f) => Pins::read(f)?,
+        None => Pins::builtin(),
+    };
+    Ok((relocations, pins))
+}
+
 fn pack(args: PackArgs) -> Result<i32> {
-    let (planned, request): (Vec<PlannedImage>, Request) = match &args.images {
+    let (relocations, pins) = upstream_options(&args.upstream)?;
+    let places = |r: &crate::reference::Reference| -> Vec<crate::reference::Reference> {
+        upstream::places(r, &relocations)
+            .into_iter()
+            .map(|p| p.reference)
+            .collect()
+    };
+    let (planned, mut request): (Vec<PlannedImage>, Request) = match &args.images {
         Some(file) => {
             let refs = catalog::read_image_list(file)?;
             let content =
@@ -323,6 +365,8 @@ fn pack(args: PackArgs) -> Result<i32> {
                     target: list_target(&r),
                     alt_targets: vec![],
                     group: "list".into(),
+                    places: places(&r),
+                    pin: pins.get(&r).cloned(),
                     reference: r,
                 })
                 .collect();
@@ -340,7 +384,8 @@ fn pack(args: PackArgs) -> Result<i32> {
         }
         None => {
             let sel = selection(&args.select)?;
-            let per_template = catalog::select(&sel)?;
+            let mut per_template = catalog::select(&sel)?;
+            catalog::with_upstream(&mut per_template, &relocations, &pins);
             let templates = per_template.iter().map(|(t, _)| t.clone()).collect();
             let planned = catalog::union(&per_template)
                 .into_iter()
@@ -348,6 +393,8 @@ fn pack(args: PackArgs) -> Result<i32> {
                     target: c.private_path.clone(),
                     alt_targets: c.alt_paths.clone(),
                     group: group_name(c.group).into(),
+                    places: c.places.iter().map(|p| p.reference.clone()).collect(),
+                    pin: c.pin.clone(),
                     reference: c.reference.clone(),
                 })
                 .collect();
@@ -359,11 +406,14 @@ fn pack(args: PackArgs) -> Result<i32> {
                     .iter()
                     .map(|g| group_name(*g).to_string())
                     .collect(),
-                image_list: None,
+                ..Request::default()
             };
             (planned, request)
         }
     };
+    request.relocations = relocations.iter().map(|r| r.to_string()).collect();
+    request.pins = Some(pins.source.clone());
+    request.keep_digests = args.keep_digests;
     let mut asked = Vec::new();
     for p in &args.platform {
         let p: crate::manifest::Platform = p.parse()?;
@@ -402,6 +452,7 @@ fn pack(args: PackArgs) -> Result<i32> {
             (None, Some(i)) => Some(crate::delta::from_inventory(i)?),
             (None, None) => None,
         },
+        keep_digests: args.keep_digests,
     };
     let client = registry::Client::new(registry_options(&args.registry, None)?)?;
     let reporter = progress::Stderr::new(args.quiet);
@@ -440,6 +491,27 @@ fn pack(args: PackArgs) -> Result<i32> {
                 .join(", "),
             crate::parts::sidecar_path(&args.output).display()
         );
+    }
+    for r in &summary.records {
+        let Some(u) = &r.upstream else { continue };
+        if u.fetched_from != r.source {
+            eprintln!("{}: fetched from {}", r.source, u.fetched_from);
+        }
+        if let Some(c) = &u.conversion {
+            eprintln!(
+                "{}: converted {} ({}) to {} ({}) for Docker 1.12-17.03{}",
+                r.source,
+                u.digest,
+                u.media_type,
+                r.digest,
+                r.media_type,
+                if c.dropped.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} non-image index entries left out", c.dropped.len())
+                }
+            );
+        }
     }
     if summary.omitted_blobs > 0 {
         eprintln!(
@@ -531,7 +603,9 @@ fn list(args: ListArgs) -> Result<i32> {
         return Ok(0);
     }
     let sel = selection(&args.select)?;
-    let per_template = catalog::select(&sel)?;
+    let (relocations, pins) = upstream_options(&args.upstream)?;
+    let mut per_template = catalog::select(&sel)?;
+    catalog::with_upstream(&mut per_template, &relocations, &pins);
     let out = match args.output {
         OutputFormat::Text => crate::list::render_text(&sel.version, &per_template),
         OutputFormat::Json => crate::list::render_json(&sel.version, &per_template),

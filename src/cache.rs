@@ -1,10 +1,22 @@
-//! The local content-addressed blob cache that `pack` downloads into.
+//! The local content-addressed cache that `pack` downloads into.
 //!
-//! Layout: `<dir>/blobs/sha256/<hex>` for verified blobs and `<dir>/tmp/` for downloads in
-//! flight. A blob is written under a temporary name, checked (size and sha256) while it
-//! streams, and only then renamed to its digest name (ocidir `complete_verified_as`), so a
-//! file under a digest name is always complete. Re-running an interrupted pack finds what is
-//! already there; a cached file is hashed again before use, and a damaged one is replaced.
+//! Layout:
+//! - `<dir>/blobs/sha256/<hex>`: verified blobs;
+//! - `<dir>/manifests/sha256/<hex>`: manifests by the digest registries give them (for a signed
+//!   schema 1 manifest that is the digest of its JWS payload), so a rerun asks a registry only
+//!   for the digest a tag points at (a `HEAD`, which Docker Hub does not count as a pull) and
+//!   `GET`s a manifest only when it is not here;
+//! - `<dir>/diffids/sha256/<hex>`: the sha256 of a gzip layer's decompressed tar (its diff ID),
+//!   computed once for a schema 1 image's conversion, so a rerun need not download the layer
+//!   to build the config again;
+//! - `<dir>/tmp/`: downloads in flight.
+//!
+//! A blob is written under a temporary name, checked (size and sha256) while it streams, and
+//! only then renamed to its digest name (ocidir `complete_verified_as`), so a file under a
+//! digest name is always complete. Re-running an interrupted pack finds what is already there;
+//! a cached blob or manifest is hashed again before use, and a damaged one is replaced. Diff
+//! IDs are trusted as written (recomputing one means decompressing the layer): the cache is the
+//! operator's own directory.
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
@@ -54,7 +66,7 @@ pub enum Cached {
 impl Cache {
     /// Opens (creating) a cache directory.
     pub fn open(dir: &Path) -> Result<Cache, CacheError> {
-        for sub in ["blobs/sha256", "tmp"] {
+        for sub in ["blobs/sha256", "manifests/sha256", "diffids/sha256", "tmp"] {
             let p = dir.join(sub);
             fs::create_dir_all(&p).map_err(|source| CacheError::Io { path: p, source })?;
         }
@@ -171,6 +183,60 @@ impl Cache {
         File::open(&path).map_err(|source| CacheError::Io { path, source })
     }
 
+    /// A cached manifest by the digest registries give it, checked against that digest (a
+    /// damaged file is removed and `None` returned).
+    pub fn manifest(&self, digest: &Digest) -> Result<Option<Vec<u8>>, CacheError> {
+        let path = self.dir.join("manifests/sha256").join(digest.hex());
+        let raw = match fs::read(&path) {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(CacheError::Io { path, source }),
+        };
+        if raw.len() as u64 <= crate::registry::MAX_MANIFEST_BYTES
+            && crate::convert::schema1::registry_digest(&raw).as_ref() == Some(digest)
+        {
+            return Ok(Some(raw));
+        }
+        fs::remove_file(&path).map_err(|source| CacheError::Io { path, source })?;
+        Ok(None)
+    }
+
+    /// Keeps a manifest whose registry digest is `digest` (the caller checked it).
+    pub fn insert_manifest(&self, digest: &Digest, raw: &[u8]) -> Result<(), CacheError> {
+        self.write_small(&format!("manifests/sha256/{}", digest.hex()), raw)
+    }
+
+    /// The diff ID recorded for a gzip layer, if any.
+    pub fn diff_id(&self, layer: &Digest) -> Option<Digest> {
+        let path = self.dir.join("diffids/sha256").join(layer.hex());
+        let text = fs::read_to_string(path).ok()?;
+        Digest::parse(text.trim()).ok()
+    }
+
+    /// Records the diff ID of a gzip layer (computed from its verified bytes).
+    pub fn insert_diff_id(&self, layer: &Digest, diff_id: &Digest) -> Result<(), CacheError> {
+        self.write_small(
+            &format!("diffids/sha256/{}", layer.hex()),
+            format!("{diff_id}\n").as_bytes(),
+        )
+    }
+
+    /// Writes a small file under a temporary name and renames it into place.
+    fn write_small(&self, rel: &str, data: &[u8]) -> Result<(), CacheError> {
+        let dest = self.dir.join(rel);
+        let tmp = self.dir.join("tmp").join(format!(
+            "small.{}.{}",
+            std::process::id(),
+            self.tmp_seq.fetch_add(1, Ordering::Relaxed)
+        ));
+        let result = fs::write(&tmp, data).and_then(|()| fs::rename(&tmp, &dest));
+        if let Err(source) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(CacheError::Io { path: dest, source });
+        }
+        Ok(())
+    }
+
     /// Removes leftovers of downloads that were interrupted.
     pub fn clean_tmp(&self) {
         if let Ok(rd) = fs::read_dir(self.dir.join("tmp")) {
@@ -205,5 +271,31 @@ mod tests {
         fs::write(c.path(&d), b"layer bytez").unwrap();
         assert_eq!(c.check(&d, 11).unwrap(), Cached::Removed);
         assert!(!c.path(&d).exists());
+    }
+
+    #[test]
+    fn keeps_manifests_by_registry_digest_and_diff_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cache::open(dir.path()).unwrap();
+        let m = br#"{"schemaVersion":2}"#;
+        let d = Digest::of(m);
+        assert_eq!(c.manifest(&d).unwrap(), None);
+        c.insert_manifest(&d, m).unwrap();
+        assert_eq!(c.manifest(&d).unwrap().as_deref(), Some(&m[..]));
+        // A file that does not match its name is dropped.
+        let other = Digest::of(b"other");
+        c.insert_manifest(&other, m).unwrap();
+        assert_eq!(c.manifest(&other).unwrap(), None);
+        assert!(!dir
+            .path()
+            .join("manifests/sha256")
+            .join(other.hex())
+            .exists());
+
+        let layer = Digest::of(b"gz");
+        assert_eq!(c.diff_id(&layer), None);
+        c.insert_diff_id(&layer, &d).unwrap();
+        assert_eq!(c.diff_id(&layer), Some(d));
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 }

@@ -19,7 +19,9 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
+use crate::digest::Digest;
 use crate::reference::{Reference, ReferenceError};
+use crate::upstream::{self, Pins, Place, Relocation};
 
 const DATA: &str = include_str!("../data/rancher-1.6.json");
 
@@ -87,6 +89,11 @@ pub struct CatalogImage {
     pub alt_paths: Vec<String>,
     /// True when the image is not from sources but inferred (the add-ons of 1.6.29 and 1.6.30).
     pub inferred: bool,
+    /// Where to fetch it from today, in order ([`upstream::places`]): the reference first, then
+    /// the places it moved to, after any `--relocate` places ([`with_upstream`]).
+    pub places: Vec<Place>,
+    /// The upstream digest its tag must resolve to, when a trusted record gives one.
+    pub pin: Option<Digest>,
 }
 
 impl CatalogImage {
@@ -103,6 +110,20 @@ impl CatalogImage {
                 }
             })
             .collect()
+    }
+}
+
+/// Sets every image's places (the operator's `relocations` first) and pin (from `pins`).
+pub fn with_upstream(
+    selected: &mut [(String, Vec<CatalogImage>)],
+    relocations: &[Relocation],
+    pins: &Pins,
+) {
+    for (_, images) in selected {
+        for i in images {
+            i.places = upstream::places(&i.reference, relocations);
+            i.pin = pins.get(&i.reference).cloned();
+        }
     }
 }
 
@@ -257,9 +278,13 @@ fn load(text: &str) -> Result<Catalog, String> {
     if data.schema != 1 {
         return Err(format!("unsupported schema {}", data.schema));
     }
+    let pins = Pins::builtin();
     let image = |d: &DataImage, group: Group| -> Result<CatalogImage, String> {
+        let reference = Reference::parse(&d.reference).map_err(|e| e.to_string())?;
         Ok(CatalogImage {
-            reference: Reference::parse(&d.reference).map_err(|e| e.to_string())?,
+            places: upstream::places(&reference, &[]),
+            pin: pins.get(&reference).cloned(),
+            reference,
             group,
             private_path: d.path.clone(),
             alt_paths: d.alt.clone(),
@@ -814,6 +839,8 @@ mod tests {
             private_path: "rancher/x:1".into(),
             alt_paths: vec![],
             inferred: true,
+            places: vec![],
+            pin: None,
         };
         let b = CatalogImage {
             private_path: "other/x:1".into(),
@@ -824,6 +851,62 @@ mod tests {
         assert_eq!(u.len(), 1);
         assert_eq!(u[0].alt_paths, ["other/x:1"]);
         assert!(!u[0].inferred);
+    }
+
+    #[test]
+    fn images_carry_their_places_and_pins() {
+        let per = select(&Selection {
+            version: "1.6.14".into(),
+            template: Some("v1.8.5-rancher4".into()),
+            groups: vec![],
+        })
+        .unwrap();
+        let find = |s: &str| {
+            per[0]
+                .1
+                .iter()
+                .find(|i| i.reference.to_string() == s)
+                .unwrap()
+        };
+        let pause = find("gcr.io/google_containers/pause-amd64:3.0");
+        let places: Vec<String> = pause
+            .places
+            .iter()
+            .map(|p| p.reference.to_string())
+            .collect();
+        assert_eq!(
+            places,
+            [
+                "gcr.io/google_containers/pause-amd64:3.0",
+                "registry.k8s.io/pause-amd64:3.0"
+            ]
+        );
+        assert_eq!(
+            pause.pin.as_ref().unwrap().to_string(),
+            "sha256:163ac025575b775d1c0f9bf0bdd0f086883171eb475b5068e7defa4ca9e76516"
+        );
+        let busybox = find("docker.io/library/busybox:latest");
+        assert_eq!(busybox.places.len(), 1);
+        assert!(busybox.pin.is_none());
+        // The operator's rules come first; their own pin table replaces airlock's.
+        let mut per = per;
+        let rules = vec!["docker.io=hub.local/proxy".parse().unwrap()];
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pins");
+        std::fs::write(&f, "docker.io/library/busybox:latest sha256:0000000000000000000000000000000000000000000000000000000000000000\n").unwrap();
+        with_upstream(&mut per, &rules, &Pins::read(&f).unwrap());
+        let busybox = per[0]
+            .1
+            .iter()
+            .find(|i| i.reference.repository() == "library/busybox")
+            .unwrap();
+        assert_eq!(
+            busybox.places[0].reference.to_string(),
+            "hub.local/proxy/library/busybox:latest"
+        );
+        assert!(busybox.pin.is_some());
+        let pause = &per[0].1[0];
+        assert!(pause.pin.is_none(), "the file replaces the built-in table");
     }
 
     #[test]

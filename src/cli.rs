@@ -13,6 +13,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print the images a Rancher 1.6 release needs (works offline).
@@ -140,11 +142,36 @@ pub struct PackArgs {
     /// the target registry (`airlock inventory --registry reg.local > FILE`).
     #[arg(long = "base-registry-inventory", value_name = "FILE")]
     pub base_registry_inventory: Option<PathBuf>,
+    /// Carry every manifest exactly as upstream serves it (OCI manifests and indexes, signed
+    /// schema 1), digests unchanged, instead of converting them to Docker schema 2 for the
+    /// Docker 1.12–17.03 engines of Rancher 1.6 hosts. For registries and engines that take
+    /// OCI (and schema 1: `unpack` checks the target accepts it before pushing anything).
+    #[arg(long = "keep-digests")]
+    pub keep_digests: bool,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// Where images are fetched from and which upstream digests they must have: the same flags
+/// for `list` and `pack`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct UpstreamArgs {
+    /// Fetch images from where this rule sends them before any other place (an internal
+    /// proxy cache, say): a prefix of registry/repository rewritten at a path boundary, e.g.
+    /// docker.io=harbor.local/dockerhub-proxy. It applies to every place an image is known
+    /// at (registry.k8s.io=... covers the gcr.io images). Repeatable.
+    #[arg(long = "relocate", value_name = "FROM=TO")]
+    pub relocate: Vec<String>,
+    /// Check upstream digests against the pins in FILE (one `REFERENCE DIGEST` a line)
+    /// instead of airlock's built-in table (the Kubernetes legacy backfill list of the
+    /// gcr.io/google_containers images). bundle.json records the table used.
+    #[arg(long = "pins", value_name = "FILE", env = "AIRLOCK_PINS")]
+    pub pins: Option<PathBuf>,
 }
 
 fn parse_split(s: &str) -> Result<u64, String> {
@@ -187,6 +214,8 @@ pub struct ListArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

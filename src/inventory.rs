@@ -167,8 +167,13 @@ fn tag_entry(
             blobs.insert(b.digest.clone(), b.size);
         }
     };
-    let parsed =
-        manifest::parse(&image_s, &top.media_type, &top.raw).map_err(|e| err(e.to_string()))?;
+    // A schema 1 manifest states no blob sizes: its blobs are left out of the inventory, so a
+    // delta bundle made against it carries them (safe, if not minimal).
+    let parsed = if crate::media_type::kind(&top.media_type) == crate::media_type::Kind::Schema1 {
+        Parsed::Index(vec![])
+    } else {
+        manifest::parse(&image_s, &top.media_type, &top.raw).map_err(|e| err(e.to_string()))?
+    };
     match &parsed {
         Parsed::Index(children) => {
             for c in children {

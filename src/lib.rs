@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod cache;
 pub mod catalog;
 pub mod cli;
+pub mod convert;
 pub mod copy;
 pub mod delta;
 pub mod digest;
@@ -31,6 +32,7 @@ pub mod sidecar;
 pub mod space;
 pub mod stream;
 pub mod unpack;
+pub mod upstream;
 pub mod verify;
 pub mod writeback;
 

@@ -17,7 +17,10 @@ fn source_of(release: &str, template: &str) -> Option<String> {
 }
 
 /// Text listing: a `k8s: <template>  # <source>` line per template, then `    - <reference>` per image,
-/// with `# inferred` after images that are not from sources.
+/// with `# inferred` after images that are not from sources. When an image is fetched from
+/// elsewhere too, or its digest is pinned, a comment line below it says where from, in order,
+/// and which digest its tag must resolve to. Comments read back as nothing
+/// ([`crate::catalog::parse_image_list`]).
 pub fn render_text(release: &str, per_template: &[(String, Vec<CatalogImage>)]) -> String {
     let mut out = format!("# Rancher {release}: images per k8s template\n");
     for (template, images) in per_template {
@@ -32,9 +35,26 @@ pub fn render_text(release: &str, per_template: &[(String, Vec<CatalogImage>)]) 
                 out.push_str(" # inferred");
             }
             out.push('\n');
+            if let Some(line) = fetch_line(i) {
+                out.push_str(&format!("        # {line}\n"));
+            }
         }
     }
     out
+}
+
+/// `from A, then B; pinned to sha256:..` when the image has more than its own place or a pin.
+fn fetch_line(i: &CatalogImage) -> Option<String> {
+    let only_itself = i.places.len() == 1 && i.places[0].reference == i.reference;
+    if only_itself && i.pin.is_none() {
+        return None;
+    }
+    let places: Vec<String> = i.places.iter().map(|p| p.reference.to_string()).collect();
+    let mut s = format!("from {}", places.join(", then "));
+    if let Some(d) = &i.pin {
+        s.push_str(&format!("; pinned to {d}"));
+    }
+    Some(s)
 }
 
 #[derive(serde::Serialize)]
@@ -120,6 +140,16 @@ mod tests {
             "k8s: v1.8.10-rancher1-1  # final catalog v1.6-release@52a5850"
         );
         assert_eq!(lines[2], "    - gcr.io/google_containers/pause-amd64:3.0");
+        assert_eq!(
+            lines[3],
+            "        # from gcr.io/google_containers/pause-amd64:3.0, then registry.k8s.io/pause-amd64:3.0; \
+             pinned to sha256:163ac025575b775d1c0f9bf0bdd0f086883171eb475b5068e7defa4ca9e76516"
+        );
+        assert_eq!(lines[4], "    - docker.io/rancher/k8s:v1.8.10-rancher1-1");
+        assert!(text.contains(
+            "    - gcr.io/kubernetes-helm/tiller:v2.6.1\n        # from gcr.io/kubernetes-helm/tiller:v2.6.1, \
+             then ghcr.io/helm/tiller:v2.6.1, then docker.io/helmpack/tiller:v2.6.1\n"
+        ));
         assert!(text.contains(
             "\nk8s: v1.8.5-rancher4  # at release: catalog commit 069270d (2018-01-11)\n"
         ));
@@ -177,6 +207,18 @@ mod tests {
             "gcr.io/google_containers/pause-amd64:3.0"
         );
         assert_eq!(pause["inferred"], false);
+        assert_eq!(
+            pause["places"][1]["reference"],
+            "registry.k8s.io/pause-amd64:3.0"
+        );
+        assert!(pause["places"][1]["why"]
+            .as_str()
+            .unwrap()
+            .contains("k8s.io"));
+        assert_eq!(
+            pause["pin"],
+            "sha256:163ac025575b775d1c0f9bf0bdd0f086883171eb475b5068e7defa4ca9e76516"
+        );
         assert_eq!(
             t["images"][3]["reference"],
             "docker.io/library/busybox:latest"

@@ -97,6 +97,12 @@ pub enum Parsed {
         config: BlobRef,
         layers: Vec<BlobRef>,
     },
+    /// A schema 1 manifest kept as upstream served it (`--keep-digests`): its layers, each
+    /// once. The manifest states no sizes, so [`parse`] never returns this: bundle readers
+    /// build it from bundle.json (`ImageRecord::schema1_blobs`).
+    Schema1 {
+        layers: Vec<BlobRef>,
+    },
 }
 
 impl Parsed {
@@ -105,6 +111,7 @@ impl Parsed {
         match self {
             Parsed::Index(_) => vec![],
             Parsed::Image { config, layers } => std::iter::once(config).chain(layers).collect(),
+            Parsed::Schema1 { layers } => layers.iter().collect(),
         }
     }
 }

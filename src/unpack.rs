@@ -43,6 +43,7 @@ pub struct Mapping {
     pub source: String,
     /// The main target, then the alternative paths (the pause image's second path).
     pub targets: Vec<String>,
+    /// The digest the registry will give it.
     pub digest: Digest,
 }
 
@@ -63,6 +64,27 @@ pub struct ImageReport {
     pub status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// For an image converted at pack time: what upstream served (`digest (media type)`).
+    #[serde(rename = "convertedFrom", skip_serializing_if = "Option::is_none")]
+    pub converted_from: Option<String>,
+}
+
+impl ImageReport {
+    /// The report of `rec`, pushed to `targets`, before anything happened to it.
+    pub fn new(rec: &ImageRecord, targets: &[Reference]) -> ImageReport {
+        ImageReport {
+            source: rec.source.clone(),
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+            digest: rec.registry_digest().clone(),
+            status: Status::AlreadyPresent,
+            error: None,
+            converted_from: rec
+                .upstream
+                .as_ref()
+                .filter(|u| u.conversion.is_some())
+                .map(|u| format!("{} ({})", u.digest, u.media_type)),
+        }
+    }
 }
 
 /// What unpack did.
@@ -142,6 +164,45 @@ pub enum UnpackError {
         #[source]
         source: RegistryError,
     },
+    #[error("{registry} does not store Docker schema 1 manifests ({reason}), and the bundle carries {} as schema 1 (packed with --keep-digests); nothing was pushed. Pack again without --keep-digests (airlock then converts it to schema 2, which every Docker engine pulls), or push to a registry that stores schema 1 (distribution 2.x with compatibility.schema1.enabled)", .images.join(", "))]
+    Schema1Unsupported {
+        registry: String,
+        images: Vec<String>,
+        reason: String,
+    },
+}
+
+/// Refuses, before anything is pushed, to unpack schema 1 images (kept with
+/// `--keep-digests`) into a registry that does not store schema 1: asked with
+/// [`Client::schema1_support`] in the first such image's target repository.
+pub(crate) fn check_schema1_target<'a>(
+    client: &Client,
+    registry: &str,
+    images: impl Iterator<Item = (&'a ImageRecord, &'a [Reference])>,
+) -> Result<(), UnpackError> {
+    let schema1: Vec<(&ImageRecord, &[Reference])> = images
+        .filter(|(r, _)| crate::media_type::kind(&r.media_type) == crate::media_type::Kind::Schema1)
+        .collect();
+    let Some((_, targets)) = schema1.first() else {
+        return Ok(());
+    };
+    let Some(first) = targets.first() else {
+        return Ok(());
+    };
+    let support = client
+        .schema1_support(registry, first.repository())
+        .map_err(|source| UnpackError::Registry {
+            registry: registry.to_string(),
+            source,
+        })?;
+    match support {
+        crate::registry::Schema1Support::Accepted => Ok(()),
+        crate::registry::Schema1Support::Refused(reason) => Err(UnpackError::Schema1Unsupported {
+            registry: registry.to_string(),
+            images: schema1.iter().map(|(r, _)| r.source.clone()).collect(),
+            reason,
+        }),
+    }
 }
 
 fn list(p: &[Problem]) -> String {
@@ -183,7 +244,7 @@ pub fn plan(
         out.push(Mapping {
             source: rec.source.clone(),
             targets,
-            digest: rec.digest.clone(),
+            digest: rec.registry_digest().clone(),
         });
     }
     Ok(out)
@@ -267,11 +328,22 @@ pub fn unpack(
             .zip(&targets)
             .map(|(img, ts)| {
                 ts.iter().all(|t| {
-                    matches!(client.head_manifest(t), Ok(Some((d, _, _))) if d == img.record.digest)
+                    matches!(client.head_manifest(t), Ok(Some((d, _, _))) if d == *img.record.registry_digest())
                 })
             })
             .collect()
     });
+    check_schema1_target(
+        client,
+        reg,
+        checked
+            .images
+            .iter()
+            .zip(&targets)
+            .zip(&present)
+            .filter(|(_, done)| !**done)
+            .map(|((img, ts), _)| (&img.record, ts.as_slice())),
+    )?;
 
     // A delta bundle: every omitted blob must be in the target already, found before anything
     // is pushed; where it sits in another repository, it is mounted from there.
@@ -412,13 +484,7 @@ pub fn unpack(
             .zip(&targets)
             .zip(&present)
             .map(|((img, ts), done)| {
-                let mut rep = ImageReport {
-                    source: img.record.source.clone(),
-                    targets: ts.iter().map(|t| t.to_string()).collect(),
-                    digest: img.record.digest.clone(),
-                    status: Status::AlreadyPresent,
-                    error: None,
-                };
+                let mut rep = ImageReport::new(&img.record, ts);
                 if *done {
                     return rep;
                 }
@@ -480,6 +546,9 @@ pub(crate) fn push_manifests(
         .manifests
         .split_last()
         .expect("at least the image's own manifest");
+    // What the registry will call the image's own manifest (for a signed schema 1 manifest,
+    // the digest of its JWS payload, not of the stored bytes).
+    let expected = img.record.registry_digest();
     for t in targets {
         for (d, mt, raw) in children {
             client
@@ -490,20 +559,18 @@ pub(crate) fn push_manifests(
         let got = client
             .put_manifest(t.registry(), t.repository(), tag, &top.1, &top.2)
             .map_err(|e| format!("manifest to {t}: {}", crate::error_chain(&e)))?;
-        if got != top.0 {
+        if got != *expected {
             return Err(format!(
-                "{t}: the registry stored {got}, the bundle has {}",
-                top.0
+                "{t}: the registry stored {got}, the bundle has {expected}"
             ));
         }
     }
     for t in targets {
         match client.head_manifest(t) {
-            Ok(Some((d, _, _))) if d == top.0 => {}
+            Ok(Some((d, _, _))) if d == *expected => {}
             Ok(Some((d, _, _))) => {
                 return Err(format!(
-                    "{t}: after the push the registry answers {d}, not {}",
-                    top.0
+                    "{t}: after the push the registry answers {d}, not {expected}"
                 ))
             }
             Ok(None) => return Err(format!("{t}: not found after the push")),

@@ -25,6 +25,9 @@ pub struct VerifyReport {
     pub omitted_blobs: usize,
     pub omitted_bytes: u64,
     pub problems: Vec<Problem>,
+    /// Images converted at pack time (for Docker 1.12–17.03): not upstream's bytes, by design.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub converted: Vec<crate::bundle::format::ConversionNote>,
     #[serde(skip)]
     pub elapsed: Duration,
 }
@@ -111,6 +114,7 @@ pub fn verify(r: &BundleReader, reporter: &dyn Reporter) -> Result<VerifyReport,
         blobs: blobs.len(),
         bytes,
         problems,
+        converted: checked.manifest.conversions(),
         elapsed: started.elapsed(),
     })
 }

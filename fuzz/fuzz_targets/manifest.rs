@@ -26,7 +26,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(p) = manifest::parse("fuzz", mt, raw) {
         let digests: Vec<&Digest> = match &p {
             Parsed::Index(children) => children.iter().map(|c| &c.blob.digest).collect(),
-            Parsed::Image { .. } => p.blobs().into_iter().map(|b| &b.digest).collect(),
+            Parsed::Image { .. } | Parsed::Schema1 { .. } => {
+                p.blobs().into_iter().map(|b| &b.digest).collect()
+            }
         };
         for d in digests {
             assert_eq!(Digest::parse(&d.to_string()).as_ref(), Ok(d));

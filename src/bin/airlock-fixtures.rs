@@ -6,6 +6,7 @@
 //!     --registry docker.io=http://127.0.0.1:5001 --registry gcr.io=http://127.0.0.1:5002
 //! airlock-fixtures layout --set rancher-1.6.14 DIR
 //! airlock-fixtures list --set rancher-1.6.14 --extra-names docker.io/rancher/k8s:v1.8.10-rancher1-1
+//! airlock-fixtures pins --set rancher-1.6.14 > pins.txt     # for `airlock pack --pins`
 //! ```
 
 use std::collections::BTreeMap;
@@ -51,6 +52,12 @@ enum Command {
         #[command(flatten)]
         select: Select,
     },
+    /// Print a pin table (`REFERENCE DIGEST` per line) of the images, for `airlock pack
+    /// --pins`: the fixtures are not the upstream images, whose digests airlock pins.
+    Pins {
+        #[command(flatten)]
+        select: Select,
+    },
 }
 
 #[derive(Args)]
@@ -58,7 +65,8 @@ struct Select {
     /// The image set.
     #[arg(long, value_enum, default_value = "rancher-1.6.14")]
     set: Set,
-    /// More images by full name (Docker schema2, two layers each), comma separated.
+    /// More images by full name (Docker schema2, two layers each), comma separated; a name
+    /// the set already has stays the set's.
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     extra_names: Vec<String>,
     /// Seed for every byte generated.
@@ -74,6 +82,11 @@ enum Set {
     /// The 17 images of Rancher 1.6.14 (Kubernetes template v1.8.5-rancher4).
     #[value(name = "rancher-1.6.14")]
     Rancher1614,
+    /// The same 17 in the formats served today (pause schema 1, busybox an OCI index with
+    /// attestations, the rest Docker schema 2), seeded at today's places (registry.k8s.io for
+    /// gcr.io/google_containers, ghcr.io/helm/tiller for tiller).
+    #[value(name = "rancher-1.6.14-today")]
+    Rancher1614Today,
     /// No set: only `--extra-names`.
     None,
 }
@@ -85,9 +98,17 @@ impl Select {
         }
         let mut out = match self.set {
             Set::Rancher1614 => fixtures::rancher_1_6_14(self.seed, self.scale),
+            Set::Rancher1614Today => fixtures::rancher_1_6_14_today(self.seed, self.scale),
             Set::None => Vec::new(),
         };
-        let extra: Vec<&str> = self.extra_names.iter().map(String::as_str).collect();
+        // A name the set already has is the set's image: seeding it twice (in parallel) would
+        // leave either one under the tag.
+        let extra: Vec<&str> = self
+            .extra_names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !out.iter().any(|f| f.name == *n))
+            .collect();
         out.extend(fixtures::generic(&extra, self.seed, self.scale));
         Ok(out)
     }
@@ -115,7 +136,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let plan: Vec<(&Fixture, &str, String, String)> = fixtures
                 .iter()
                 .map(|f| {
-                    let (registry, repository, tag) = fixtures::upstream_path(&f.name);
+                    let (registry, repository, tag) = match select.set {
+                        Set::Rancher1614Today => fixtures::today_path(&f.name),
+                        _ => fixtures::upstream_path(&f.name),
+                    };
                     let url = targets.get(&registry).with_context(|| {
                         format!("{}: no --registry {registry}=URL given", f.name)
                     })?;
@@ -144,6 +168,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::List { select } => {
             select.fixtures()?.iter().for_each(print_line);
+            Ok(())
+        }
+        Command::Pins { select } => {
+            println!(
+                "# airlock-fixtures pins: the digests of generated test images, not upstream's"
+            );
+            for f in select.fixtures()? {
+                println!("{} {}", f.name, f.artifact.digest());
+            }
             Ok(())
         }
     }

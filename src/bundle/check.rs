@@ -311,6 +311,26 @@ impl Docs {
         Ok((raw, parsed))
     }
 
+    /// An image's own schema 1 manifest (kept with `--keep-digests`), read the first time
+    /// only. It states no layer sizes: they come from bundle.json, checked against the
+    /// manifest ([`ImageRecord::schema1_blobs`]). Never an index entry: those must be image
+    /// manifests.
+    fn schema1(
+        &mut self,
+        r: &BundleReader,
+        rec: &ImageRecord,
+        b: &BlobRef,
+    ) -> Result<(Arc<[u8]>, Arc<Parsed>), String> {
+        check_entry(r, b, MAX_MANIFEST_BYTES, "manifest")?;
+        let raw = self
+            .raw
+            .entry(b.digest.clone())
+            .or_insert_with(|| read_blob(r, b, "manifest").map(Arc::from))
+            .clone()?;
+        let layers = rec.schema1_blobs(&raw)?;
+        Ok((raw, Arc::new(Parsed::Schema1 { layers })))
+    }
+
     /// Checks that a config is valid JSON, the first time only.
     fn config(&mut self, r: &BundleReader, c: &BlobRef) -> Result<(), String> {
         limits::config_size(c)?;
@@ -346,7 +366,11 @@ fn image_content(
     budget
         .manifest(&rec.digest, rec.size)
         .map_err(Failed::Bundle)?;
-    let (top, parsed) = docs.manifest(r, &top_ref)?;
+    let (top, parsed) = if media_type::kind(&rec.media_type) == Kind::Schema1 {
+        docs.schema1(r, rec, &top_ref)?
+    } else {
+        docs.manifest(r, &top_ref)?
+    };
     let mut manifests = Vec::new();
     let mut blobs: Vec<BlobRef> = Vec::new();
     let mut configs: Vec<BlobRef> = Vec::new();
@@ -467,6 +491,7 @@ mod tests {
             size: 1,
             total_bytes: 1,
             from_index: None,
+            upstream: None,
         }
     }
 

@@ -6,8 +6,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
 
-/// `bundle.json` `formatVersion` this airlock writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// `bundle.json` `formatVersion` this airlock writes.
+///
+/// Version 2 added, per image, where it was fetched from and what was converted (`upstream`);
+/// a version 2 bundle can also hold a signed schema 1 manifest (with `--keep-digests`), whose
+/// digest is not the sha256 of its bytes: an airlock that reads only version 1 refuses it
+/// rather than misreading it.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The `formatVersion`s this airlock reads.
+pub const READABLE_VERSIONS: [u32; 2] = [1, 2];
+
+/// True when this airlock reads bundles of `format_version`.
+pub fn is_readable(format_version: u32) -> bool {
+    READABLE_VERSIONS.contains(&format_version)
+}
 /// `bundle.json` `format`.
 pub const FORMAT_NAME: &str = "airlock-bundle";
 /// Entry names.
@@ -90,7 +103,37 @@ pub struct OmittedBlob {
     pub size: u64,
 }
 
+/// One image converted at pack time, for `inspect`, `verify` and `unpack` reports.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversionNote {
+    pub source: String,
+    /// What upstream served.
+    pub upstream_digest: Digest,
+    pub upstream_media_type: String,
+    /// What the bundle carries instead.
+    pub digest: Digest,
+    pub media_type: String,
+}
+
 impl BundleManifest {
+    /// The images converted at pack time, in bundle order.
+    pub fn conversions(&self) -> Vec<ConversionNote> {
+        self.images
+            .iter()
+            .filter_map(|i| {
+                let u = i.upstream.as_ref().filter(|u| u.conversion.is_some())?;
+                Some(ConversionNote {
+                    source: i.source.clone(),
+                    upstream_digest: u.digest.clone(),
+                    upstream_media_type: u.media_type.clone(),
+                    digest: i.digest.clone(),
+                    media_type: i.media_type.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// The configs and layers a delta bundle leaves to its base (empty for a full bundle).
     pub fn omitted(&self) -> std::collections::BTreeMap<Digest, u64> {
         self.base.as_ref().map(BaseRef::omitted).unwrap_or_default()
@@ -112,6 +155,15 @@ pub struct Request {
     /// The `--images` file name and the sha256 of its content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_list: Option<ImageListSource>,
+    /// `--relocate` rules, as given (after normalisation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relocations: Vec<String>,
+    /// The pin table the upstream digests were checked against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pins: Option<crate::upstream::PinSource>,
+    /// `--keep-digests`: every manifest stored exactly as upstream served it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_digests: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -143,6 +195,128 @@ pub struct ImageRecord {
     /// When a single platform was picked out of an index: the index it came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_index: Option<FromIndex>,
+    /// Where the image was fetched from and what upstream served there (format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<Upstream>,
+}
+
+impl ImageRecord {
+    /// The digest a registry gives the stored manifest once pushed: `digest`, except for a
+    /// signed schema 1 manifest kept with `--keep-digests`, whose registry digest covers its
+    /// JWS payload (recorded as `upstream.digest`).
+    pub fn registry_digest(&self) -> &Digest {
+        match &self.upstream {
+            Some(u)
+                if crate::media_type::kind(&self.media_type)
+                    == crate::media_type::Kind::Schema1 =>
+            {
+                &u.digest
+            }
+            _ => &self.digest,
+        }
+    }
+
+    /// True when the stored manifest is a conversion of upstream's.
+    pub fn is_converted(&self) -> bool {
+        self.upstream
+            .as_ref()
+            .is_some_and(|u| u.conversion.is_some())
+    }
+
+    /// The layers of a schema 1 manifest kept as upstream served it (`--keep-digests`), from
+    /// `upstream.schema1Layers`, after checking `raw` against the record: its JWS payload
+    /// must hash to `upstream.digest`, and it must list exactly the recorded layers.
+    pub fn schema1_blobs(&self, raw: &[u8]) -> Result<Vec<crate::manifest::BlobRef>, String> {
+        let Some(u) = &self.upstream else {
+            return Err(format!(
+                "unsupported media type {:?} without its upstream record in bundle.json \
+                 (format 2 records the schema 1 manifests --keep-digests carries)",
+                self.media_type
+            ));
+        };
+        let s = crate::convert::schema1::parse(&self.digest.to_string(), raw)
+            .map_err(|e| e.to_string())?;
+        if s.digest != u.digest {
+            return Err(format!(
+                "its schema 1 payload hashes to {}, bundle.json says {}",
+                s.digest, u.digest
+            ));
+        }
+        let listed: std::collections::BTreeSet<&Digest> = s.fs_layers.iter().collect();
+        let recorded: std::collections::BTreeSet<&Digest> =
+            u.schema1_layers.iter().map(|b| &b.digest).collect();
+        if listed != recorded || recorded.len() != u.schema1_layers.len() {
+            return Err(
+                "its schema 1 layers disagree with upstream.schema1Layers in bundle.json".into(),
+            );
+        }
+        Ok(u.schema1_layers
+            .iter()
+            .map(|b| crate::manifest::BlobRef {
+                digest: b.digest.clone(),
+                size: b.size,
+                media_type: crate::media_type::DOCKER_LAYER_GZIP.into(),
+            })
+            .collect())
+    }
+}
+
+/// Where an image was fetched from, and what upstream served there.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Upstream {
+    /// The place it was fetched from, e.g. `registry.k8s.io/pause-amd64:3.0`.
+    pub fetched_from: String,
+    /// What the tag resolved to there (for a signed schema 1 manifest, the registry's digest
+    /// of its JWS payload).
+    pub digest: Digest,
+    pub media_type: String,
+    /// True when `digest` was checked against a pin table (see `request.pins`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pinned: bool,
+    /// Present when what is stored is not what upstream served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion: Option<Conversion>,
+    /// A schema 1 manifest kept as served (`--keep-digests`): its layers and their sizes,
+    /// which the manifest does not state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema1_layers: Vec<OmittedBlob>,
+}
+
+/// What a conversion did to an image, and why.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversion {
+    /// Why the upstream form would not do, and what was made of it.
+    pub reason: String,
+    /// Each upstream manifest or index replaced, and its replacement.
+    pub manifests: Vec<ConvertedManifest>,
+    /// Index entries left out (attestations and other non-image entries).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<DroppedEntry>,
+    /// Image configs airlock wrote (schema 1 conversions): not from upstream.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generated: Vec<Digest>,
+}
+
+/// One manifest a conversion replaced.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConvertedManifest {
+    pub from: Digest,
+    pub from_media_type: String,
+    pub to: Digest,
+    pub to_media_type: String,
+}
+
+/// An index entry a conversion left out.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DroppedEntry {
+    pub digest: Digest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -47,6 +47,30 @@ pub fn render_inspect(b: &BundleManifest) -> String {
         if let Some(f) = &i.from_index {
             let _ = writeln!(s, "    from:    {} index {}", f.platform, f.digest);
         }
+        if let Some(u) = &i.upstream {
+            if u.fetched_from != i.source {
+                let _ = writeln!(s, "    fetched: {}", u.fetched_from);
+            }
+            if let Some(c) = &u.conversion {
+                let _ = writeln!(
+                    s,
+                    "    converted from {} ({}): {}",
+                    u.digest, u.media_type, c.reason
+                );
+                for d in &c.dropped {
+                    let _ = writeln!(
+                        s,
+                        "    left out: {} ({}{})",
+                        d.digest,
+                        d.reason,
+                        d.platform
+                            .as_ref()
+                            .map(|p| format!(", {p}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
         let _ = writeln!(
             s,
             "    size:    {}  group: {}",

@@ -211,15 +211,15 @@ impl BundleReader {
     pub fn bundle_manifest(&self) -> Result<BundleManifest, BundleError> {
         let raw = self.read_small(format::BUNDLE_JSON, MAX_JSON_BYTES)?;
         let m: BundleManifest = parse_json(&self.path, format::BUNDLE_JSON, &raw)?;
-        if m.format != format::FORMAT_NAME || m.format_version != format::FORMAT_VERSION {
+        if m.format != format::FORMAT_NAME || !format::is_readable(m.format_version) {
             return Err(BundleError::Format {
                 path: self.path.clone(),
                 reason: format!(
-                    "bundle.json says format {:?} version {}; this airlock reads {} version {} (use the airlock release that wrote it)",
+                    "bundle.json says format {:?} version {}; this airlock reads {} versions {:?} (use the airlock release that wrote it)",
                     m.format,
                     m.format_version,
                     format::FORMAT_NAME,
-                    format::FORMAT_VERSION
+                    format::READABLE_VERSIONS
                 ),
             });
         }

@@ -1,7 +1,9 @@
 //! `airlock pack`: fetch every image into the local cache, then write one bundle.
 //!
-//! 1. Resolve: fetch each image's manifest (and, for an index, the platform manifest or all of
-//!    them), in parallel.
+//! 1. Resolve: find each image at its places with `HEAD` (pins checked), stop if a
+//!    registry's pull allowance is too small (`locate`), then read each image's manifests (from
+//!    the cache, or fetched by digest; `sources`) and convert them for Docker 1.12–17.03 unless
+//!    `--keep-digests` (`resolve`), in parallel.
 //! 2. Fetch: download every distinct blob once into the [`Cache`], verified while it streams;
 //!    blobs already cached are checked, not downloaded.
 //! 3. Write: stream the bundle from the cache to a temporary file beside the output, fsync,
@@ -15,7 +17,12 @@
 
 mod bounds;
 mod fetch;
+mod locate;
+mod resolve;
+mod sources;
 mod write;
+
+pub use locate::AllowanceExceeded;
 
 pub(crate) use write::write_file;
 pub use write::{estimate_bundle, sync_dir, temp_path_for};
@@ -31,16 +38,15 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::bundle::format::{BaseRef, Failure, FromIndex, ImageRecord, Request};
+use crate::bundle::format::{BaseRef, Failure, ImageRecord, Request};
 use crate::bundle::writer::WriteOptions;
 use crate::cache::{Cache, CacheError};
 use crate::digest::Digest;
-use crate::manifest::{self, BlobRef, Parsed, Platform};
-use crate::media_type::{self, Kind};
+use crate::manifest::{BlobRef, Platform};
 use crate::parts;
 use crate::progress::Reporter;
 use crate::reference::Reference;
-use crate::registry::{Client, Manifest, RegistryError};
+use crate::registry::Client;
 
 /// One image to pack, with where it goes in the private registry.
 #[derive(Debug, Clone)]
@@ -50,6 +56,25 @@ pub struct PlannedImage {
     pub target: String,
     pub alt_targets: Vec<String>,
     pub group: String,
+    /// Where to fetch it from, in order ([`crate::upstream::places`]); empty means the
+    /// reference itself.
+    pub places: Vec<Reference>,
+    /// The digest its tag must resolve to, when a pin table gives one.
+    pub pin: Option<Digest>,
+}
+
+impl PlannedImage {
+    /// An image fetched from its own reference only, with no pin.
+    pub fn new(reference: Reference, target: &str, group: &str) -> PlannedImage {
+        PlannedImage {
+            reference,
+            target: target.to_string(),
+            alt_targets: vec![],
+            group: group.to_string(),
+            places: vec![],
+            pin: None,
+        }
+    }
 }
 
 /// Which platforms of a multi-platform image to keep.
@@ -82,6 +107,9 @@ pub struct PackOptions {
     pub split: Option<u64>,
     /// `--base` / `--base-registry-inventory`: write a delta bundle without these blobs.
     pub base: Option<DeltaBase>,
+    /// `--keep-digests`: store every manifest exactly as upstream served it (OCI and schema 1
+    /// included) instead of converting it for Docker 1.12–17.03.
+    pub keep_digests: bool,
 }
 
 /// Where downloads go before they are written into the bundle.
@@ -126,6 +154,8 @@ pub struct PackSummary {
     pub bundle_sha256: Digest,
     /// The files written: the bundle, or its parts.
     pub files: Vec<PathBuf>,
+    /// What bundle.json records of each image (where it came from, what was converted).
+    pub records: Vec<ImageRecord>,
     /// Configs and layers left out of a delta bundle, and their bytes.
     pub omitted_blobs: u64,
     pub omitted_bytes: u64,
@@ -183,6 +213,9 @@ pub enum PackError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Interrupted(#[from] crate::interrupt::Interrupted),
+    /// A registry's pull allowance is smaller than what the pack needs from it.
+    #[error(transparent)]
+    Allowance(#[from] AllowanceExceeded),
     /// A blob the bundle is being written with could not be fetched (the full list of failed
     /// images follows once every download has ended).
     #[error("{}", .digest.describe(.error))]
@@ -196,16 +229,19 @@ fn list_failures(f: &[Failure]) -> String {
         .join("\n")
 }
 
-/// An image after its manifests were fetched.
+/// An image after its manifests were fetched (and converted).
 struct Resolved {
-    plan: PlannedImage,
     record: ImageRecord,
-    /// Manifests and indexes: digest -> (media type, raw bytes).
+    /// Where its blobs are fetched from.
+    place: Reference,
+    /// Manifests and indexes to store: (sha256 of the bytes, media type, raw bytes).
     manifests: Vec<(Digest, String, Vec<u8>)>,
     /// Configs and layers.
     blobs: Vec<BlobRef>,
     /// Which of `blobs` are configs (written before the layers).
     configs: Vec<Digest>,
+    /// Configs airlock wrote itself (schema 1 conversions): written from memory, not fetched.
+    generated: Vec<(Digest, Vec<u8>)>,
 }
 
 /// A distinct blob to fetch, and one place to fetch it from.
@@ -241,19 +277,63 @@ pub fn pack(
         .build()
         .expect("building a thread pool");
 
-    // 1. Resolve manifests.
+    // 1. Resolve: locate (HEAD), check the pull allowance, then read and convert manifests.
+    // A lasting cache is opened now: it holds manifests and diff IDs too.
+    let keep_cache = match &opts.cache {
+        CacheMode::Keep(dir) => Some(Cache::open(dir)?),
+        CacheMode::Transient { .. } => None,
+    };
     reporter.phase("resolve", 0);
-    let results: Vec<Result<Resolved, Failure>> = pool.install(|| {
+    let located: Vec<Result<locate::Located, Failure>> = pool.install(|| {
         images
             .par_iter()
             .with_max_len(1)
             .map(|plan| {
-                let r = resolve(client, plan, &opts.platforms).map_err(|e| Failure {
+                locate::locate(client, plan).map_err(|e| Failure {
                     source: plan.reference.to_string(),
                     error: crate::error_chain(e.as_ref()),
-                });
+                })
+            })
+            .collect()
+    });
+    crate::interrupt::check()?;
+    let mut failures = Vec::new();
+    let mut found = Vec::new();
+    for l in located {
+        match l {
+            Ok(l) => found.push(l),
+            Err(f) => failures.push(f),
+        }
+    }
+    locate::check_allowance(&found, keep_cache.as_ref(), &opts.platforms)?;
+    let pulls = std::sync::atomic::AtomicU64::new(0);
+    let resolve_downloads = std::sync::atomic::AtomicU64::new(0);
+    let sources = sources::Sources {
+        client,
+        cache: keep_cache.as_ref(),
+        pulls: &pulls,
+        downloaded: &resolve_downloads,
+    };
+    let results: Vec<Result<Resolved, Failure>> = pool.install(|| {
+        found
+            .par_iter()
+            .with_max_len(1)
+            .map(|l| {
+                let r = resolve::resolve(&sources, l, &opts.platforms, opts.keep_digests).map_err(
+                    |e| Failure {
+                        source: l.plan.reference.to_string(),
+                        error: crate::error_chain(e.as_ref()),
+                    },
+                );
                 if let Ok(r) = &r {
-                    reporter.item(&format!("resolved {} {}", r.record.source, r.record.digest));
+                    let mut line = format!(
+                        "resolved {} {} (from {})",
+                        r.record.source, r.record.digest, r.place
+                    );
+                    if !l.misses.is_empty() {
+                        line.push_str(&format!("; not at {}", l.misses.join(", ")));
+                    }
+                    reporter.item(&line);
                 }
                 r
             })
@@ -261,7 +341,6 @@ pub fn pack(
     });
     reporter.finish_phase();
     crate::interrupt::check()?;
-    let mut failures = Vec::new();
     let mut resolved = Vec::new();
     for r in results {
         match r {
@@ -277,14 +356,23 @@ pub fn pack(
         CacheMode::Transient { lookahead } => Some(lookahead),
         CacheMode::Keep(_) => None,
     };
+    // Configs airlock wrote are never fetched.
+    let generated: BTreeMap<Digest, Vec<u8>> = resolved
+        .iter()
+        .flat_map(|r| r.generated.iter().cloned())
+        .collect();
     let mut wanted: BTreeMap<Digest, Wanted> = BTreeMap::new();
     for r in &resolved {
-        for b in &r.blobs {
+        for b in r
+            .blobs
+            .iter()
+            .filter(|b| !generated.contains_key(&b.digest))
+        {
             let w = wanted.entry(b.digest.clone()).or_insert_with(|| Wanted {
                 blob: b.clone(),
                 is_config: false,
-                registry: r.plan.reference.registry().to_string(),
-                repository: r.plan.reference.repository().to_string(),
+                registry: r.place.registry().to_string(),
+                repository: r.place.repository().to_string(),
                 images: BTreeSet::new(),
             });
             w.images.insert(r.record.source.clone());
@@ -298,7 +386,11 @@ pub fn pack(
     // Two descriptors that name one digest with different sizes cannot both be right.
     let mut size_conflicts: BTreeMap<String, String> = BTreeMap::new();
     for r in &resolved {
-        for b in &r.blobs {
+        for b in r
+            .blobs
+            .iter()
+            .filter(|b| !generated.contains_key(&b.digest))
+        {
             let w = &wanted[&b.digest];
             if w.blob.size != b.size {
                 size_conflicts.insert(
@@ -338,7 +430,10 @@ pub fn pack(
         .flat_map(|r| &r.manifests)
         .map(|(d, _, raw)| (d, raw.len() as u64))
         .collect::<BTreeMap<_, _>>();
-    let estimate = crate::space::total(manifest_bytes.into_values())
+    // Configs airlock wrote are written from memory (bounded by the manifest cap each).
+    entries += generated.len() as u64;
+    let written = generated.values().map(|raw| raw.len() as u64);
+    let estimate = crate::space::total(manifest_bytes.into_values().chain(written))
         .and_then(|m| m.checked_add(total_fetch))
         .ok_or_else(|| PackError::Limit {
             reason: "the images add up to more than 2^64 bytes".into(),
@@ -361,19 +456,18 @@ pub fn pack(
     )?;
     // After the space check, which fails on a missing output directory: --no-cache must not
     // create one.
-    let (cache_dir, _transient_dir) = match &opts.cache {
-        CacheMode::Keep(dir) => (dir.clone(), None),
-        CacheMode::Transient { .. } => {
+    let (cache, _transient_dir) = match keep_cache {
+        Some(c) => (c, None),
+        None => {
             let t = TransientDir::for_output(&opts.output).map_err(|source| {
                 PackError::Cache(CacheError::Io {
                     path: transient_cache_dir(&opts.output),
                     source,
                 })
             })?;
-            (t.0.clone(), Some(t))
+            (Cache::open(&t.0)?, Some(t))
         }
     };
-    let cache = Cache::open(&cache_dir)?;
     crate::interrupt::track_temp_dir(&cache.dir().join("tmp"));
     crate::interrupt::track_temp_dir(match opts.output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -416,7 +510,7 @@ pub fn pack(
     let mut written = None;
     if overlap {
         let all: Vec<&Resolved> = resolved.iter().collect();
-        let layout = Layout::of(&all, &wanted, &omit);
+        let layout = Layout::of(&all, &wanted, &generated, &omit);
         let abort = AtomicBool::new(false);
         let window = lookahead.map(|ahead| Window::new(&order, ahead));
         written = Some(std::thread::scope(|s| {
@@ -463,7 +557,7 @@ pub fn pack(
         Some((r, layout)) => (r?, layout),
         None => {
             // 3. Write the bundle, now that every download is done.
-            let layout = Layout::of(&ok_images, &wanted, &omit);
+            let layout = Layout::of(&ok_images, &wanted, &generated, &omit);
             let ready = |_: &Digest| Ok(());
             (
                 write_layout(&cache, &layout, &failures, request, opts, &ready, reporter)?,
@@ -478,187 +572,17 @@ pub fn pack(
         blobs: layout.blob_count(),
         bytes_summed: layout.bytes_summed,
         bytes_dedup: layout.bytes_dedup(),
-        bytes_downloaded: stats.downloaded.into_inner(),
+        bytes_downloaded: stats.downloaded.into_inner() + resolve_downloads.into_inner(),
         blobs_from_cache: stats.from_cache.into_inner(),
         bundle_size,
         bundle_sha256,
         files,
+        records: layout.records.clone(),
         omitted_blobs: layout.omitted.len() as u64,
         omitted_bytes: crate::space::total(layout.omitted.iter().map(|b| b.size))
             .unwrap_or(u64::MAX),
         elapsed: started.elapsed(),
     })
-}
-
-/// Fetches the manifest(s) of one image.
-fn resolve(
-    client: &Client,
-    plan: &PlannedImage,
-    platforms: &Platforms,
-) -> Result<Resolved, Box<dyn std::error::Error + Send + Sync>> {
-    let image = &plan.reference;
-    let top = client.get_manifest(image)?;
-    let what = image.to_string();
-    let parsed = manifest::parse(&what, &top.media_type, &top.raw)?;
-    let mut manifests = Vec::new();
-    let mut blobs = Vec::new();
-    let mut configs = Vec::new();
-    let mut add = |p: &Parsed, blobs: &mut Vec<BlobRef>| {
-        if let Parsed::Image { config, .. } = p {
-            configs.push(config.digest.clone());
-        }
-        blobs.extend(p.blobs().into_iter().cloned());
-    };
-    let (record_digest, record_mt, record_size, from_index) = match (&parsed, platforms) {
-        (Parsed::Image { .. }, _) => {
-            add(&parsed, &mut blobs);
-            manifests.push((top.digest.clone(), top.media_type.clone(), top.raw.clone()));
-            (
-                top.digest.clone(),
-                top.media_type.clone(),
-                top.raw.len() as u64,
-                None,
-            )
-        }
-        (Parsed::Index(children), Platforms::All | Platforms::Several(_)) => {
-            if let Platforms::Several(asked) = platforms {
-                for want in asked {
-                    if !children
-                        .iter()
-                        .any(|c| c.platform.as_ref().is_some_and(|p| want.matches(p)))
-                    {
-                        return Err(no_platform(&what, want, children).into());
-                    }
-                }
-            }
-            manifests.push((top.digest.clone(), top.media_type.clone(), top.raw.clone()));
-            // Each platform manifest once, within the readers' bounds, before any is fetched.
-            for c in crate::bundle::limits::index_children(top.raw.len() as u64, children)? {
-                let m = fetch_child(client, image, &c.blob)?;
-                let p = manifest::parse(
-                    &format!("{what} ({})", c.blob.digest),
-                    &m.media_type,
-                    &m.raw,
-                )?;
-                if matches!(p, Parsed::Index(_)) {
-                    return Err(
-                        format!("{what}: nested index {} is not supported", c.blob.digest).into(),
-                    );
-                }
-                add(&p, &mut blobs);
-                manifests.push((m.digest.clone(), m.media_type.clone(), m.raw));
-            }
-            (
-                top.digest.clone(),
-                top.media_type.clone(),
-                top.raw.len() as u64,
-                None,
-            )
-        }
-        (Parsed::Index(children), Platforms::One(want)) => {
-            let child = children
-                .iter()
-                .find(|c| c.platform.as_ref().is_some_and(|p| want.matches(p)))
-                .ok_or_else(|| no_platform(&what, want, children))?;
-            let m = fetch_child(client, image, &child.blob)?;
-            let p = manifest::parse(&format!("{what} ({want})"), &m.media_type, &m.raw)?;
-            if matches!(p, Parsed::Index(_)) {
-                return Err(format!(
-                    "{what}: nested index {} is not supported",
-                    child.blob.digest
-                )
-                .into());
-            }
-            add(&p, &mut blobs);
-            let size = m.raw.len() as u64;
-            let platform = child
-                .platform
-                .as_ref()
-                .map(|p| p.to_string())
-                .unwrap_or_default();
-            manifests.push((m.digest.clone(), m.media_type.clone(), m.raw));
-            (
-                m.digest,
-                m.media_type,
-                size,
-                Some(FromIndex {
-                    digest: top.digest.clone(),
-                    media_type: top.media_type.clone(),
-                    platform,
-                }),
-            )
-        }
-    };
-    // Blobs shared by several platforms are counted once per image.
-    let mut seen = BTreeSet::new();
-    blobs.retain(|b| seen.insert(b.digest.clone()));
-    let sizes = manifests.iter().map(|(_, _, raw)| raw.len() as u64);
-    let total_bytes =
-        crate::space::total(sizes.chain(blobs.iter().map(|b| b.size))).ok_or_else(|| {
-            format!("{what}: its blobs add up to more than 2^64 bytes, an impossible size")
-        })?;
-    Ok(Resolved {
-        record: ImageRecord {
-            source: image.to_string(),
-            target: plan.target.clone(),
-            alt_targets: plan.alt_targets.clone(),
-            group: plan.group.clone(),
-            digest: record_digest,
-            media_type: record_mt,
-            size: record_size,
-            total_bytes,
-            from_index,
-        },
-        plan: plan.clone(),
-        manifests,
-        blobs,
-        configs,
-    })
-}
-
-/// The error for an index without the asked platform, listing the ones it has.
-fn no_platform(what: &str, want: &Platform, children: &[manifest::Child]) -> String {
-    let have: Vec<String> = children
-        .iter()
-        .filter_map(|c| c.platform.as_ref().map(|p| p.to_string()))
-        .collect();
-    format!(
-        "{what}: no {want} image in its index (it has: {}); choose one with --platform or keep all with --all-platforms",
-        if have.is_empty() { "no platforms".to_string() } else { have.join(", ") }
-    )
-}
-
-/// Fetches a platform manifest by digest and checks it against its descriptor.
-fn fetch_child(
-    client: &Client,
-    image: &Reference,
-    desc: &BlobRef,
-) -> Result<Manifest, Box<dyn std::error::Error + Send + Sync>> {
-    if media_type::kind(&desc.media_type) == Kind::Schema1 {
-        return Err(Box::new(RegistryError::Schema1 {
-            image: image.to_string(),
-            media_type: desc.media_type.clone(),
-        }));
-    }
-    let by_digest = image.with_digest(desc.digest.clone());
-    let m = client.get_manifest(&by_digest)?;
-    if m.raw.len() as u64 != desc.size {
-        return Err(format!(
-            "{image}: platform manifest {} is {} bytes, its index says {}",
-            desc.digest,
-            m.raw.len(),
-            desc.size
-        )
-        .into());
-    }
-    if media_type::essence(&m.media_type) != media_type::essence(&desc.media_type) {
-        return Err(format!(
-            "{image}: platform manifest {} is {}, its index says {}",
-            desc.digest, m.media_type, desc.media_type
-        )
-        .into());
-    }
-    Ok(m)
 }
 
 /// Adds to `failures` (and sorts it) every image with a failed blob or a size conflict: such an

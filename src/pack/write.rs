@@ -25,6 +25,8 @@ pub(super) struct Layout {
     pub(super) records: Vec<ImageRecord>,
     manifests: BTreeMap<Digest, (String, Vec<u8>)>,
     configs: BTreeMap<Digest, u64>,
+    /// Configs airlock wrote (schema 1 conversions), among `configs`: written from memory.
+    generated: BTreeMap<Digest, Vec<u8>>,
     layers: BTreeMap<Digest, u64>,
     pub(super) omitted: Vec<OmittedBlob>,
     pub(super) bytes_summed: u64,
@@ -34,6 +36,7 @@ impl Layout {
     pub(super) fn of(
         images: &[&Resolved],
         wanted: &BTreeMap<Digest, Wanted>,
+        generated: &BTreeMap<Digest, Vec<u8>>,
         omit: &dyn Fn(&Digest) -> bool,
     ) -> Layout {
         let mut images: Vec<&Resolved> = images.to_vec();
@@ -49,7 +52,7 @@ impl Layout {
                 manifests.insert(d.clone(), (mt.clone(), raw.clone()));
             }
             for b in &r.blobs {
-                if wanted[&b.digest].is_config {
+                if generated.contains_key(&b.digest) || wanted[&b.digest].is_config {
                     configs.insert(b.digest.clone(), b.size);
                 } else {
                     layers.insert(b.digest.clone(), b.size);
@@ -76,10 +79,15 @@ impl Layout {
             });
         }
         omitted.sort();
+        let generated = configs
+            .keys()
+            .filter_map(|d| generated.get(d).map(|raw| (d.clone(), raw.clone())))
+            .collect();
         Layout {
             records: images.iter().map(|r| r.record.clone()).collect(),
             manifests,
             configs,
+            generated,
             layers,
             omitted,
             bytes_summed,
@@ -145,6 +153,7 @@ pub(super) fn write_layout(
         &index,
         &layout.manifests,
         &layout.configs,
+        &layout.generated,
         &layout.layers,
         ready,
         reporter,
@@ -282,6 +291,7 @@ pub(super) fn write_bundle(
     index: &OciIndex,
     manifests: &BTreeMap<Digest, (String, Vec<u8>)>,
     configs: &BTreeMap<Digest, u64>,
+    generated: &BTreeMap<Digest, Vec<u8>>,
     layers: &BTreeMap<Digest, u64>,
     ready: &(dyn Fn(&Digest) -> Result<(), String> + Sync),
     reporter: &dyn Reporter,
@@ -342,6 +352,11 @@ pub(super) fn write_bundle(
         reporter.advance(raw.len() as u64);
     }
     for (d, size) in configs.iter().chain(layers.iter()) {
+        if let Some(raw) = generated.get(d) {
+            w.add_bytes(&format::blob_entry(d), raw).map_err(werr)?;
+            reporter.advance(raw.len() as u64);
+            continue;
+        }
         ready(d).map_err(|error| PackError::BlobFailed {
             digest: d.clone(),
             error,

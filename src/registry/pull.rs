@@ -19,7 +19,50 @@ pub struct Manifest {
     /// The raw bytes: never re-serialised, so the digest stays the registry's.
     pub raw: Vec<u8>,
     pub media_type: String,
+    /// The digest the registry gives it: the sha256 of the bytes, or for a signed schema 1
+    /// manifest the sha256 of its JWS payload ([`crate::convert::schema1`]).
     pub digest: Digest,
+}
+
+/// What a `HEAD` of a manifest tells, without a pull being counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    /// Docker Hub's pull allowance, when the registry sends its headers.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// Docker Hub's `ratelimit-limit` and `ratelimit-remaining` headers (`100;w=21600`): manifest
+/// `GET`s allowed in the window and how many remain. A `HEAD` does not count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub limit: Option<u64>,
+    pub remaining: u64,
+    /// The window in seconds (`w=`), if given.
+    pub window: Option<u64>,
+}
+
+impl RateLimit {
+    /// Reads the headers of a response; `None` when it carries no `ratelimit-remaining`.
+    fn from_headers(h: &http::HeaderMap) -> Option<RateLimit> {
+        let parse = |name: &str| -> Option<(u64, Option<u64>)> {
+            let v = h.get(name)?.to_str().ok()?;
+            let mut parts = v.split(';');
+            let n = parts.next()?.trim().parse().ok()?;
+            let w = parts
+                .find_map(|p| p.trim().strip_prefix("w="))
+                .and_then(|w| w.trim().parse().ok());
+            Some((n, w))
+        };
+        let (remaining, window) = parse("ratelimit-remaining")?;
+        Some(RateLimit {
+            limit: parse("ratelimit-limit").map(|(n, _)| n),
+            remaining,
+            window,
+        })
+    }
 }
 
 impl Manifest {
@@ -56,10 +99,11 @@ impl Client {
         Ok(())
     }
 
-    /// `GET /v2/<name>/manifests/<ref>` with every type airlock carries in `Accept`.
+    /// `GET /v2/<name>/manifests/<ref>` with every type airlock reads in `Accept`.
     ///
-    /// The digest of the bytes is checked against `Docker-Content-Digest` and, when pulling by
-    /// digest, against the reference. Schema 1 and unknown types are refused.
+    /// The digest (of the bytes, or of a signed schema 1 manifest's JWS payload) is checked
+    /// against `Docker-Content-Digest` and, when pulling by digest, against the reference.
+    /// Unknown types are refused.
     pub fn get_manifest(&self, image: &Reference) -> Result<Manifest, RegistryError> {
         let path = format!(
             "/v2/{}/manifests/{}",
@@ -92,8 +136,19 @@ impl Client {
                     source: std::io::Error::other(e),
                 },
             })?;
-        let digest = Digest::of(&raw);
         let image_s = image.to_string();
+        let media_type = detect_media_type(&image_s, content_type.as_deref(), &raw)?;
+        let digest = if media_type::kind(&media_type) == Kind::Schema1 {
+            crate::convert::schema1::parse(&image_s, &raw)
+                .map_err(|e| RegistryError::Protocol {
+                    method: req.method.to_string(),
+                    url: redact_url(&url),
+                    reason: e.to_string(),
+                })?
+                .digest
+        } else {
+            Digest::of(&raw)
+        };
         if let Some(h) = header_digest {
             let expected = Digest::parse(h.trim()).map_err(|e| RegistryError::Protocol {
                 method: req.method.to_string(),
@@ -119,7 +174,6 @@ impl Client {
                 });
             }
         }
-        let media_type = detect_media_type(&image_s, content_type.as_deref(), &raw)?;
         Ok(Manifest {
             raw,
             media_type,
@@ -132,6 +186,12 @@ impl Client {
         &self,
         image: &Reference,
     ) -> Result<Option<(Digest, String, u64)>, RegistryError> {
+        Ok(self.head(image)?.map(|h| (h.digest, h.media_type, h.size)))
+    }
+
+    /// `HEAD /v2/<name>/manifests/<ref>` with Docker Hub's pull allowance: resolves a tag
+    /// without a pull being counted. `None` if the registry does not know it (404).
+    pub fn head(&self, image: &Reference) -> Result<Option<Head>, RegistryError> {
         let path = format!(
             "/v2/{}/manifests/{}",
             image.repository(),
@@ -159,7 +219,12 @@ impl Client {
                 })
             })?;
         let mt = header_str(&resp, header::CONTENT_TYPE).unwrap_or_default();
-        Ok(Some((digest, mt, content_length(&resp).unwrap_or(0))))
+        Ok(Some(Head {
+            digest,
+            media_type: media_type::essence(&mt).to_string(),
+            size: content_length(&resp).unwrap_or(0),
+            rate_limit: RateLimit::from_headers(resp.headers()),
+        }))
     }
 
     /// `GET /v2/<name>/blobs/<digest>`, following redirects, as a stream. The caller verifies
@@ -279,28 +344,38 @@ pub fn detect_media_type(
         config: Option<serde::de::IgnoredAny>,
         #[serde(rename = "fsLayers")]
         fs_layers: Option<serde::de::IgnoredAny>,
+        signatures: Option<serde::de::IgnoredAny>,
     }
     let header = content_type.map(media_type::essence).unwrap_or("");
-    if media_type::kind(header) == Kind::Schema1 {
-        return Err(RegistryError::Schema1 {
-            image: image.into(),
-            media_type: header.into(),
-        });
-    }
     let probe: Probe =
         serde_json::from_slice(raw).map_err(|e| RegistryError::UnsupportedMediaType {
             image: image.into(),
             media_type: format!("{header} (not valid JSON: {e})"),
         })?;
-    if probe.schema_version == Some(1) || probe.fs_layers.is_some() {
-        return Err(RegistryError::Schema1 {
-            image: image.into(),
-            media_type: if header.is_empty() {
-                "schemaVersion 1".into()
+    if media_type::kind(header) == Kind::Schema1
+        || probe.schema_version == Some(1)
+        || probe.fs_layers.is_some()
+    {
+        // Signed or not is what the document says, whatever the header claims.
+        return if probe.schema_version == Some(1) && probe.fs_layers.is_some() {
+            Ok(if probe.signatures.is_some() {
+                media_type::DOCKER_SCHEMA1_SIGNED.to_string()
             } else {
-                header.into()
-            },
-        });
+                media_type::DOCKER_SCHEMA1.to_string()
+            })
+        } else {
+            Err(RegistryError::UnsupportedMediaType {
+                image: image.into(),
+                media_type: format!(
+                    "{} without the fields of a schema 1 manifest",
+                    if header.is_empty() {
+                        "schemaVersion 1"
+                    } else {
+                        header
+                    }
+                ),
+            })
+        };
     }
     if probe.manifests.is_some() && (probe.layers.is_some() || probe.config.is_some()) {
         return Err(RegistryError::UnsupportedMediaType {
@@ -326,13 +401,7 @@ pub fn detect_media_type(
     };
     match media_type::kind(&chosen) {
         Kind::Index | Kind::Manifest => {}
-        Kind::Schema1 => {
-            return Err(RegistryError::Schema1 {
-                image: image.into(),
-                media_type: chosen,
-            })
-        }
-        Kind::Unknown => {
+        Kind::Schema1 | Kind::Unknown => {
             return Err(RegistryError::UnsupportedMediaType {
                 image: image.into(),
                 media_type: chosen,
@@ -380,16 +449,22 @@ mod tests {
     }
 
     #[test]
-    fn refuses_schema1_ambiguous_and_unknown() {
+    fn reads_schema1_refuses_ambiguous_and_unknown() {
         let s1 = br#"{"schemaVersion":1,"name":"x","fsLayers":[]}"#;
-        let e = detect_media_type("docker.io/library/x:1", Some(DOCKER_SCHEMA1_SIGNED), s1)
+        assert_eq!(
+            detect_media_type("docker.io/library/x:1", Some(DOCKER_SCHEMA1_SIGNED), s1).unwrap(),
+            DOCKER_SCHEMA1,
+            "unsigned, whatever the header says"
+        );
+        let signed = br#"{"schemaVersion":1,"name":"x","fsLayers":[],"signatures":[]}"#;
+        assert_eq!(
+            detect_media_type("x", Some("application/json"), signed).unwrap(),
+            DOCKER_SCHEMA1_SIGNED
+        );
+        let e = detect_media_type("docker.io/library/x:1", Some(DOCKER_SCHEMA1_SIGNED), b"{}")
             .unwrap_err();
         assert!(e.to_string().contains("docker.io/library/x:1"), "{e}");
-        assert!(matches!(e, RegistryError::Schema1 { .. }));
-        assert!(matches!(
-            detect_media_type("x", Some("application/json"), s1).unwrap_err(),
-            RegistryError::Schema1 { .. }
-        ));
+        assert!(matches!(e, RegistryError::UnsupportedMediaType { .. }));
         // Each is refused as an unsupported type, saying why.
         let unsupported = |content_type: &str, raw: &[u8], why: &str| {
             let e = detect_media_type("x", Some(content_type), raw).unwrap_err();

@@ -294,7 +294,12 @@ impl Client {
         if resp.status().as_u16() != 201 {
             return Err(Client::api_error(&req.method, &url, resp));
         }
-        let want = Digest::of(raw);
+        // A signed schema 1 manifest is stored under the digest of its JWS payload.
+        let want = if crate::media_type::kind(media_type) == crate::media_type::Kind::Schema1 {
+            crate::convert::schema1::registry_digest(raw).unwrap_or_else(|| Digest::of(raw))
+        } else {
+            Digest::of(raw)
+        };
         match resp
             .headers()
             .get("docker-content-digest")

@@ -67,6 +67,11 @@ pub fn verify_stream(
         blobs: pass.blobs,
         bytes: pass.bytes,
         problems: pass.problems,
+        converted: pass
+            .bundle
+            .as_ref()
+            .map(|b| b.conversions())
+            .unwrap_or_default(),
         elapsed: started.elapsed(),
     })
 }
@@ -158,6 +163,14 @@ impl Consumer for UnpackSink<'_> {
                 .check_push_access(reg, first.repository())
                 .map_err(registry_err)?;
         }
+        unpack::check_schema1_target(
+            self.client,
+            reg,
+            bundle
+                .images
+                .iter()
+                .filter_map(|r| self.targets.get(&r.source).map(|ts| (r, ts.as_slice()))),
+        )?;
         Ok(())
     }
 
@@ -293,11 +306,8 @@ pub fn unpack_stream(
     for rec in &bundle.images {
         let targets = sink.targets.get(&rec.source).cloned().unwrap_or_default();
         let mut rep = ImageReport {
-            source: rec.source.clone(),
-            targets: targets.iter().map(|t| t.to_string()).collect(),
-            digest: rec.digest.clone(),
             status: Status::Failed,
-            error: None,
+            ..ImageReport::new(rec, &targets)
         };
         match complete.iter().find(|c| c.record.source == rec.source) {
             Some(img) => match unpack::push_manifests(client, img, &targets) {

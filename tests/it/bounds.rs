@@ -279,6 +279,7 @@ fn record(source: &str, digest: &Digest, media_type: &str, size: u64) -> ImageRe
         size,
         total_bytes: size,
         from_index: None,
+        upstream: None,
     }
 }
 
@@ -793,7 +794,25 @@ fn manifest_declaring(config_size: u64, layer_sizes: &[u64]) -> Vec<u8> {
 
 /// A registry serving `served` (path, media type, body), and nothing else; it records every
 /// request.
-fn serving(served: Vec<(String, &'static str, Vec<u8>)>) -> FakeServer {
+fn serving(mut served: Vec<(String, &'static str, Vec<u8>)>) -> FakeServer {
+    // Every manifest by its digest too, as registries serve them (pack resolves a tag with
+    // HEAD, then GETs the manifest by digest).
+    let by_digest: Vec<_> = served
+        .iter()
+        .filter_map(|(p, mt, body)| {
+            let (repo, _) = p.split_once("/manifests/")?;
+            Some((
+                format!("{repo}/manifests/{}", Digest::of(body)),
+                *mt,
+                body.clone(),
+            ))
+        })
+        .collect();
+    for s in by_digest {
+        if !served.iter().any(|(p, _, _)| *p == s.0) {
+            served.push(s);
+        }
+    }
     FakeServer::start(move |req| {
         let path = req.path.replace("%3A", ":");
         match served.iter().find(|(p, _, _)| *p == path) {

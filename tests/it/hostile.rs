@@ -1210,8 +1210,9 @@ fn r7_bundle_json_wrong_totals() {
 #[test]
 fn r7_bundle_json_unknown_format_version() {
     let mut m = Model::base();
-    m.edit_bundle_json(|v| v["formatVersion"] = 2.into());
-    refused(&m.bundle(), &["bundle.json says format", "version 2"]);
+    // Version 2 is this airlock's own (it reads 1 and 2); 3 is from the future.
+    m.edit_bundle_json(|v| v["formatVersion"] = 3.into());
+    refused(&m.bundle(), &["bundle.json says format", "version 3"]);
     let mut m = Model::base();
     m.edit_bundle_json(|v| v["format"] = "tarball".into());
     refused(&m.bundle(), &["bundle.json says format \"tarball\""]);

@@ -83,6 +83,7 @@ fn pack_args(bundle: &Path, cache_args: &[String], pd: &Proxy, pg: &Proxy) -> Ve
         "--mirror".into(),
         format!("gcr.io={}", pg.url()),
     ]);
+    args.extend(fixture_pack_args());
     args
 }
 

@@ -12,6 +12,7 @@ mod list;
 mod pack;
 mod pull;
 mod rawbundle;
+mod rehearsal;
 mod stream;
 mod support;
 mod transport;

@@ -37,13 +37,16 @@ impl Upstream {
         up
     }
 
+    /// The pack flags that point at the stand-ins (and [`fixture_pack_args`]).
     pub fn mirror_args(&self) -> Vec<String> {
-        vec![
+        let mut v: Vec<String> = vec![
             "--mirror".into(),
             format!("docker.io={}", self.docker.url()),
             "--mirror".into(),
             format!("gcr.io={}", self.gcr.url()),
-        ]
+        ];
+        v.extend(fixture_pack_args());
+        v
     }
 
     pub fn client(&self) -> Client {
@@ -115,6 +118,7 @@ fn expected_digests() -> BTreeMap<String, (String, Option<String>)> {
                         .unwrap();
                     (amd.digest.to_string(), Some(ix.digest.to_string()))
                 }
+                Artifact::Schema1(_) => unreachable!("the 2018 set has no schema 1 image"),
             };
             (f.name.clone(), v)
         })
@@ -389,12 +393,8 @@ fn planned(names: &[&str]) -> Vec<PlannedImage> {
         .iter()
         .map(|n| {
             let r = Reference::parse(n).unwrap();
-            PlannedImage {
-                target: format!("{}:{}", r.repository(), r.tag().unwrap()),
-                alt_targets: vec![],
-                group: "list".into(),
-                reference: r,
-            }
+            let target = format!("{}:{}", r.repository(), r.tag().unwrap());
+            PlannedImage::new(r, &target, "list")
         })
         .collect()
 }
@@ -410,6 +410,7 @@ fn options(dir: &Path, out: &str) -> PackOptions {
         created: None,
         split: None,
         base: None,
+        keep_digests: true,
     }
 }
 

@@ -270,8 +270,10 @@ fn refuses_a_wrong_docker_content_digest() {
     assert!(e.to_string().contains("the image reference"), "{e}");
 }
 
+/// Schema 1 is read since issue 12 (pause is schema 1); one whose signatures do not give a
+/// payload is still refused, naming the image.
 #[test]
-fn refuses_schema1_with_the_image_name() {
+fn refuses_a_broken_schema1_with_the_image_name() {
     let body = br#"{"schemaVersion":1,"name":"library/old","tag":"1","fsLayers":[],"history":[],"signatures":[]}"#.to_vec();
     let srv = FakeServer::start(move |_| {
         Reply::new(200)
@@ -283,8 +285,10 @@ fn refuses_schema1_with_the_image_name() {
         .push((srv.host(), Endpoint::parse(&srv.url()).unwrap()));
     let r = Reference::parse(&format!("{}/library/old:1", srv.host())).unwrap();
     let e = Client::new(o).unwrap().get_manifest(&r).unwrap_err();
-    assert!(matches!(e, RegistryError::Schema1 { .. }), "{e}");
-    assert!(e.to_string().contains("library/old:1"), "{e}");
+    assert!(
+        e.to_string().contains("library/old:1") && e.to_string().contains("signatures"),
+        "{e}"
+    );
 }
 
 #[test]

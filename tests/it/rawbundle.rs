@@ -73,9 +73,10 @@ impl Model {
                         Artifact::Index(ix) => {
                             ix.children.iter().map(|c| c.manifest.len() as u64).sum()
                         }
-                        Artifact::Image(_) => 0,
+                        Artifact::Image(_) | Artifact::Schema1(_) => 0,
                     },
                 from_index: None,
+                upstream: None,
             });
         }
         for v in [&mut docs, &mut configs, &mut layers] {
@@ -551,6 +552,8 @@ fn generator_matches_airlocks_writer() {
         "--images",
         list.to_str().unwrap(),
         "--all-platforms",
+        // The model stores upstream's manifests byte for byte (issue 12 converts OCI ones).
+        "--keep-digests",
         "--no-cache",
         "-q",
         "-o",

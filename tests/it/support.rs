@@ -33,6 +33,44 @@ pub fn fixture(name: &str) -> &'static Fixture {
         .unwrap_or_else(|| panic!("no fixture named {name}"))
 }
 
+/// A pin table (`--pins`) giving the fixture digests for the references airlock's built-in
+/// table pins: the fixtures are not the upstream images, so the real pins would (rightly)
+/// refuse them. Written once per test run.
+pub fn fixture_pins() -> &'static str {
+    static P: OnceLock<String> = OnceLock::new();
+    P.get_or_init(|| {
+        let builtin = airlock::upstream::Pins::builtin();
+        let mut text =
+            String::from("# the fixture images' digests, for the references airlock pins\n");
+        for f in rancher_fixtures() {
+            let r = Reference::parse(&f.name).unwrap();
+            if builtin.get(&r).is_some() {
+                text.push_str(&format!("{} {}\n", f.name, f.artifact.digest()));
+            }
+        }
+        // Under Cargo's scratch directory for integration tests (not /tmp, where one file per
+        // run would stay behind); written under a private name and renamed, as test binaries
+        // may run side by side (the content is always the same).
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let path = dir.join("fixture-pins.txt");
+        let tmp = dir.join(format!(".fixture-pins.txt.{}", std::process::id()));
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        path.display().to_string()
+    })
+}
+
+/// The flags every pack of the 2018-shaped fixture set takes: the fixture pin table, and
+/// `--keep-digests`, so its OCI-typed images are carried byte for byte as before conversions
+/// existed (the conversions have tests of their own, against today's shapes).
+pub fn fixture_pack_args() -> Vec<String> {
+    vec![
+        "--pins".into(),
+        fixture_pins().to_string(),
+        "--keep-digests".into(),
+    ]
+}
+
 pub const PAUSE: &str = "gcr.io/google_containers/pause-amd64:3.0";
 pub const BUSYBOX: &str = "docker.io/library/busybox:latest";
 pub const KUBE_AUTH: &str = "docker.io/rancher/kubernetes-auth:v0.0.8";

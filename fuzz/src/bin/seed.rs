@@ -1,6 +1,6 @@
 //! Writes seed corpora for the fuzz targets into `fuzz/corpus/<target>/`: a small real bundle
-//! (two fixture images, one Docker-typed, one OCI), its plain tar, its manifests, and some
-//! references. Deterministic: the same files every run.
+//! (two fixture images, one Docker-typed, one OCI), its plain tar, its manifests, some
+//! references, and today's schema 1 and OCI index shapes for the conversions. Deterministic: the same files every run.
 
 use std::io::Write;
 use std::path::Path;
@@ -49,6 +49,7 @@ fn main() {
             size: img.manifest.len() as u64,
             total_bytes: total,
             from_index: None,
+            upstream: None,
         });
     }
     blobs.sort();
@@ -105,6 +106,28 @@ fn main() {
         let mut v = vec![*sel];
         v.extend_from_slice(raw);
         write(&root.join("manifest"), &format!("seed-manifest-{i}"), &v);
+    }
+    // The conversions: today's pause (signed schema 1), busybox (an OCI index with
+    // attestations) and one of its OCI manifests, each after its media-type selector.
+    for f in fixtures::rancher_1_6_14_today(7, 0.0005) {
+        let (name, sel) = match &f.artifact {
+            Artifact::Schema1(_) => ("seed-schema1", 4u8),
+            Artifact::Index(ix) => {
+                let child = &ix.children[0].manifest;
+                write(
+                    &root.join("convert"),
+                    "seed-oci-manifest",
+                    &[&[0u8][..], child].concat(),
+                );
+                ("seed-oci-index", 2u8)
+            }
+            Artifact::Image(_) => continue,
+        };
+        write(
+            &root.join("convert"),
+            name,
+            &[&[sel][..], f.artifact.manifest()].concat(),
+        );
     }
     let list = br#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{"mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":7,"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","platform":{"architecture":"arm","os":"linux","variant":"v7"}}]}"#;
     write(

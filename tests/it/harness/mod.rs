@@ -15,6 +15,7 @@ pub mod proxy;
 pub mod registry;
 pub mod tls;
 pub mod token;
+pub mod upstreams;
 
 use std::collections::HashSet;
 use std::net::TcpListener;

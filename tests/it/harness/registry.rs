@@ -41,6 +41,7 @@ pub struct RegistryBuilder {
     /// Serve a self-signed `CA:TRUE` certificate instead of one issued by a test CA.
     self_signed: bool,
     auth: Auth,
+    schema1: bool,
 }
 
 impl RegistryBuilder {
@@ -76,6 +77,13 @@ impl RegistryBuilder {
     /// Require bearer tokens from a [`TokenServer`] run with `policy`.
     pub fn token_auth(mut self, policy: TokenPolicy) -> RegistryBuilder {
         self.auth = Auth::Token(policy);
+        self
+    }
+
+    /// Store Docker schema 1 manifests (`compatibility.schema1.enabled`), which distribution
+    /// refuses by default since 2.7: pause-amd64:3.0 is served as schema 1 to this day.
+    pub fn schema1(mut self) -> RegistryBuilder {
+        self.schema1 = true;
         self
     }
 
@@ -250,6 +258,9 @@ impl Registry {
             },
             "http": http_section,
         });
+        if self.builder.schema1 {
+            config["compatibility"] = json!({"schema1": {"enabled": true}});
+        }
         match &self.builder.auth {
             Auth::None => {}
             Auth::Htpasswd { user, password } => {

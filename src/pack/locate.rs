@@ -1,0 +1,238 @@
+//! Finding each image before anything is downloaded.
+//!
+//! 1. [`locate`]: each image is looked for at its places in order with `HEAD`, which resolves
+//!    the tag to a digest without Docker Hub counting a pull. A place that answers that it does
+//!    not have the image (not found, denied, gone) moves on to the next; any other failure
+//!    stops. A pinned image whose tag resolves to another digest is refused, naming both.
+//! 2. [`check_allowance`]: where a registry sent its pull allowance (`ratelimit-remaining`), the
+//!    manifest `GET`s the pack still needs (manifests not in the cache, one per platform pulled)
+//!    must fit, or the pack stops before downloading anything, with both numbers.
+//!
+//! Then [`super::resolve`] reads and converts the manifests.
+
+use std::collections::BTreeMap;
+
+use super::{PlannedImage, Platforms};
+use crate::cache::Cache;
+use crate::convert::oci::{self, EntryKind};
+use crate::digest::Digest;
+use crate::media_type::{self, Kind};
+use crate::reference::Reference;
+use crate::registry::{Client, RateLimit, RegistryError};
+
+/// Errors of resolving one image (each names the image).
+pub(super) type ResolveError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An image found at one of its places.
+pub(super) struct Located {
+    pub(super) plan: PlannedImage,
+    /// Where it was found.
+    pub(super) place: Reference,
+    /// What its tag resolved to there.
+    pub(super) digest: Digest,
+    pub(super) media_type: String,
+    /// The pull allowance the registry announced, if any.
+    pub(super) rate_limit: Option<RateLimit>,
+    /// The places that did not have it, and what each said.
+    pub(super) misses: Vec<String>,
+}
+
+/// True for answers that mean "not here": look at the next place.
+fn not_here(e: &RegistryError) -> bool {
+    matches!(e, RegistryError::Unauthorized { .. })
+        || matches!(e.status(), Some(401 | 403 | 404 | 410))
+}
+
+/// Finds `plan` at the first of its places that has it (see the module docs).
+pub(super) fn locate(client: &Client, plan: &PlannedImage) -> Result<Located, ResolveError> {
+    let image = &plan.reference;
+    let places = if plan.places.is_empty() {
+        vec![image.clone()]
+    } else {
+        plan.places.clone()
+    };
+    let mut misses = Vec::new();
+    // The first place whose HEAD said 404: a HEAD answer has no body, so before giving up
+    // one GET there tells what the registry says (MANIFEST_UNKNOWN, NAME_UNKNOWN, ...).
+    let mut first_404: Option<(usize, &Reference)> = None;
+    for place in &places {
+        let found = match client.head(place) {
+            Ok(Some(h)) => Some((h.digest, h.media_type, h.rate_limit)),
+            Ok(None) => {
+                first_404.get_or_insert((misses.len(), place));
+                misses.push(format!("{place}: not found"));
+                None
+            }
+            Err(e) if not_here(&e) => {
+                misses.push(format!("{place}: {}", crate::error_chain(&e)));
+                None
+            }
+            // A registry whose HEAD says nothing useful (no digest, or no HEAD at all): the
+            // manifest itself tells, at the price of a counted pull.
+            Err(RegistryError::Protocol { .. }) | Err(RegistryError::Api { status: 405, .. }) => {
+                match client.get_manifest(place) {
+                    Ok(m) => Some((m.digest, m.media_type, None)),
+                    Err(e) if not_here(&e) => {
+                        misses.push(format!("{place}: {}", crate::error_chain(&e)));
+                        None
+                    }
+                    Err(e) => return Err(Box::new(e)),
+                }
+            }
+            Err(e) => return Err(Box::new(e)),
+        };
+        let Some((digest, media_type, rate_limit)) = found else {
+            continue;
+        };
+        if let Some(pin) = &plan.pin {
+            if *pin != digest {
+                let at = if place == image {
+                    String::new()
+                } else {
+                    format!(" at {place}")
+                };
+                return Err(format!(
+                    "{image}{at} resolves to {digest}, but the pin table says {pin}; \
+                     refusing it (the image changed upstream, or the place serves another one; \
+                     if you trust it, give a pin table of your own with --pins)"
+                )
+                .into());
+            }
+        }
+        return Ok(Located {
+            plan: plan.clone(),
+            place: place.clone(),
+            digest,
+            media_type,
+            rate_limit,
+            misses,
+        });
+    }
+    if let Some((i, place)) = first_404 {
+        if let Err(e) = client.get_manifest(place) {
+            misses[i] = format!("{place}: {}", crate::error_chain(&e));
+        }
+    }
+    Err(format!("{image} is at none of its places: {}", misses.join("; ")).into())
+}
+
+/// Why a pack stops before downloading: a registry's pull allowance is too small.
+#[derive(Debug, thiserror::Error)]
+#[error("{registry} allows {remaining} more manifest pulls{window}, and this pack needs {needed} ({images} images not in the cache, one pull per manifest and per platform); nothing was downloaded. Log in (`docker login`; airlock reads ~/.docker/config.json) for a larger allowance, or run again when the window has passed (manifests already fetched are kept in the cache)", window = window_text(*.limit, *.window))]
+pub struct AllowanceExceeded {
+    pub registry: String,
+    pub remaining: u64,
+    pub limit: Option<u64>,
+    pub window: Option<u64>,
+    pub needed: u64,
+    pub images: usize,
+}
+
+fn window_text(limit: Option<u64>, window: Option<u64>) -> String {
+    match (limit, window) {
+        (Some(l), Some(w)) => format!(" (of {l} per {} h)", w as f64 / 3600.0),
+        (Some(l), None) => format!(" (of {l})"),
+        (None, Some(w)) => format!(" (per {} h)", w as f64 / 3600.0),
+        (None, None) => String::new(),
+    }
+}
+
+/// The manifest `GET`s resolving `l` will make: none for what the cache holds, one for the top
+/// manifest otherwise, and for an index one per platform manifest to fetch (exact when the
+/// index is cached; otherwise the platforms asked for, at least one).
+pub(super) fn pulls_needed(l: &Located, cache: Option<&Cache>, platforms: &Platforms) -> u64 {
+    let cached = |d: &Digest| cache.is_some_and(|c| matches!(c.manifest(d), Ok(Some(_))));
+    let mut n = 0;
+    if !cached(&l.digest) {
+        n += 1;
+    }
+    if media_type::kind(&l.media_type) != Kind::Index {
+        return n;
+    }
+    let index = cache.and_then(|c| c.manifest(&l.digest).ok().flatten());
+    match index.and_then(|raw| oci::index_entries("index", &l.media_type, &raw).ok()) {
+        Some(entries) => {
+            let wanted = entries.iter().filter(|e| match platforms {
+                Platforms::One(p) => {
+                    e.kind == EntryKind::Image && e.platform.as_ref().is_some_and(|q| p.matches(q))
+                }
+                _ => true,
+            });
+            // One platform: only the first match is fetched.
+            let wanted: Vec<_> = match platforms {
+                Platforms::One(_) => wanted.take(1).collect(),
+                _ => wanted.collect(),
+            };
+            n + wanted.iter().filter(|e| !cached(&e.blob.digest)).count() as u64
+        }
+        None => {
+            n + match platforms {
+                Platforms::One(_) | Platforms::All => 1,
+                Platforms::Several(ps) => ps.len() as u64,
+            }
+        }
+    }
+}
+
+/// Refuses to start when a registry that announced its pull allowance has fewer pulls left
+/// than the pack needs from it.
+pub(super) fn check_allowance(
+    located: &[Located],
+    cache: Option<&Cache>,
+    platforms: &Platforms,
+) -> Result<(), AllowanceExceeded> {
+    let mut per: BTreeMap<&str, (RateLimit, u64, usize)> = BTreeMap::new();
+    for l in located {
+        let Some(rl) = l.rate_limit else { continue };
+        let e = per.entry(l.place.registry()).or_insert((rl, 0, 0));
+        // The lowest count is the latest.
+        if rl.remaining < e.0.remaining {
+            e.0 = rl;
+        }
+    }
+    for l in located {
+        if let Some(e) = per.get_mut(l.place.registry()) {
+            let n = pulls_needed(l, cache, platforms);
+            e.1 += n;
+            if n > 0 {
+                e.2 += 1;
+            }
+        }
+    }
+    for (registry, (rl, needed, images)) in per {
+        if needed > rl.remaining {
+            return Err(AllowanceExceeded {
+                registry: registry.to_string(),
+                remaining: rl.remaining,
+                limit: rl.limit,
+                window: rl.window,
+                needed,
+                images,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowance_messages_give_both_numbers() {
+        let e = AllowanceExceeded {
+            registry: "docker.io".into(),
+            remaining: 3,
+            limit: Some(100),
+            window: Some(21600),
+            needed: 7,
+            images: 6,
+        }
+        .to_string();
+        assert!(e.contains("allows 3 more") && e.contains("needs 7"), "{e}");
+        assert!(
+            e.contains("of 100 per 6 h") && e.contains("docker login"),
+            "{e}"
+        );
+    }
+}

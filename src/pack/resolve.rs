@@ -1,0 +1,415 @@
+//! Resolving a located image: its manifests are read (see [`super::sources`]) and converted to
+//! what Docker 1.12–17.03 pulls unless `--keep-digests` ([`crate::convert`]). A schema 1
+//! image's layers are decompressed to compute the diff IDs of its config.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::locate::{Located, ResolveError};
+use super::sources::Sources;
+use super::{Platforms, Resolved};
+use crate::bundle::format::{
+    Conversion, ConvertedManifest, DroppedEntry, FromIndex, ImageRecord, OmittedBlob, Upstream,
+};
+use crate::convert::oci::{self, EntryKind};
+use crate::convert::{self, schema1, Converted};
+use crate::digest::Digest;
+use crate::manifest::{self, BlobRef, Parsed, Platform};
+use crate::media_type::{self, Kind};
+use crate::reference::Reference;
+use crate::registry::Manifest;
+
+/// What resolving one image decided to store.
+#[derive(Default)]
+struct Store {
+    /// (name in the bundle = sha256 of the bytes, media type, bytes)
+    manifests: Vec<(Digest, String, Vec<u8>)>,
+    blobs: Vec<BlobRef>,
+    configs: Vec<Digest>,
+    generated: Vec<(Digest, Vec<u8>)>,
+}
+
+impl Store {
+    /// Stores a manifest once, however many index entries name it.
+    fn manifest(&mut self, raw: &[u8], mt: &str) -> Digest {
+        let d = Digest::of(raw);
+        if !self.manifests.iter().any(|m| m.0 == d) {
+            self.manifests
+                .push((d.clone(), mt.to_string(), raw.to_vec()));
+        }
+        d
+    }
+
+    fn image(&mut self, config: &BlobRef, layers: &[BlobRef]) {
+        if !self.configs.contains(&config.digest) {
+            self.configs.push(config.digest.clone());
+        }
+        self.blobs.push(config.clone());
+        self.blobs.extend(layers.iter().cloned());
+    }
+}
+
+/// The reason text of each kind of conversion.
+const WHY_OCI: &str = "an OCI image manifest, which Docker 1.12–17.03 cannot pull (OCI support came in 18.06): written as a Docker schema 2 manifest, config and layer media types rewritten, blobs unchanged";
+const WHY_DOCKER_OCI_TYPES: &str = "a Docker schema 2 manifest with OCI config or layer media types, which Docker 17.03 refuses (\"target is unknown\"): media types rewritten, blobs unchanged";
+const WHY_INDEX: &str = "an OCI index, which Docker 1.12–17.03 cannot pull: written as a Docker manifest list of Docker schema 2 manifests, non-image entries left out";
+const WHY_SCHEMA1: &str = "a Docker schema 1 manifest, which registries refuse by default since distribution 2.7 (3.0 cannot store it) and Docker 28 and containerd 2.1 cannot pull: written as a Docker schema 2 image whose config Docker 17.03 would build on pull (v1Compatibility history, diff IDs of the decompressed layers, throwaway layers left out)";
+
+/// Fetches and, unless `keep`, converts the manifests of a located image.
+pub(super) fn resolve(
+    src: &Sources<'_>,
+    l: &Located,
+    platforms: &Platforms,
+    keep: bool,
+) -> Result<Resolved, ResolveError> {
+    let image = &l.plan.reference;
+    let what = image.to_string();
+    let place = &l.place;
+    let top = src.manifest(place, &l.digest)?;
+    let mut store = Store::default();
+    let mut conversion: Option<Conversion> = None;
+    let mut schema1_layers = Vec::new();
+    let mut from_index = None;
+    let converted = |from: &Manifest, to: &Converted| ConvertedManifest {
+        from: from.digest.clone(),
+        from_media_type: from.media_type.clone(),
+        to: to.digest.clone(),
+        to_media_type: to.media_type.to_string(),
+    };
+    // The digest, media type and size stored under the tag.
+    let (digest, media_type, size): (Digest, String, u64) = match media_type::kind(&top.media_type)
+    {
+        Kind::Manifest => {
+            let (stored, c) = image_manifest(&what, &top, keep, &mut store)?;
+            if let Some(c) = c {
+                conversion = Some(Conversion {
+                    reason: if media_type::is_docker(&top.media_type) {
+                        WHY_DOCKER_OCI_TYPES
+                    } else {
+                        WHY_OCI
+                    }
+                    .into(),
+                    manifests: vec![converted(&top, &c)],
+                    dropped: vec![],
+                    generated: vec![],
+                });
+            }
+            (stored.digest, stored.media_type, stored.size)
+        }
+        Kind::Schema1 => {
+            let s = schema1::parse(&what, &top.raw)?;
+            let sizes = layer_sizes(src, place, &s.fs_layers)?;
+            if keep {
+                for d in s.fs_layers.iter().collect::<BTreeSet<_>>() {
+                    store.blobs.push(BlobRef {
+                        digest: d.clone(),
+                        size: sizes[d],
+                        media_type: media_type::DOCKER_LAYER_GZIP.into(),
+                    });
+                    schema1_layers.push(OmittedBlob {
+                        digest: d.clone(),
+                        size: sizes[d],
+                    });
+                }
+                let d = store.manifest(&top.raw, &top.media_type);
+                (d, top.media_type.clone(), top.raw.len() as u64)
+            } else {
+                let layers = s.layers(&what)?;
+                let applied: Vec<BlobRef> = layers
+                    .iter()
+                    .filter(|l| !l.throwaway)
+                    .map(|l| BlobRef {
+                        digest: l.blob.clone(),
+                        size: sizes[&l.blob],
+                        media_type: media_type::DOCKER_LAYER_GZIP.into(),
+                    })
+                    .collect();
+                let diff_ids = applied
+                    .iter()
+                    .map(|b| src.diff_id(place, b))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let config = s.config(&what, &layers, &diff_ids)?;
+                let c = schema1::manifest(&config, &applied);
+                let config_ref = BlobRef {
+                    digest: Digest::of(&config),
+                    size: config.len() as u64,
+                    media_type: media_type::DOCKER_CONFIG.into(),
+                };
+                store.image(&config_ref, &applied);
+                store.generated.push((config_ref.digest.clone(), config));
+                let d = store.manifest(&c.raw, c.media_type);
+                conversion = Some(Conversion {
+                    reason: WHY_SCHEMA1.into(),
+                    manifests: vec![converted(&top, &c)],
+                    dropped: vec![],
+                    generated: vec![config_ref.digest],
+                });
+                (d, c.media_type.to_string(), c.raw.len() as u64)
+            }
+        }
+        Kind::Index => {
+            let entries = oci::index_entries(&what, &top.media_type, &top.raw)?;
+            let images: Vec<&oci::IndexEntry> = entries
+                .iter()
+                .filter(|e| e.kind == EntryKind::Image)
+                .collect();
+            let dropped: Vec<DroppedEntry> = entries
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EntryKind::Skipped(why) => Some(DroppedEntry {
+                        digest: e.blob.digest.clone(),
+                        platform: e.platform.as_ref().map(|p| p.to_string()),
+                        reason: why.clone(),
+                    }),
+                    EntryKind::Image => None,
+                })
+                .collect();
+            match platforms {
+                Platforms::One(want) => {
+                    let entry = images
+                        .iter()
+                        .find(|e| e.platform.as_ref().is_some_and(|p| want.matches(p)))
+                        .ok_or_else(|| no_platform(&what, want, &entries))?;
+                    let child = src.child(place, &entry.blob)?;
+                    if media_type::kind(&child.media_type) != Kind::Manifest {
+                        return Err(format!(
+                            "{what}: the {want} entry {} of its index is {}, not an image manifest",
+                            entry.blob.digest, child.media_type
+                        )
+                        .into());
+                    }
+                    let (stored, c) = image_manifest(&what, &child, keep, &mut store)?;
+                    if let Some(c) = c {
+                        conversion = Some(Conversion {
+                            reason: format!(
+                                "the {want} entry of {}: {}",
+                                if media_type::is_docker(&top.media_type) {
+                                    "a Docker manifest list"
+                                } else {
+                                    "an OCI index"
+                                },
+                                if media_type::is_docker(&child.media_type) {
+                                    WHY_DOCKER_OCI_TYPES
+                                } else {
+                                    WHY_OCI
+                                }
+                            ),
+                            manifests: vec![converted(&child, &c)],
+                            // Other platforms are left out as always; non-image entries
+                            // (attestations) are named, as with --all-platforms.
+                            dropped: dropped.clone(),
+                            generated: vec![],
+                        });
+                    }
+                    from_index = Some(FromIndex {
+                        digest: top.digest.clone(),
+                        media_type: top.media_type.clone(),
+                        platform: entry
+                            .platform
+                            .as_ref()
+                            .map(|p| p.to_string())
+                            .unwrap_or_default(),
+                    });
+                    (stored.digest, stored.media_type, stored.size)
+                }
+                Platforms::All | Platforms::Several(_) => {
+                    if let Platforms::Several(asked) = platforms {
+                        for want in asked {
+                            if !images
+                                .iter()
+                                .any(|e| e.platform.as_ref().is_some_and(|p| want.matches(p)))
+                            {
+                                return Err(no_platform(&what, want, &entries).into());
+                            }
+                        }
+                    }
+                    // Each platform manifest fetched once (an index may name one many
+                    // times), within the readers' bounds, before any is fetched.
+                    let as_children: Vec<manifest::Child> = entries
+                        .iter()
+                        .map(|e| manifest::Child {
+                            blob: e.blob.clone(),
+                            platform: e.platform.clone(),
+                        })
+                        .collect();
+                    crate::bundle::limits::index_children(top.raw.len() as u64, &as_children)
+                        .map_err(|e| format!("{what}: {e}"))?;
+                    let wanted: Vec<&oci::IndexEntry> = if keep {
+                        entries.iter().collect()
+                    } else {
+                        images.clone()
+                    };
+                    // The distinct platform manifests, in the index's order, each held once.
+                    let mut children: Vec<Manifest> = Vec::new();
+                    for e in &wanted {
+                        if children.iter().any(|m| m.digest == e.blob.digest) {
+                            continue;
+                        }
+                        let m = src.child(place, &e.blob)?;
+                        if media_type::kind(&m.media_type) != Kind::Manifest {
+                            return Err(format!(
+                                "{what}: nested index {} is not supported",
+                                e.blob.digest
+                            )
+                            .into());
+                        }
+                        children.push(m);
+                    }
+                    let all_docker = media_type::is_docker(&top.media_type)
+                        && dropped.is_empty()
+                        && children.iter().all(|m| !child_needs_conversion(&what, m));
+                    if keep || all_docker {
+                        for m in &children {
+                            image_manifest(&what, m, true, &mut store)?;
+                        }
+                        let d = store.manifest(&top.raw, &top.media_type);
+                        (d, top.media_type.clone(), top.raw.len() as u64)
+                    } else {
+                        let mut stored: BTreeMap<&Digest, BlobRef> = BTreeMap::new();
+                        let mut manifests = Vec::new();
+                        for m in &children {
+                            let (s, c) = image_manifest(&what, m, false, &mut store)?;
+                            if let Some(c) = &c {
+                                manifests.push(converted(m, c));
+                            }
+                            stored.insert(&m.digest, s);
+                        }
+                        let list: Vec<(BlobRef, Platform)> = wanted
+                            .iter()
+                            .map(|e| {
+                                let platform =
+                                    e.platform.clone().expect("image entries have a platform");
+                                (stored[&e.blob.digest].clone(), platform)
+                            })
+                            .collect();
+                        let c = convert::docker_list(&list);
+                        manifests.push(converted(&top, &c));
+                        conversion = Some(Conversion {
+                            reason: if media_type::is_docker(&top.media_type) {
+                                "a Docker manifest list with OCI-typed or non-image entries, which Docker 17.03 cannot pull as served: written as a Docker manifest list of Docker schema 2 manifests, non-image entries left out".into()
+                            } else {
+                                WHY_INDEX.into()
+                            },
+                            manifests,
+                            dropped,
+                            generated: vec![],
+                        });
+                        let d = store.manifest(&c.raw, c.media_type);
+                        (d, c.media_type.to_string(), c.raw.len() as u64)
+                    }
+                }
+            }
+        }
+        Kind::Unknown => {
+            return Err(format!(
+                "{what}: unsupported manifest media type {:?}",
+                top.media_type
+            )
+            .into())
+        }
+    };
+    let mut seen = BTreeSet::new();
+    store.blobs.retain(|b| seen.insert(b.digest.clone()));
+    // Sizes come from the registries: added up checked.
+    let sizes = store.manifests.iter().map(|(_, _, raw)| raw.len() as u64);
+    let total_bytes = crate::space::total(sizes.chain(store.blobs.iter().map(|b| b.size)))
+        .ok_or_else(|| {
+            format!("{what}: its blobs add up to more than 2^64 bytes, an impossible size")
+        })?;
+    let plan = &l.plan;
+    Ok(Resolved {
+        record: ImageRecord {
+            source: image.to_string(),
+            target: plan.target.clone(),
+            alt_targets: plan.alt_targets.clone(),
+            group: plan.group.clone(),
+            digest,
+            media_type,
+            size,
+            total_bytes,
+            from_index,
+            upstream: Some(Upstream {
+                fetched_from: place.to_string(),
+                digest: l.digest.clone(),
+                media_type: l.media_type.clone(),
+                pinned: plan.pin.is_some(),
+                conversion,
+                schema1_layers,
+            }),
+        },
+        place: place.clone(),
+        manifests: store.manifests,
+        blobs: store.blobs,
+        configs: store.configs,
+        generated: store.generated,
+    })
+}
+
+/// True when a platform manifest of a list has to be converted for Docker 17.03.
+fn child_needs_conversion(what: &str, m: &Manifest) -> bool {
+    match manifest::parse(what, &m.media_type, &m.raw) {
+        Ok(Parsed::Image { config, layers }) => {
+            convert::needs_conversion(&m.media_type, &config, &layers)
+        }
+        _ => true,
+    }
+}
+
+/// Stores an image manifest, converted unless `keep` or already Docker-typed: what is stored
+/// (digest, size, media type), and the conversion if there was one.
+fn image_manifest(
+    what: &str,
+    m: &Manifest,
+    keep: bool,
+    store: &mut Store,
+) -> Result<(BlobRef, Option<Converted>), ResolveError> {
+    let parsed = manifest::parse(what, &m.media_type, &m.raw)?;
+    let Parsed::Image { config, layers } = parsed else {
+        return Err(format!("{what}: {} is not an image manifest", m.digest).into());
+    };
+    store.image(&config, &layers);
+    let stored = |raw: &[u8], mt: &str, store: &mut Store| BlobRef {
+        digest: store.manifest(raw, mt),
+        size: raw.len() as u64,
+        media_type: mt.to_string(),
+    };
+    if keep || !convert::needs_conversion(&m.media_type, &config, &layers) {
+        return Ok((stored(&m.raw, &m.media_type, store), None));
+    }
+    let c = oci::to_docker(what, &m.media_type, &m.raw)?;
+    Ok((stored(&c.raw, c.media_type, store), Some(c)))
+}
+
+/// The sizes of a schema 1 image's layers (the manifest does not give them), from `HEAD`.
+fn layer_sizes(
+    src: &Sources<'_>,
+    place: &Reference,
+    layers: &[Digest],
+) -> Result<BTreeMap<Digest, u64>, ResolveError> {
+    let mut out = BTreeMap::new();
+    for d in layers {
+        if out.contains_key(d) {
+            continue;
+        }
+        let size = src
+            .client
+            .blob_exists(place.registry(), place.repository(), d)?
+            .ok_or_else(|| -> ResolveError {
+                format!("{place}: layer {d} of its schema 1 manifest is not in the registry").into()
+            })?;
+        out.insert(d.clone(), size);
+    }
+    Ok(out)
+}
+
+/// The error for an index without the asked platform, listing the ones it has.
+pub(super) fn no_platform(what: &str, want: &Platform, entries: &[oci::IndexEntry]) -> String {
+    let have: Vec<String> = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Image)
+        .filter_map(|e| e.platform.as_ref().map(|p| p.to_string()))
+        .collect();
+    format!(
+        "{what}: no {want} image in its index (it has: {}); choose one with --platform or keep all with --all-platforms",
+        if have.is_empty() { "no platforms".to_string() } else { have.join(", ") }
+    )
+}
