@@ -2,6 +2,7 @@
 //! writes anything, so that airlock never writes a bundle its own `verify` and `unpack` refuse.
 
 use super::{PackError, PlannedImage, Resolved};
+use crate::bundle::contract;
 use crate::bundle::format::Failure;
 use crate::bundle::limits::{self, Budget};
 
@@ -13,7 +14,7 @@ pub(super) fn check_plan(images: &[PlannedImage]) -> Result<(), PackError> {
     let sources: Vec<String> = images.iter().map(|p| p.reference.to_string()).collect();
     for (p, source) in images.iter().zip(&sources) {
         for t in std::iter::once(&p.target).chain(&p.alt_targets) {
-            limits::target(t).map_err(|e| PackError::Limit {
+            contract::target(t).map_err(|e| PackError::Limit {
                 reason: format!("{source}: {e}; name the image with a tag (repository:tag or repository:tag@digest)"),
             })?;
         }
@@ -22,7 +23,7 @@ pub(super) fn check_plan(images: &[PlannedImage]) -> Result<(), PackError> {
         let ts = std::iter::once(&p.target).chain(&p.alt_targets);
         (source.as_str(), ts.map(String::as_str).collect())
     });
-    match limits::target_collisions(targets).into_iter().next() {
+    match contract::target_collisions(targets).into_iter().next() {
         Some((target, first, second)) => Err(PackError::Collision {
             target,
             first,

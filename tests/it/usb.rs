@@ -220,7 +220,7 @@ fn r5_a_flipped_byte_fails_sha256sum_and_verify_names_the_part() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|p| p["subject"] == "file bundle.tar.zst.001"),
+            .any(|p| p["kind"] == "file" && p["subject"] == "bundle.tar.zst.001"),
         "{v}"
     );
 }
