@@ -34,7 +34,7 @@ pub(super) fn check_plan(images: &[PlannedImage]) -> Result<(), PackError> {
 }
 
 /// After the manifests are fetched, before any blob is: an image whose config is larger than
-/// readers accept fails (it moves from `resolved` to `failures`, and none of its blobs is
+/// readers accept, or one of whose manifests nests deeper than they accept, fails (it moves from `resolved` to `failures`, and none of its blobs is
 /// fetched), and the manifests and references of the others must fit one bundle.
 pub(super) fn check_resolved(
     resolved: &mut Vec<Resolved>,
@@ -42,7 +42,16 @@ pub(super) fn check_resolved(
 ) -> Result<(), PackError> {
     resolved.retain(|r| {
         let configs = r.blobs.iter().filter(|b| r.configs.contains(&b.digest));
-        match configs.map(limits::config_size).find_map(Result::err) {
+        let deep = r.manifests.iter().find_map(|(d, _, raw)| {
+            contract::json_depth(raw)
+                .err()
+                .map(|e| format!("manifest {d}: {e}"))
+        });
+        match configs
+            .map(limits::config_size)
+            .find_map(Result::err)
+            .or(deep)
+        {
             None => true,
             Some(error) => {
                 failures.push(Failure {

@@ -150,10 +150,12 @@ pub enum UnpackError {
         first: String,
         second: String,
     },
-    #[error("this is a delta bundle and {registry} lacks {} blobs it relies on (unpack its base bundle there first); nothing was pushed:\n{}", .missing.len(), .missing.join("\n"))]
+    #[error("this is a delta bundle and {registry} lacks {} blobs it relies on (unpack its base bundle there first); nothing was pushed:\n{}{}", .missing.len(), .missing.join("\n"), .unlisted.as_ref().map_or(String::new(), |e| format!("\n  (only the bundle's own repositories were searched: {registry} refused to list its other repositories: {e})")))]
     BaseMissing {
         registry: String,
         missing: Vec<String>,
+        /// Why the registry's other repositories could not be searched.
+        unlisted: Option<String>,
     },
     #[error(transparent)]
     Interrupted(#[from] crate::interrupt::Interrupted),

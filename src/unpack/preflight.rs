@@ -179,15 +179,11 @@ fn base_blobs(
             )),
         }
     }
-    if let (false, Some(Err(e))) = (missing.is_empty(), catalog.get()) {
-        missing.push(format!(
-            "  (only the bundle's own repositories were searched: {registry} refused to list its other repositories: {e})"
-        ));
-    }
     if !missing.is_empty() {
         return Err(UnpackError::BaseMissing {
             registry: registry.to_string(),
             missing,
+            unlisted: catalog.get().and_then(|c| c.clone().err()),
         });
     }
     Ok(mount_source)
