@@ -489,6 +489,9 @@ pub struct Resolver {
     manifest: BundleManifest,
     omitted: BTreeMap<Digest, u64>,
     problems: Vec<Problem>,
+    /// Images that failed, by index: reported in `bundle.json` order, whichever order the
+    /// reader found their documents in.
+    failed: Vec<(usize, Problem)>,
     /// Images still resolving (indexes into `manifest.images`), and whether their references
     /// were counted.
     pending: Vec<(usize, bool)>,
@@ -516,6 +519,7 @@ impl Resolver {
             omitted: manifest.omitted(),
             manifest,
             problems,
+            failed: Vec::new(),
             pending: accepted.into_iter().map(|i| (i, false)).collect(),
             done: Vec::new(),
             manifests: HashMap::new(),
@@ -541,7 +545,7 @@ impl Resolver {
                 (Step::Done(content), _) => self.done.push((i, *content)),
                 (Step::Failed(what), _) => {
                     let source = &self.manifest.images[i].source;
-                    self.problems.push(Problem::image(source, what));
+                    self.failed.push((i, Problem::image(source, what)));
                 }
             }
         }
@@ -623,12 +627,13 @@ impl Resolver {
     /// still waiting for a document (a reader that stopped early) fails.
     pub fn finish(mut self) -> Checked {
         for (i, _) in std::mem::take(&mut self.pending) {
-            let source = self.manifest.images[i].source.clone();
-            self.problems.push(Problem::image(
-                &source,
-                "its documents could not all be read",
-            ));
+            let source = &self.manifest.images[i].source;
+            let what = "its documents could not all be read";
+            self.failed.push((i, Problem::image(source, what)));
         }
+        self.failed.sort_by_key(|(i, _)| *i);
+        self.problems
+            .extend(std::mem::take(&mut self.failed).into_iter().map(|(_, p)| p));
         self.done.sort_by_key(|(i, _)| *i);
         self.problems.extend(collisions(&self.manifest.images));
         Checked {

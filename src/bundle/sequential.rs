@@ -41,7 +41,7 @@ pub const HELD_ONE: u64 = MAX_MANIFEST_BYTES;
 pub const HELD_MAX: u64 = 64 << 20;
 /// Most passes over a file to find its documents (each level of an image, index, platform
 /// manifest and config, can need one when the entries come in reverse order).
-pub const MAX_PASSES: usize = 4;
+pub const MAX_PASSES: usize = 5;
 
 /// Where the bytes come from.
 enum Input {
