@@ -250,12 +250,44 @@ fn r16_pack_and_unpack_carry_the_server_group_and_say_how_to_start_the_server() 
     assert_eq!(streamed["rancherServer"], v["rancherServer"]);
     assert_eq!(streamed["rancher_settings"], v["rancher_settings"]);
 
+    let o = airlock(&["inspect", out.to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains(
+            "Rancher 1.6.14 (k8s templates: v1.8.10-rancher1-1, v1.8.5-rancher4; server group)"
+        ),
+        "{}",
+        stdout(&o)
+    );
     // --with-server adds to --only.
     let some = dir.path().join("pause-and-server.tar.zst");
     let o = pack(&t, "1.6.14", &some, &["--only", "pause", "--with-server"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let m = manifest_of(&some);
     assert_eq!(m.images.len(), 1 + 3);
+    let server_only = dir.path().join("server.tar.zst");
+    let o = pack(&t, "1.6.14", &server_only, &["--only", "server"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(manifest_of(&server_only).images.len(), 3);
+    let o = airlock(&["inspect", server_only.to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains("Rancher 1.6.14 (server group);"),
+        "{}",
+        stdout(&o)
+    );
+    // Its report ends with the command and registry.default, and no template settings.
+    let o = unpack(&server_only, &target, &["--prefix", "only"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let only = format!("{reg}/only");
+    assert!(
+        stdout(&o).ends_with(&format!(
+            "\nStart the Rancher server from the private registry:\n  {}\n\nSet in Rancher:\n  \
+             Admin > Settings > Advanced > registry.default (Default Registry for Infrastructure Stacks):\n      \
+             {only}\n",
+            command(&only, "v1.2.9", "v1.6.14")
+        )),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(m.request.groups, ["pause"]);
     assert!(m.request.server.is_some());
     // Without the group, no command: the report is as before.
