@@ -258,6 +258,10 @@ fn r12_a_redirect_target_answers_its_own_bearer_challenge_with_its_own_credentia
         );
         o.credentials
             .insert(&backend.host(), Credentials::new("k8s", "backend-pw"));
+        // The backend speaks plain http here: its credentials go there only because the
+        // operator chose plain http for it (registry.k8s.io's backends are https).
+        o.endpoints
+            .push((backend.host(), Endpoint::parse(&backend.url()).unwrap()));
     });
     let (d, _) = pull_everything(&client, &image);
     assert_eq!(&d, f.artifact.digest());
@@ -372,6 +376,92 @@ fn r17_https_to_http_downgrades_are_refused_without_insecure() {
     assert_eq!(read_all(s.reader), data);
     assert_eq!(plain.requests().len(), 1);
     assert!(authorizations(&plain).is_empty());
+}
+
+/// A plain-http registry (chosen by the operator) redirects a blob to another plain-http host
+/// the operator never named (what an on-path attacker can inject on that link). That host
+/// asks for credentials: it must get none, neither as Basic nor through a token realm it
+/// picks, even when the operator has credentials for its name (given for https).
+#[test]
+fn r17_a_plain_http_redirect_target_gets_no_credentials_the_operator_did_not_give_for_http() {
+    const CANARY: &str = "canary-ghcr-secret";
+    let digest = Digest::of(b"a blob");
+    let basic_target = FakeServer::start(basic_gate(None));
+    let bearer_target = FakeServer::start(|r| {
+        if r.path.starts_with("/token") {
+            return Reply::new(200).body(r#"{"token":"t"}"#);
+        }
+        match r.header("authorization") {
+            Some(_) => Reply::new(404),
+            None => Reply::new(401).header(
+                "WWW-Authenticate",
+                &format!(
+                    "Bearer realm=\"http://{}/token\",service=\"s\"",
+                    r.header("host").unwrap_or_default()
+                ),
+            ),
+        }
+    });
+    let (to_basic, to_bearer) = (basic_target.url(), bearer_target.url());
+    let front = FakeServer::start(move |r| {
+        let to = if r.path.starts_with("/v2/basic/") {
+            &to_basic
+        } else {
+            &to_bearer
+        };
+        Reply::new(307).header("Location", &format!("{to}/v2/x/blobs/sha256:1"))
+    });
+    let make = |tweak: &dyn Fn(&mut airlock::registry::Options)| {
+        client_for(&[(&front.host(), &front.url())], |o| {
+            for t in [&basic_target, &bearer_target] {
+                o.credentials
+                    .insert(&t.host(), Credentials::new("ghcr-user", CANARY));
+            }
+            tweak(o);
+        })
+    };
+    let client = make(&|_| {});
+    let e = client
+        .get_blob(&front.host(), "basic/x", &digest)
+        .err()
+        .unwrap();
+    assert!(matches!(e, RegistryError::Unauthorized { .. }), "{e}");
+    assert!(e.to_string().contains("plain http"), "{e}");
+    assert!(!basic_target.requests().is_empty());
+    assert!(
+        authorizations(&basic_target).is_empty(),
+        "{:?}",
+        authorizations(&basic_target)
+    );
+    let _ = client.get_blob(&front.host(), "bearer/x", &digest);
+    assert!(bearer_target
+        .requests()
+        .iter()
+        .any(|r| r.path.starts_with("/token")));
+    assert!(
+        authorizations(&bearer_target)
+            .iter()
+            .all(|a| !a.starts_with("Basic")),
+        "{:?}",
+        authorizations(&bearer_target)
+    );
+    assert!(!front
+        .requests()
+        .iter()
+        .any(|r| r.header("authorization").is_some()));
+    // A host the operator chose plain http for (as a --mirror) gets its own credentials.
+    let basic_host = basic_target.host();
+    let basic_url = basic_target.url();
+    let client = make(&|o| {
+        o.endpoints
+            .push((basic_host.clone(), Endpoint::parse(&basic_url).unwrap()))
+    });
+    let _ = client.get_blob(&front.host(), "basic/x", &digest);
+    assert!(
+        authorizations(&basic_target).contains(&basic("ghcr-user", CANARY)),
+        "{:?}",
+        authorizations(&basic_target)
+    );
 }
 
 #[test]
