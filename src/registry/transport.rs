@@ -836,10 +836,10 @@ impl Client {
                     }
                 }
             });
-            let out = f();
-            *done.0.lock().unwrap() = true;
-            done.1.notify_all();
-            out
+            // Stops the helper thread however `f` ends: the scope waits for it, so a panic in
+            // `f` would otherwise hang the process instead of reaching `main`.
+            let _stop = Stop(&done);
+            f()
         })
     }
 
@@ -915,6 +915,16 @@ impl<'a> Call<'a> {
             body: &ReqBody::Empty,
             kind,
         }
+    }
+}
+
+/// Tells [`Client::observe`]'s helper thread to end, when dropped.
+struct Stop<'a>(&'a (Mutex<bool>, Condvar));
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.0 .1.notify_all();
     }
 }
 
@@ -1065,6 +1075,19 @@ mod tests {
         assert!(b.take());
         assert!(!b.take(), "three attempts in all");
         assert!(!Budget::new(1).take());
+    }
+
+    #[test]
+    fn a_panic_inside_observe_unwinds_instead_of_hanging() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let c = Client::new(Options::default()).unwrap();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                c.observe(&crate::progress::Silent, || panic!("a bug"))
+            }));
+            let _ = tx.send(r.is_err());
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(true));
     }
 
     #[test]
