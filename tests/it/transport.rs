@@ -920,6 +920,24 @@ fn r13_silent_and_closed_ports_fail_fast_within_the_documented_timeouts() {
     }
 }
 
+/// A time flag too large for a deadline (now + it overflows the clock) is a usage error, not
+/// a panic in the middle of the first request.
+#[test]
+fn r13_time_flags_too_large_for_the_clock_are_usage_errors() {
+    for flag in ["--connect-timeout", "--read-timeout", "--request-timeout"] {
+        let o = airlock(&[
+            "inventory",
+            "--registry",
+            "http://127.0.0.1:9",
+            flag,
+            "18446744073709551615",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
+        assert!(stderr(&o).contains(flag), "{flag}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{flag}: {}", stderr(&o));
+    }
+}
+
 /// Records what a [`airlock::progress::Reporter`] is told.
 #[derive(Default)]
 struct Recording {
