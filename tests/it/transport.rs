@@ -1032,6 +1032,28 @@ fn path_with(dir: &std::path::Path) -> String {
     )
 }
 
+/// `airlock pack --images LIST -o OUT --no-cache --keep-going`, each `(host, url)` a
+/// `--mirror`, then `extra`.
+fn pack_keep_going(
+    list: &str,
+    out: &std::path::Path,
+    mirrors: &[(String, String)],
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut args: Vec<String> = ["pack", "--images", list, "-o", out.to_str().unwrap()]
+        .into_iter()
+        .chain(["--no-cache", "--keep-going"])
+        .map(str::to_string)
+        .collect();
+    for (host, url) in mirrors {
+        args.extend(["--mirror".to_string(), format!("{host}={url}")]);
+    }
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    airlock_with(&args, None, env)
+}
+
 #[test]
 fn r17_credential_helpers_are_run_as_docker_runs_them_and_answer_for_their_host_only() {
     const CANARY: &str = "canary-helper-pw";
@@ -1062,21 +1084,11 @@ fn r17_credential_helpers_are_run_as_docker_runs_them_and_answer_for_their_host_
     ] {
         let _ = std::fs::remove_file(bin.join("asked"));
         let cfg = docker_config(&dir.path().join(name), &cfg);
-        let o = airlock_with(
-            &[
-                "pack",
-                "--images",
-                &list,
-                "-o",
-                out.to_str().unwrap(),
-                "--no-cache",
-                "--keep-going",
-                "--mirror",
-                &format!("{}={}", reg.host(), reg.url()),
-                "--mirror",
-                &format!("{}={}", other.host(), other.url()),
-            ],
-            None,
+        let o = pack_keep_going(
+            &list,
+            &out,
+            &[(reg.host(), reg.url()), (other.host(), other.url())],
+            &[],
             &[("DOCKER_CONFIG", &cfg), ("PATH", &path)],
         );
         // The registry the helper knows is packed; the other one is refused.
@@ -1105,6 +1117,52 @@ fn r17_credential_helpers_are_run_as_docker_runs_them_and_answer_for_their_host_
         );
         assert!(!stderr(&o).contains(CANARY));
     }
+}
+
+/// Images of one registry resolved in parallel all meet its 401 at once: the helper still
+/// runs once for that host (a `pass` helper would otherwise ask for the GPG passphrase once
+/// per image).
+#[test]
+fn r17_a_credential_helper_runs_once_per_host_when_requests_ask_at_once() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let reg = FakeServer::start(basic_gate(Some(basic("ops", "canary-once"))));
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let asked = bin.join("asked");
+    let helper = bin.join("docker-credential-slow");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread url\necho \"$url\" >> '{}'\nsleep 1\nprintf '{{\"Username\":\"ops\",\"Secret\":\"canary-once\"}}'\n",
+            asked.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let images: Vec<String> = (0..4).map(|i| format!("{}/x/i{i}:1", reg.host())).collect();
+    let list = image_list(dir.path(), &images);
+    let cfg = docker_config(dir.path(), r#"{"credsStore":"slow"}"#);
+    let out = dir.path().join("b.tar.zst");
+    let o = pack_keep_going(
+        &list,
+        &out,
+        &[(reg.host(), reg.url())],
+        &["--jobs", "4"],
+        &[("DOCKER_CONFIG", &cfg), ("PATH", &path_with(&bin))],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // Every image met the registry with the helper's credentials.
+    let sent = authorizations(&reg);
+    assert!(
+        sent.iter()
+            .filter(|a| **a == basic("ops", "canary-once"))
+            .count()
+            >= 4,
+        "{sent:?}"
+    );
+    let asked = std::fs::read_to_string(&asked).unwrap();
+    assert_eq!(asked.lines().collect::<Vec<_>>(), vec![reg.host()]);
 }
 
 #[test]
