@@ -255,9 +255,10 @@ impl Kind {
     fn of(req: &Req<'_>) -> Kind {
         match req.body {
             ReqBody::Stream { .. } => Kind::Upload,
+            // `/v2/<name>/blobs/<digest>`: judged by the last two segments, as a repository
+            // may itself be named `blobs`.
             _ if req.method == http::Method::GET
-                && req.path.contains("/blobs/")
-                && !req.path.contains("/blobs/uploads") =>
+                && req.path.rsplit('/').nth(1) == Some("blobs") =>
             {
                 Kind::BlobGet
             }
@@ -1128,6 +1129,15 @@ mod tests {
         assert_eq!(
             Kind::of(&req(http::Method::GET, "/v2/x/blobs/uploads/u")),
             Kind::Small
+        );
+        // A repository may be named `blobs`: its manifests are still small documents.
+        assert_eq!(
+            Kind::of(&req(http::Method::GET, "/v2/library/blobs/manifests/1")),
+            Kind::Small
+        );
+        assert_eq!(
+            Kind::of(&req(http::Method::GET, "/v2/blobs/blobs/sha256:1")),
+            Kind::BlobGet
         );
     }
 }
