@@ -873,6 +873,29 @@ fn no_blob_requested(up: &FakeServer) {
     assert!(blobs.is_empty(), "{blobs:?}");
 }
 
+/// Readers refuse a tar of more than 100,000 entries; four images of 26,000 distinct small
+/// layers each (within every other bound) would make 104,011. `pack` refuses before it
+/// downloads, not after writing a bundle `verify` refuses.
+#[test]
+fn r17_pack_refuses_more_entries_than_readers_accept_before_any_download() {
+    let layers = vec![1u64; 26_000];
+    let manifests: Vec<(String, Vec<u8>)> = (0..4u64)
+        .map(|i| (format!("x/m{i}"), manifest_declaring(100 + i, &layers)))
+        .collect();
+    let up = upstream(
+        manifests
+            .iter()
+            .map(|(repo, m)| (repo.as_str(), "1", m.clone()))
+            .collect(),
+    );
+    let images: Vec<String> = (0..4).map(|i| format!("docker.io/x/m{i}:1")).collect();
+    pack_list(&up, &images, &[]).refused(
+        "104,011 entries",
+        &["104011 entries", "more than the 100000"],
+    );
+    no_blob_requested(&up);
+}
+
 #[test]
 fn r17_sizes_that_overflow_are_refused_before_any_download() {
     let half = 1u64 << 63;
