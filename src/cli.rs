@@ -228,6 +228,10 @@ pub enum OutputFormat {
     Json,
 }
 
+/// Longest connect, read or request timeout accepted (a week): a deadline is now plus the
+/// timeout, and a larger one would overflow the clock.
+const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
+
 /// How to reach registries: shared by every command that talks to one.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RegistryArgs {
@@ -281,16 +285,16 @@ pub struct RegistryArgs {
     pub retry_delay_ms: u64,
     /// Seconds to open a connection (TCP and TLS handshake).
     #[arg(long = "connect-timeout", value_name = "SECS", env = "AIRLOCK_CONNECT_TIMEOUT_SECS", default_value_t = 5,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub connect_timeout: u64,
     /// Seconds a connection may stay silent during one read or write.
     #[arg(long = "read-timeout", value_name = "SECS", env = "AIRLOCK_IO_TIMEOUT_SECS", default_value_t = 60,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub read_timeout: u64,
     /// Seconds for a whole small request (manifest, token, HEAD, /v2/, error answer), and
     /// for the answer headers of a blob request (five times this after a blob upload).
     #[arg(long = "request-timeout", value_name = "SECS", env = "AIRLOCK_REQUEST_TIMEOUT_SECS", default_value_t = 60,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub request_timeout: u64,
     /// Abort (and retry) a blob download or upload that moves fewer than KIB KiB in any
     /// --rate-window seconds.

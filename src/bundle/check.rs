@@ -254,7 +254,7 @@ pub fn collisions(images: &[ImageRecord]) -> Vec<Problem> {
 /// Checks that every target of an image is a plain `repository:tag` ([`limits::target`]).
 /// `unpack` builds `<--registry>/<prefix><target>` from it and checks again; refusing here too
 /// lets `verify` report what `unpack` would refuse.
-fn check_targets(rec: &ImageRecord) -> Result<(), String> {
+pub fn check_targets(rec: &ImageRecord) -> Result<(), String> {
     std::iter::once(&rec.target)
         .chain(&rec.alt_targets)
         .try_for_each(|t| limits::target(t))

@@ -417,6 +417,13 @@ pub fn pack(
             }
         }
     }
+    // Written: the three documents, each manifest once, and each blob that is not a manifest
+    // and not left out.
+    let written = wanted
+        .keys()
+        .filter(|d| !omit(d) && !seen_manifests.contains(d))
+        .count();
+    bounds::check_entries(3 + (seen_manifests.len() + written) as u64)?;
     // Sizes come from the registries: added up checked, as two layers of 2^63 bytes wrap to 0.
     let fetched_sizes = wanted
         .iter()

@@ -284,6 +284,13 @@ impl<'a> Pass<'a> {
             .collect();
         let mut problems = Vec::new();
         for rec in &b.images {
+            // The same target rule as through the seek table: `unpack` would refuse it.
+            if let Err(what) = crate::bundle::check::check_targets(rec) {
+                problems.push(Problem {
+                    subject: rec.source.clone(),
+                    what,
+                });
+            }
             match by_name.get(rec.source.as_str()) {
                 Some(d)
                     if d.digest == rec.digest
