@@ -325,10 +325,10 @@ pub fn render_unpack(r: &crate::unpack::UnpackReport) -> String {
             "{converted} images were converted at pack time to Docker schema 2 for Docker 1.12-17.03 (their digests differ from upstream's; `airlock inspect` says why)"
         );
     }
-    let _ = writeln!(s, "\nSet in Rancher:");
-    for (k, v) in &r.rancher_settings {
-        let _ = writeln!(s, "  {k}:\n      {v}");
-    }
+    s.push_str(&crate::rancher::render(
+        r.rancher_server.as_ref(),
+        &r.rancher_settings,
+    ));
     s
 }
 
@@ -384,15 +384,15 @@ fn pack(args: PackArgs) -> Result<i32> {
         }
         None => {
             let sel = selection(&args.select)?;
-            let mut per_template = catalog::select(&sel)?;
-            catalog::with_upstream(&mut per_template, &relocations, &pins);
-            let templates = per_template.iter().map(|(t, _)| t.clone()).collect();
-            let planned = catalog::union(&per_template)
+            let mut selected = catalog::Selected::resolve(&sel)?;
+            selected.with_upstream(&relocations, &pins);
+            let planned = selected
+                .images()
                 .into_iter()
                 .map(|c| PlannedImage {
                     target: c.private_path.clone(),
                     alt_targets: c.alt_paths.clone(),
-                    group: group_name(c.group).into(),
+                    group: c.group.as_str().into(),
                     places: c.places.iter().map(|p| p.reference.clone()).collect(),
                     pin: c.pin.clone(),
                     reference: c.reference.clone(),
@@ -400,12 +400,9 @@ fn pack(args: PackArgs) -> Result<i32> {
                 .collect();
             let request = Request {
                 rancher_version: Some(sel.version.clone()),
-                k8s_templates: templates,
-                groups: sel
-                    .groups
-                    .iter()
-                    .map(|g| group_name(*g).to_string())
-                    .collect(),
+                k8s_templates: selected.template_names(),
+                groups: sel.groups.iter().map(|g| g.as_str().to_string()).collect(),
+                server: selected.server.as_ref().map(|s| s.request()),
                 ..Request::default()
             };
             (planned, request)
@@ -576,15 +573,6 @@ fn list_target(r: &crate::reference::Reference) -> String {
     }
 }
 
-fn group_name(g: Group) -> &'static str {
-    match g {
-        Group::Pause => "pause",
-        Group::Infra => "infra",
-        Group::Addons => "addons",
-        Group::Stacks => "stacks",
-    }
-}
-
 /// `SOURCE_DATE_EPOCH`, when set: the only wall-clock time a bundle may carry.
 fn source_date_epoch() -> Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
@@ -604,11 +592,11 @@ fn list(args: ListArgs) -> Result<i32> {
     }
     let sel = selection(&args.select)?;
     let (relocations, pins) = upstream_options(&args.upstream)?;
-    let mut per_template = catalog::select(&sel)?;
-    catalog::with_upstream(&mut per_template, &relocations, &pins);
+    let mut selected = catalog::Selected::resolve(&sel)?;
+    selected.with_upstream(&relocations, &pins);
     let out = match args.output {
-        OutputFormat::Text => crate::list::render_text(&sel.version, &per_template),
-        OutputFormat::Json => crate::list::render_json(&sel.version, &per_template),
+        OutputFormat::Text => crate::list::render_text(&sel.version, &selected),
+        OutputFormat::Json => crate::list::render_json(&sel.version, &selected),
     };
     print!("{out}");
     Ok(0)
@@ -633,6 +621,7 @@ pub fn selection(args: &SelectArgs) -> Result<Selection> {
         version: version.clone(),
         template: args.k8s_template.clone(),
         groups,
+        with_server: args.with_server,
     })
 }
 

@@ -90,7 +90,7 @@ pub struct PackArgs {
     pub select: SelectArgs,
     /// Pack the images listed in FILE (one reference a line; `list` output works too)
     /// instead of a Rancher release.
-    #[arg(long = "images", value_name = "FILE", conflicts_with_all = ["version", "k8s_template", "only", "k8saddons"])]
+    #[arg(long = "images", value_name = "FILE", conflicts_with_all = ["version", "k8s_template", "only", "k8saddons", "with_server"])]
     pub images: Option<PathBuf>,
     /// The bundle to write, e.g. bundle.tar.zst.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -196,9 +196,13 @@ pub struct SelectArgs {
     /// Only this Kubernetes template (default: every template the release may run).
     #[arg(long = "k8s-template", value_name = "TAG")]
     pub k8s_template: Option<String>,
-    /// Only these groups: pause, infra, addons (or k8saddons), stacks. Repeatable.
+    /// Only these groups: pause, infra, addons (or k8saddons), stacks, server. Repeatable.
     #[arg(long = "only", value_name = "GROUP")]
     pub only: Vec<String>,
+    /// Add the server group: rancher/server, the agent it requires and its load-balancer
+    /// image (to install or upgrade Rancher itself behind the air gap).
+    #[arg(long = "with-server")]
+    pub with_server: bool,
     /// Same as `--only addons`, spelled as Rancher's print-catalog-images.py does.
     #[arg(long = "k8saddons")]
     pub k8saddons: bool,
@@ -209,7 +213,7 @@ pub struct ListArgs {
     #[command(flatten)]
     pub select: SelectArgs,
     /// Print the known releases and their Kubernetes templates.
-    #[arg(long = "versions", conflicts_with_all = ["version", "k8s_template", "only"])]
+    #[arg(long = "versions", conflicts_with_all = ["version", "k8s_template", "only", "with_server"])]
     pub versions: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]

@@ -25,6 +25,7 @@ pub mod media_type;
 pub mod pack;
 pub mod parts;
 pub mod progress;
+pub mod rancher;
 pub mod reference;
 pub mod registry;
 pub mod seekable;

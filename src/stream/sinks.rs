@@ -338,11 +338,18 @@ pub fn unpack_stream(
         reports.push(rep);
     }
     let counts = sink.counts;
+    let (rancher_settings, rancher_server) = crate::rancher::advice(
+        &bundle.request,
+        complete.iter().map(|c| &c.record),
+        &opts.registry,
+        &opts.prefix,
+    );
     Ok((
         sink.mappings,
         Some(UnpackReport {
             registry: opts.registry.clone(),
-            rancher_settings: unpack::rancher_settings(&complete, &opts.registry, &opts.prefix),
+            rancher_settings,
+            rancher_server,
             images: reports,
             blobs_uploaded: counts.uploaded,
             blobs_mounted: counts.mounted,

@@ -13,6 +13,7 @@ mod pack;
 mod pull;
 mod rawbundle;
 mod rehearsal;
+mod server;
 mod stream;
 mod support;
 mod transport;

@@ -5,8 +5,6 @@
 use std::path::Path;
 use std::process::Command;
 
-use airlock::bundle::format::BundleManifest;
-use airlock::bundle::reader::BundleReader;
 use airlock::fixtures::Artifact;
 use airlock::media_type;
 
@@ -36,38 +34,14 @@ fn today(allowance: u64) -> Today {
     Today::start(SEED, SCALE, &refs, allowance)
 }
 
-/// `airlock pack --version 1.6.14` through the stand-ins (only `--mirror` rules, and the
-/// fixtures' pin table), with the cache `cache` (`None`: `--no-cache`).
+/// `airlock pack --version 1.6.14` through the stand-ins ([`pack_today`]).
 fn pack_1_6_14(
     t: &Today,
     out: &Path,
     cache: Option<&Path>,
     extra: &[&str],
 ) -> std::process::Output {
-    let mut args: Vec<String> = vec![
-        "pack".into(),
-        "--version".into(),
-        "1.6.14".into(),
-        "-o".into(),
-        out.display().to_string(),
-        "--pins".into(),
-        t.pins_file().display().to_string(),
-    ];
-    match cache {
-        Some(c) => args.extend(["--cache".into(), c.display().to_string()]),
-        None => args.push("--no-cache".into()),
-    }
-    args.extend(t.mirror_args());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    airlock(&refs)
-}
-
-fn manifest_of(bundle: &Path) -> BundleManifest {
-    BundleReader::open(bundle)
-        .unwrap()
-        .bundle_manifest()
-        .unwrap()
+    pack_today(t, "1.6.14", out, cache, extra)
 }
 
 /// `GET` (or `HEAD`) of `repo`'s manifest `reference` from a plain-http registry, with the
