@@ -2,8 +2,14 @@
 //!
 //! 1. [`locate`]: each image is looked for at its places in order with `HEAD`, which resolves
 //!    the tag to a digest without Docker Hub counting a pull. A place that answers that it does
-//!    not have the image (not found, denied, gone) moves on to the next; any other failure
-//!    stops. A pinned image whose tag resolves to another digest is refused, naming both.
+//!    not have the image (not found, denied, gone, or a token server that refuses the
+//!    repository, as gcr.io's does for the deleted `kubernetes-helm` project), and a place that
+//!    fails (a server error after the retries, a timeout, TLS), moves on to the next, as
+//!    containerd's resolver moves on to its next host (`remotes/docker/resolver.go`): the
+//!    places hold the same image, and one broken host must not hide a copy elsewhere. Nothing
+//!    is silent: each place's answer is reported when a later one has the image, and all of
+//!    them when none has. A pinned image whose tag resolves to another digest is refused at
+//!    once, naming both.
 //! 2. [`check_allowance`]: where a registry sent its pull allowance (`ratelimit-remaining`), the
 //!    manifest `GET`s the pack still needs (manifests not in the cache, one per platform pulled)
 //!    must fit, or the pack stops before downloading anything, with both numbers.
@@ -37,12 +43,6 @@ pub(super) struct Located {
     pub(super) misses: Vec<String>,
 }
 
-/// True for answers that mean "not here": look at the next place.
-fn not_here(e: &RegistryError) -> bool {
-    matches!(e, RegistryError::Unauthorized { .. })
-        || matches!(e.status(), Some(401 | 403 | 404 | 410))
-}
-
 /// Finds `plan` at the first of its places that has it (see the module docs).
 pub(super) fn locate(client: &Client, plan: &PlannedImage) -> Result<Located, ResolveError> {
     let image = &plan.reference;
@@ -63,23 +63,22 @@ pub(super) fn locate(client: &Client, plan: &PlannedImage) -> Result<Located, Re
                 misses.push(format!("{place}: not found"));
                 None
             }
-            Err(e) if not_here(&e) => {
-                misses.push(format!("{place}: {}", crate::error_chain(&e)));
-                None
-            }
             // A registry whose HEAD says nothing useful (no digest, or no HEAD at all): the
             // manifest itself tells, at the price of a counted pull.
             Err(RegistryError::Protocol { .. }) | Err(RegistryError::Api { status: 405, .. }) => {
                 match client.get_manifest(place) {
                     Ok(m) => Some((m.digest, m.media_type, None)),
-                    Err(e) if not_here(&e) => {
+                    Err(e) => {
                         misses.push(format!("{place}: {}", crate::error_chain(&e)));
                         None
                     }
-                    Err(e) => return Err(Box::new(e)),
                 }
             }
-            Err(e) => return Err(Box::new(e)),
+            // Not here, or this place is broken: the next one may have it (module docs).
+            Err(e) => {
+                misses.push(format!("{place}: {}", crate::error_chain(&e)));
+                None
+            }
         };
         let Some((digest, media_type, rate_limit)) = found else {
             continue;
