@@ -1,0 +1,147 @@
+//! Issue 12, conversions against real registries: upstream shapes the rehearsal's fixtures do
+//! not have, packed from a real registry, unpacked into a default one, and pulled the way
+//! Docker 17.03 pulls.
+
+use std::path::Path;
+
+use airlock::bundle::format::BundleManifest;
+use airlock::bundle::reader::BundleReader;
+use airlock::digest::Digest;
+use airlock::fixtures::{self, Artifact, Schema1Image};
+use airlock::media_type;
+
+use crate::harness::upstreams::docker_17_03_pull;
+use crate::harness::{Registry, RegistryBuilder};
+use crate::support::*;
+
+fn manifest_of(bundle: &Path) -> BundleManifest {
+    BundleReader::open(bundle)
+        .unwrap()
+        .bundle_manifest()
+        .unwrap()
+}
+
+/// A v1Compatibility entry as Docker 1.9 pushed them: no `throwaway`, every instruction a
+/// layer of its own.
+fn v1(id: &str, parent: Option<&str>, cmd: &str, entrypoint: bool) -> String {
+    let mut v = serde_json::json!({
+        "id": id,
+        "created": "2016-05-04T06:26:41.522308365Z",
+        "container_config": {"Cmd": ["/bin/sh", "-c", cmd]},
+        "architecture": "amd64",
+        "os": "linux",
+        "docker_version": "1.9.1",
+    });
+    if let Some(p) = parent {
+        v["parent"] = p.into();
+    }
+    if entrypoint {
+        v["config"] = serde_json::json!({"Entrypoint": ["/pause"], "Env": null});
+    }
+    serde_json::to_string(&v).unwrap()
+}
+
+/// The shape of the real `pause-amd64:3.0` (Docker rmi lists three layers under its image ID
+/// 99e59f49…, the bottom one 5f70bf18…, the empty tar): the empty gzip layer at the bottom
+/// (`ARG`) and at the top (`ENTRYPOINT`), the binary between, none of them `throwaway`. The
+/// same blobSum twice, both applied.
+fn pause_as_docker_1_9_pushed_it(layer: fixtures::Blob) -> Schema1Image {
+    let empty = fixtures::empty_layer();
+    let (top, mid, base) = ("3".repeat(64), "2".repeat(64), "1".repeat(64));
+    let payload = serde_json::to_vec_pretty(&serde_json::json!({
+        "schemaVersion": 1,
+        "name": "google_containers/pause-amd64",
+        "tag": "3.0",
+        "architecture": "amd64",
+        "fsLayers": [
+            {"blobSum": empty.digest.to_string()},
+            {"blobSum": layer.digest.to_string()},
+            {"blobSum": empty.digest.to_string()},
+        ],
+        "history": [
+            {"v1Compatibility": v1(&top, Some(&mid), "#(nop) ENTRYPOINT &{[\"/pause\"]}", true)},
+            {"v1Compatibility": v1(&mid, Some(&base), "#(nop) ADD file:b7eb in /pause", false)},
+            {"v1Compatibility": v1(&base, None, "#(nop) ARG ARCH", false)},
+        ],
+    }))
+    .unwrap();
+    // serde_json indents with two spaces; Docker with three. Either signs the same way.
+    let manifest = fixtures::jws::sign(&payload);
+    Schema1Image {
+        digest: Digest::of(&payload),
+        manifest,
+        layers: vec![empty.clone(), layer.clone()],
+        applied: vec![empty.clone(), layer, empty],
+    }
+}
+
+#[test]
+fn r12_a_schema1_image_applying_the_same_empty_layer_twice_pulls_as_docker_17_03_builds_it() {
+    let name = "gcr.io/google_containers/pause-amd64:3.0-layout";
+    let upstream = RegistryBuilder::new().schema1().start();
+    let img = pause_as_docker_1_9_pushed_it(fixtures::layer("pause-bin", SEED, 3000));
+    let artifact = Artifact::Schema1(img.clone());
+    fixtures::push_raw(
+        &upstream.url(),
+        "google_containers/pause-amd64",
+        "3.0-layout",
+        &artifact,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("images.txt");
+    std::fs::write(&list, format!("{name}\n")).unwrap();
+    let target = Registry::start();
+    for cache in [None, Some(dir.path().join("cache"))] {
+        let out = dir.path().join(format!("b{}.tar.zst", cache.is_some()));
+        let mut args = vec![
+            "pack".to_string(),
+            "--images".into(),
+            list.display().to_string(),
+            "-o".into(),
+            out.display().to_string(),
+            "--mirror".into(),
+            format!("gcr.io={}", upstream.url()),
+        ];
+        match &cache {
+            Some(c) => args.extend(["--cache".into(), c.display().to_string()]),
+            None => args.push("--no-cache".into()),
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = airlock(&refs);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let b = manifest_of(&out);
+        assert_eq!(b.images[0].media_type, media_type::DOCKER_MANIFEST);
+        let o = airlock(&[
+            "unpack",
+            out.to_str().unwrap(),
+            "--registry",
+            &target.host(),
+            "--insecure",
+        ]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        let pulled =
+            docker_17_03_pull(&target.url(), "google_containers/pause-amd64", "3.0-layout")
+                .unwrap_or_else(|e| panic!("Docker 17.03 cannot pull it: {e}"));
+        // Three layers applied, bottom first, each with the diff ID of its decompressed bytes.
+        let want_layers: Vec<String> = img.applied.iter().map(|b| b.digest.to_string()).collect();
+        assert_eq!(pulled.layers, want_layers);
+        let diff_ids: Vec<String> = img
+            .applied
+            .iter()
+            .map(|b| b.diff_id.as_ref().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            pulled.config["rootfs"]["diff_ids"],
+            serde_json::json!(diff_ids)
+        );
+        assert_eq!(
+            diff_ids[0],
+            "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+        );
+        let history = pulled.config["history"].as_array().unwrap();
+        assert_eq!(history.len(), 3);
+        assert!(history.iter().all(|h| h.get("empty_layer").is_none()));
+        assert_eq!(pulled.config["config"]["Entrypoint"][0], "/pause");
+    }
+}
