@@ -21,6 +21,28 @@ fn manifest_of(bundle: &Path) -> BundleManifest {
         .unwrap()
 }
 
+/// `airlock pack` of `image` (a gcr.io name) from the registry at `gcr` (`--mirror`), with the
+/// cache `cache` (`None`: `--no-cache`).
+fn pack_from_gcr(gcr: &str, image: &str, out: &Path, cache: Option<&Path>) -> std::process::Output {
+    let list = out.with_extension("images.txt");
+    std::fs::write(&list, format!("{image}\n")).unwrap();
+    let mut args = vec![
+        "pack".to_string(),
+        "--images".into(),
+        list.display().to_string(),
+        "-o".into(),
+        out.display().to_string(),
+        "--mirror".into(),
+        format!("gcr.io={gcr}"),
+    ];
+    match cache {
+        Some(c) => args.extend(["--cache".into(), c.display().to_string()]),
+        None => args.push("--no-cache".into()),
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    airlock(&refs)
+}
+
 /// A v1Compatibility entry as Docker 1.9 pushed them: no `throwaway`, every instruction a
 /// layer of its own.
 fn v1(id: &str, parent: Option<&str>, cmd: &str, entrypoint: bool) -> String {
@@ -89,26 +111,10 @@ fn r12_a_schema1_image_applying_the_same_empty_layer_twice_pulls_as_docker_17_03
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("images.txt");
-    std::fs::write(&list, format!("{name}\n")).unwrap();
     let target = Registry::start();
     for cache in [None, Some(dir.path().join("cache"))] {
         let out = dir.path().join(format!("b{}.tar.zst", cache.is_some()));
-        let mut args = vec![
-            "pack".to_string(),
-            "--images".into(),
-            list.display().to_string(),
-            "-o".into(),
-            out.display().to_string(),
-            "--mirror".into(),
-            format!("gcr.io={}", upstream.url()),
-        ];
-        match &cache {
-            Some(c) => args.extend(["--cache".into(), c.display().to_string()]),
-            None => args.push("--no-cache".into()),
-        }
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let o = airlock(&refs);
+        let o = pack_from_gcr(&upstream.url(), name, &out, cache.as_deref());
         assert!(o.status.success(), "{}", stderr(&o));
         let b = manifest_of(&out);
         assert_eq!(b.images[0].media_type, media_type::DOCKER_MANIFEST);
@@ -143,5 +149,55 @@ fn r12_a_schema1_image_applying_the_same_empty_layer_twice_pulls_as_docker_17_03
         assert_eq!(history.len(), 3);
         assert!(history.iter().all(|h| h.get("empty_layer").is_none()));
         assert_eq!(pulled.config["config"]["Entrypoint"][0], "/pause");
+    }
+}
+
+#[test]
+fn r12_a_schema1_layer_corrupted_in_transit_is_reported_as_corrupt_not_as_not_gzip() {
+    // A proxy garbles the layer's bytes: its deflate stream breaks before the digest can be
+    // checked. The operator must hear that the download was corrupt (retry, check the
+    // network), not that the layer is not gzip (use --keep-digests).
+    use crate::harness::fake::FakeServer;
+    use crate::harness::upstreams::forward;
+    let upstream = RegistryBuilder::new().schema1().start();
+    // Bigger than one read of the download loop, so the deflate error comes before the end.
+    let img = pause_as_docker_1_9_pushed_it(fixtures::layer("pause-bin-big", SEED, 600_000));
+    fixtures::push_raw(
+        &upstream.url(),
+        "google_containers/pause-amd64",
+        "3.0-layout",
+        &Artifact::Schema1(img.clone()),
+    )
+    .unwrap();
+    let layer = img.layers[1].digest.hex().to_string();
+    let backend = upstream.url();
+    let proxy = FakeServer::start(move |r| {
+        let reply = forward(&backend, r);
+        if r.method == "GET" && r.path.ends_with(&layer) {
+            let mut body = reply.body.clone();
+            let n = body.len();
+            for b in &mut body[20..n - 20] {
+                *b = !*b;
+            }
+            return reply.body(body);
+        }
+        reply
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("cache");
+    for cache in [None, Some(cache_dir.as_path())] {
+        let o = pack_from_gcr(
+            &proxy.url(),
+            "gcr.io/google_containers/pause-amd64:3.0-layout",
+            &dir.path().join("b.tar.zst"),
+            cache,
+        );
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{cache:?}: {e}");
+        assert!(
+            e.contains(&format!("blob {} is corrupt", img.layers[1].digest)),
+            "{cache:?}: {e}"
+        );
+        assert!(!e.contains("cannot be decompressed"), "{cache:?}: {e}");
     }
 }
