@@ -24,23 +24,14 @@ fn manifest_of(bundle: &Path) -> BundleManifest {
 /// `airlock pack` of `image` (a gcr.io name) from the registry at `gcr` (`--mirror`), with the
 /// cache `cache` (`None`: `--no-cache`).
 fn pack_from_gcr(gcr: &str, image: &str, out: &Path, cache: Option<&Path>) -> std::process::Output {
-    let list = out.with_extension("images.txt");
-    std::fs::write(&list, format!("{image}\n")).unwrap();
-    let mut args = vec![
-        "pack".to_string(),
-        "--images".into(),
-        list.display().to_string(),
-        "-o".into(),
-        out.display().to_string(),
-        "--mirror".into(),
-        format!("gcr.io={gcr}"),
-    ];
-    match cache {
-        Some(c) => args.extend(["--cache".into(), c.display().to_string()]),
-        None => args.push("--no-cache".into()),
+    let mirror = format!("gcr.io={gcr}");
+    let cache_arg = cache.map(|c| c.display().to_string());
+    let mut args = vec!["--mirror", &mirror];
+    match &cache_arg {
+        Some(c) => args.extend(["--cache", c]),
+        None => args.push("--no-cache"),
     }
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    airlock(&refs)
+    pack_images(&[image], out, &args)
 }
 
 /// A v1Compatibility entry as Docker 1.9 pushed them: no `throwaway`, every instruction a
@@ -200,4 +191,46 @@ fn r12_a_schema1_layer_corrupted_in_transit_is_reported_as_corrupt_not_as_not_gz
         );
         assert!(!e.contains("cannot be decompressed"), "{cache:?}: {e}");
     }
+}
+
+#[test]
+fn r12_an_index_of_attestations_only_is_refused_not_packed_as_an_empty_list() {
+    // With --all-platforms the image entries become a Docker manifest list; an index whose
+    // every entry is left out (attestations only) would give a list no engine can pull
+    // ("no supported platform found in manifest list"): refused at pack time, saying why.
+    use airlock::fixtures::{attested_index, image, index, Format, Platform};
+    let img = image(
+        Format::Oci,
+        Platform::linux("amd64", None),
+        vec![fixtures::layer("att-only", SEED, 2000)],
+        "att-only",
+    );
+    let attested = attested_index(vec![img], "att-only");
+    let only_attestations = index(Format::Oci, attested.children[1..].to_vec());
+    assert!(!only_attestations.children.is_empty());
+    let upstream = Registry::start();
+    fixtures::push_raw(
+        &upstream.url(),
+        "library/att-only",
+        "latest",
+        &Artifact::Index(only_attestations),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b.tar.zst");
+    let mirror = format!("docker.io={}", upstream.url());
+    let o = pack_images(
+        &["docker.io/library/att-only:latest"],
+        &out,
+        &["--no-cache", "--all-platforms", "--mirror", &mirror],
+    );
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("docker.io/library/att-only:latest")
+            && e.contains("no image")
+            && e.contains("attestation-manifest"),
+        "{e}"
+    );
+    assert!(!out.exists());
 }

@@ -64,21 +64,12 @@ fn pack_1_6_14(
 }
 
 /// `airlock pack --images` of `images` through the stand-ins (only `--mirror` rules), with
-/// `extra` flags; the list is written beside `out`.
+/// `extra` flags.
 fn pack_list(t: &Today, images: &[&str], out: &Path, extra: &[&str]) -> std::process::Output {
-    let list = out.with_extension("images.txt");
-    std::fs::write(&list, images.join("\n") + "\n").unwrap();
-    let mut args: Vec<String> = vec![
-        "pack".into(),
-        "--images".into(),
-        list.display().to_string(),
-        "-o".into(),
-        out.display().to_string(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args.extend(t.mirror_args());
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    airlock(&refs)
+    let mirrors = t.mirror_args();
+    let mut args: Vec<&str> = extra.to_vec();
+    args.extend(mirrors.iter().map(String::as_str));
+    pack_images(images, out, &args)
 }
 
 fn manifest_of(bundle: &Path) -> BundleManifest {
@@ -557,19 +548,9 @@ fn r12_an_oci_manifest_becomes_docker_schema2_over_the_same_blobs() {
     let f = fixture(KUBE_AUTH);
     seed(&docker, &[f]);
     let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("images.txt");
-    std::fs::write(&list, format!("{KUBE_AUTH}\n")).unwrap();
     let out = dir.path().join("b.tar.zst");
-    let o = airlock(&[
-        "pack",
-        "--images",
-        list.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--no-cache",
-        "--mirror",
-        &format!("docker.io={}", docker.url()),
-    ]);
+    let mirror = format!("docker.io={}", docker.url());
+    let o = pack_images(&[KUBE_AUTH], &out, &["--no-cache", "--mirror", &mirror]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("converted"), "{}", stderr(&o));
     let b = manifest_of(&out);
@@ -648,23 +629,24 @@ fn r12_a_failing_place_is_reported_and_the_next_one_tried() {
     let docker = Registry::start();
     seed(&docker, &[fixture(KUBE_AUTH)]);
     let dir = tempfile::tempdir().unwrap();
+    let mirrors = [
+        format!("proxy.local={}", proxy.url()),
+        format!("docker.io={}", docker.url()),
+    ];
     let pack = |image: &str, out: &Path| {
-        let list = dir.path().join("images.txt");
-        std::fs::write(&list, format!("{image}\n")).unwrap();
-        airlock(&[
-            "pack",
-            "--images",
-            list.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--no-cache",
-            "--relocate",
-            "docker.io=proxy.local/hub",
-            "--mirror",
-            &format!("proxy.local={}", proxy.url()),
-            "--mirror",
-            &format!("docker.io={}", docker.url()),
-        ])
+        pack_images(
+            &[image],
+            out,
+            &[
+                "--no-cache",
+                "--relocate",
+                "docker.io=proxy.local/hub",
+                "--mirror",
+                &mirrors[0],
+                "--mirror",
+                &mirrors[1],
+            ],
+        )
     };
     let out = dir.path().join("b.tar.zst");
     let o = pack(KUBE_AUTH, &out);
