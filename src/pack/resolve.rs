@@ -64,7 +64,10 @@ pub(super) fn resolve(
     let image = &l.plan.reference;
     let what = image.to_string();
     let place = &l.place;
-    let top = src.manifest(place, &l.digest)?;
+    let top = match &l.index {
+        Some(m) => m.clone(),
+        None => src.manifest(place, &l.digest)?,
+    };
     let mut store = Store::default();
     let mut conversion: Option<Conversion> = None;
     let mut schema1_layers = Vec::new();

@@ -681,3 +681,36 @@ fn r12_a_failing_place_is_reported_and_the_next_one_tried() {
         "{e}"
     );
 }
+
+#[test]
+fn r12_the_allowance_counts_every_platform_an_index_will_pull() {
+    // busybox is an OCI index of two platform images and their two attestations. With
+    // --all-platforms the pack GETs the index and both images (3 pulls), never the
+    // attestations. The count must be exact before any platform manifest or blob is
+    // downloaded: the index (not cached) is fetched to count its entries, nothing more.
+    let t = today(2);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b.tar.zst");
+    let cache = dir.path().join("cache");
+    let all = ["--cache", cache.to_str().unwrap(), "--all-platforms"];
+    let o = pack_list(&t, &[BUSYBOX], &out, &all);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("docker.io allows 2 more manifest pulls") && e.contains("needs 3"),
+        "{e}"
+    );
+    let (_, gets, blobs) = t.docker_requests();
+    assert_eq!((gets, blobs), (1, 0), "only the index was fetched");
+    assert!(!out.exists());
+
+    // One platform packed first: its manifest is cached with the index. --all-platforms then
+    // needs one pull (arm64), not one per entry (attestations are never fetched).
+    t.set_docker_allowance(100);
+    let o = pack_list(&t, &[BUSYBOX], &out, &["--cache", cache.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    t.set_docker_allowance(1);
+    let o = pack_list(&t, &[BUSYBOX], &out, &all);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(t.docker_pulls(), 1);
+}
