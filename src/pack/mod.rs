@@ -305,7 +305,6 @@ pub fn pack(
             Err(f) => failures.push(f),
         }
     }
-    locate::check_allowance(&found, keep_cache.as_ref(), &opts.platforms)?;
     let pulls = std::sync::atomic::AtomicU64::new(0);
     let resolve_downloads = std::sync::atomic::AtomicU64::new(0);
     let sources = sources::Sources {
@@ -314,6 +313,13 @@ pub fn pack(
         pulls: &pulls,
         downloaded: &resolve_downloads,
     };
+    locate::check_allowance(
+        keep_cache.as_ref(),
+        &|place, digest| sources.manifest(place, digest).ok(),
+        &mut found,
+        &opts.platforms,
+        opts.keep_digests,
+    )?;
     let results: Vec<Result<Resolved, Failure>> = pool.install(|| {
         found
             .par_iter()

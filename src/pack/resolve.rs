@@ -64,7 +64,10 @@ pub(super) fn resolve(
     let image = &l.plan.reference;
     let what = image.to_string();
     let place = &l.place;
-    let top = src.manifest(place, &l.digest)?;
+    let top = match &l.index {
+        Some(m) => m.clone(),
+        None => src.manifest(place, &l.digest)?,
+    };
     let mut store = Store::default();
     let mut conversion: Option<Conversion> = None;
     let mut schema1_layers = Vec::new();
@@ -233,6 +236,23 @@ pub(super) fn resolve(
                         .collect();
                     crate::bundle::limits::index_children(top.raw.len() as u64, &as_children)
                         .map_err(|e| format!("{what}: {e}"))?;
+                    if !keep && images.is_empty() {
+                        // A list of nothing: every engine answers "no supported platform
+                        // found in manifest list".
+                        let left_out: Vec<String> = dropped
+                            .iter()
+                            .map(|d| format!("{} {}", d.digest, d.reason))
+                            .collect();
+                        let why = if left_out.is_empty() {
+                            "it has no entries".to_string()
+                        } else {
+                            format!("every entry is left out: {}", left_out.join(", "))
+                        };
+                        return Err(format!(
+                            "{what}: its index holds no image to pull ({why}); --keep-digests carries the index unchanged"
+                        )
+                        .into());
+                    }
                     let wanted: Vec<&oci::IndexEntry> = if keep {
                         entries.iter().collect()
                     } else {

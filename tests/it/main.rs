@@ -3,6 +3,7 @@
 
 mod bounds;
 mod bundles;
+mod convert;
 mod faults;
 mod harness;
 mod harness_selftest;

@@ -168,6 +168,21 @@ pub fn airlock(args: &[&str]) -> Output {
     airlock_with(args, None, &[])
 }
 
+/// `airlock pack --images LIST -o out` and `args`, the list of `images` written beside `out`.
+pub fn pack_images(images: &[&str], out: &std::path::Path, args: &[&str]) -> Output {
+    let list = out.with_extension("images.txt");
+    std::fs::write(&list, images.join("\n") + "\n").unwrap();
+    let mut all = vec![
+        "pack",
+        "--images",
+        list.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    airlock(&all)
+}
+
 /// Runs the airlock binary with standard input and extra environment.
 pub fn airlock_with(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
