@@ -10,6 +10,11 @@
 //! A release has one or two k8s templates: the one the final catalog head selects, and, when a catalog
 //! commit names the release and it chose a different template, the one selected at release time.
 //! An air-gapped server without a catalog mirror runs roughly the latter, so the union is safest.
+//!
+//! A release also has its server group, outside the default selection: the `rancher/server` image,
+//! the agent image that server requires on every host (cattle's `bootstrap.required.image`) and the
+//! load-balancer image it starts (`lb.instance.image`), each with the repository, path and commit
+//! it was read from.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -20,6 +25,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 
 use crate::digest::Digest;
+use crate::rancher::Role;
 use crate::reference::{Reference, ReferenceError};
 use crate::upstream::{self, Pins, Place, Relocation};
 
@@ -37,11 +43,22 @@ pub enum Group {
     Addons,
     /// The other stacks of a k8s environment: network-services, ipsec, healthcheck.
     Stacks,
+    /// The Rancher server, the agent it requires and its load balancer: not part of a k8s
+    /// environment, so only when asked for (`--with-server`, `--only server`).
+    Server,
 }
 
 impl Group {
     /// Every group, in image order.
-    pub const ALL: [Group; 4] = [Group::Pause, Group::Infra, Group::Addons, Group::Stacks];
+    pub const ALL: [Group; 5] = [
+        Group::Pause,
+        Group::Infra,
+        Group::Addons,
+        Group::Stacks,
+        Group::Server,
+    ];
+    /// The groups of a Kubernetes environment: what a selection without `--only` gives.
+    pub const K8S: [Group; 4] = [Group::Pause, Group::Infra, Group::Addons, Group::Stacks];
 
     /// The CLI spelling.
     pub fn as_str(self) -> &'static str {
@@ -50,6 +67,7 @@ impl Group {
             Group::Infra => "infra",
             Group::Addons => "addons",
             Group::Stacks => "stacks",
+            Group::Server => "server",
         }
     }
 }
@@ -62,13 +80,15 @@ impl fmt::Display for Group {
 
 impl FromStr for Group {
     type Err = CatalogError;
-    /// Accepts `pause`, `infra`, `addons` (or `k8saddons`, as Rancher's script spells it) and `stacks`.
+    /// Accepts `pause`, `infra`, `addons` (or `k8saddons`, as Rancher's script spells it),
+    /// `stacks` and `server`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "pause" => Ok(Group::Pause),
             "infra" => Ok(Group::Infra),
             "addons" | "k8saddons" => Ok(Group::Addons),
             "stacks" => Ok(Group::Stacks),
+            "server" => Ok(Group::Server),
             _ => Err(CatalogError::UnknownGroup(s.to_string())),
         }
     }
@@ -89,6 +109,9 @@ pub struct CatalogImage {
     pub alt_paths: Vec<String>,
     /// True when the image is not from sources but inferred (the add-ons of 1.6.29 and 1.6.30).
     pub inferred: bool,
+    /// What the image is to a Rancher server, for the server group's images.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
     /// Where to fetch it from today, in order ([`upstream::places`]): the reference first, then
     /// the places it moved to, after any `--relocate` places ([`with_upstream`]).
     pub places: Vec<Place>,
@@ -121,9 +144,15 @@ pub fn with_upstream(
 ) {
     for (_, images) in selected {
         for i in images {
-            i.places = upstream::places(&i.reference, relocations);
-            i.pin = pins.get(&i.reference).cloned();
+            i.set_upstream(relocations, pins);
         }
+    }
+}
+
+impl CatalogImage {
+    fn set_upstream(&mut self, relocations: &[Relocation], pins: &Pins) {
+        self.places = upstream::places(&self.reference, relocations);
+        self.pin = pins.get(&self.reference).cloned();
     }
 }
 
@@ -155,6 +184,49 @@ pub struct Release {
     pub version: String,
     /// The final-catalog template first, then the at-release one if it differs.
     pub templates: Vec<Template>,
+    /// The server, agent and load-balancer images of the release.
+    pub server: ServerGroup,
+}
+
+/// A release's server group: the images and the files they were read from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ServerGroup {
+    /// The files read: rancher/rancher's `server/Dockerfile` at the release tag, and
+    /// rancher/cattle's `cattle-global.properties` at the tag that Dockerfile pins.
+    pub sources: Vec<Source>,
+    /// The server, the agent and the load balancer, in that order (see [`Role`]).
+    pub images: Vec<CatalogImage>,
+}
+
+impl ServerGroup {
+    /// The image with `role`; every release has one of each.
+    pub fn image(&self, role: Role) -> &CatalogImage {
+        self.images
+            .iter()
+            .find(|i| i.role == Some(role))
+            .expect("every role is checked when the data loads")
+    }
+
+    /// What bundle.json records of the group, so that `unpack` knows the server and its agent.
+    pub fn request(&self) -> crate::bundle::format::ServerRequest {
+        let r = |role| self.image(role).reference.to_string();
+        crate::bundle::format::ServerRequest {
+            server: r(Role::Server),
+            agent: r(Role::Agent),
+            load_balancer: r(Role::LoadBalancer),
+        }
+    }
+}
+
+/// A file a fact was read from: repository, tag, commit and path.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Source {
+    /// `rancher/rancher`, `rancher/cattle` (on GitHub).
+    pub repository: String,
+    pub tag: String,
+    /// The tag's commit, 40 hex digits.
+    pub commit: String,
+    pub path: String,
 }
 
 /// What `list` and `pack` were asked for.
@@ -164,8 +236,21 @@ pub struct Selection {
     pub version: String,
     /// One k8s template (`--k8s-template`); `None` means every template of the release.
     pub template: Option<String>,
-    /// The groups to keep; empty means all.
+    /// The groups to keep (`--only`); empty means those of a Kubernetes environment
+    /// ([`Group::K8S`]).
     pub groups: Vec<Group>,
+    /// Add the server group (`--with-server`).
+    pub with_server: bool,
+}
+
+impl Selection {
+    /// True when images of `group` are selected.
+    pub fn wants(&self, group: Group) -> bool {
+        match group {
+            Group::Server => self.with_server || self.groups.contains(&Group::Server),
+            g => self.groups.is_empty() || self.groups.contains(&g),
+        }
+    }
 }
 
 /// Why a catalog lookup or an image list failed.
@@ -184,8 +269,10 @@ pub enum CatalogError {
         template: String,
         known: String,
     },
-    /// An image group name that is not one of the four.
-    #[error("unknown image group {0:?}: expected pause, infra, addons (or k8saddons) or stacks")]
+    /// An image group name that is not one of the five.
+    #[error(
+        "unknown image group {0:?}: expected pause, infra, addons (or k8saddons), stacks or server"
+    )]
     UnknownGroup(String),
     /// The image list file could not be read.
     #[error("cannot read image list {}", path.display())]
@@ -249,6 +336,46 @@ struct DataRelease {
     final_: DataPick,
     at_release: Option<DataPick>,
     stacks: Vec<DataImage>,
+    server: DataServer,
+}
+
+/// A release's server group as the data file writes it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataServer {
+    /// rancher/rancher `server/Dockerfile` at the release tag.
+    rancher: DataSource,
+    /// rancher/cattle `resources/content/cattle-global.properties` at the tag the Dockerfile's
+    /// `pinned_by` variable names.
+    cattle: DataSource,
+    images: Vec<DataServerImage>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataSource {
+    repository: String,
+    tag: String,
+    commit: String,
+    path: String,
+    #[allow(dead_code)] // the variable of server/Dockerfile that names this tag
+    #[serde(default)]
+    pinned_by: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataServerImage {
+    #[serde(rename = "ref")]
+    reference: String,
+    path: String,
+    role: Role,
+    /// `rancher` or `cattle`: which source holds it.
+    from: String,
+    #[allow(dead_code)] // the variable or property read, for readers of the data file
+    key: String,
+    #[serde(default)]
+    inferred: bool,
 }
 
 #[derive(Deserialize)]
@@ -289,6 +416,7 @@ fn load(text: &str) -> Result<Catalog, String> {
             private_path: d.path.clone(),
             alt_paths: d.alt.clone(),
             inferred: d.inferred,
+            role: None,
         })
     };
     let mut templates: HashMap<&str, Vec<CatalogImage>> = HashMap::new();
@@ -337,9 +465,25 @@ fn load(text: &str) -> Result<Catalog, String> {
             images,
         }];
         ts.extend(at);
+        let server = server_group(&r.version, &r.server, |d| {
+            let mut i = image(
+                &DataImage {
+                    reference: d.reference.clone(),
+                    path: d.path.clone(),
+                    alt: vec![],
+                    inferred: d.inferred,
+                    stack: None,
+                },
+                Group::Server,
+            )?;
+            i.role = Some(d.role);
+            Ok(i)
+        })
+        .map_err(|e| format!("release {}: server group: {e}", r.version))?;
         releases.push(Release {
             version: r.version.clone(),
             templates: ts,
+            server,
         });
     }
     releases.sort_by_key(|r| semver(&r.version));
@@ -347,6 +491,54 @@ fn load(text: &str) -> Result<Catalog, String> {
         origin: data.origin,
         releases,
     })
+}
+
+/// A release's server group, checked: one image per role, in role order, each from a source
+/// that names a full commit, and the server tagged with the release.
+fn server_group(
+    version: &str,
+    d: &DataServer,
+    image: impl Fn(&DataServerImage) -> Result<CatalogImage, String>,
+) -> Result<ServerGroup, String> {
+    let roles: Vec<Role> = d.images.iter().map(|i| i.role).collect();
+    if roles != Role::ALL {
+        return Err(format!("roles {roles:?}, expected {:?}", Role::ALL));
+    }
+    let mut sources = Vec::new();
+    for (name, s) in [("rancher", &d.rancher), ("cattle", &d.cattle)] {
+        let hex = |c: &str| c.len() == 40 && c.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex(&s.commit) || s.repository.is_empty() || s.path.is_empty() || s.tag.is_empty() {
+            return Err(format!(
+                "source {name} needs a repository, tag, path and full commit"
+            ));
+        }
+        sources.push(Source {
+            repository: s.repository.clone(),
+            tag: s.tag.clone(),
+            commit: s.commit.clone(),
+            path: s.path.clone(),
+        });
+    }
+    if d.rancher.tag != format!("v{version}") {
+        return Err(format!(
+            "rancher/rancher tag {} is not v{version}",
+            d.rancher.tag
+        ));
+    }
+    let mut images = Vec::new();
+    for i in &d.images {
+        if i.from != "rancher" && i.from != "cattle" {
+            return Err(format!("{}: unknown source {:?}", i.reference, i.from));
+        }
+        images.push(image(i)?);
+    }
+    if images[0].reference.tag() != Some(d.rancher.tag.as_str()) {
+        return Err(format!(
+            "the server image {} is not tagged {}",
+            images[0].reference, d.rancher.tag
+        ));
+    }
+    Ok(ServerGroup { sources, images })
 }
 
 /// `1.6.14` as numbers, for sorting.
@@ -417,17 +609,65 @@ pub fn select(sel: &Selection) -> Result<Vec<(String, Vec<CatalogImage>)>, Catal
             let images = t
                 .images
                 .into_iter()
-                .filter(|i| sel.groups.is_empty() || sel.groups.contains(&i.group))
+                .filter(|i| sel.wants(i.group))
                 .collect();
             (t.version, images)
         })
         .collect())
 }
 
+/// A selection resolved: the images of its k8s templates, and its server group when selected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selected {
+    /// Per k8s template, `(template version, images)` as [`select`] gives them; none when no
+    /// Kubernetes group is selected (`--only server`).
+    pub templates: Vec<(String, Vec<CatalogImage>)>,
+    /// The server group, when selected ([`Selection::wants`]).
+    pub server: Option<ServerGroup>,
+}
+
+impl Selected {
+    /// Resolves `sel` against the catalog.
+    pub fn resolve(sel: &Selection) -> Result<Selected, CatalogError> {
+        let mut templates = select(sel)?;
+        if !Group::K8S.iter().any(|g| sel.wants(*g)) {
+            templates.clear();
+        }
+        let server = match sel.wants(Group::Server) {
+            true => Some(release(&sel.version)?.server),
+            false => None,
+        };
+        Ok(Selected { templates, server })
+    }
+
+    /// Sets every image's places and pin, as [`with_upstream`] does.
+    pub fn with_upstream(&mut self, relocations: &[Relocation], pins: &Pins) {
+        with_upstream(&mut self.templates, relocations, pins);
+        for i in self.server.iter_mut().flat_map(|s| &mut s.images) {
+            i.set_upstream(relocations, pins);
+        }
+    }
+
+    /// The k8s template versions.
+    pub fn template_names(&self) -> Vec<String> {
+        self.templates.iter().map(|(t, _)| t.clone()).collect()
+    }
+
+    /// Every image once ([`union`]): the templates' first, then the server group's, where an
+    /// image a template already has is not repeated.
+    pub fn images(&self) -> Vec<CatalogImage> {
+        let mut all = self.templates.clone();
+        if let Some(s) = &self.server {
+            all.push((Group::Server.to_string(), s.images.clone()));
+        }
+        union(&all)
+    }
+}
+
 /// All images of a selection, each reference once, in first-seen order.
 ///
 /// When the same reference appears twice, the private paths of the later entry are added to the first's
-/// alternates, and it counts as inferred only if every entry is.
+/// alternates, it counts as inferred only if every entry is, and it keeps the role any entry has.
 pub fn union(selected: &[(String, Vec<CatalogImage>)]) -> Vec<CatalogImage> {
     let mut out: Vec<CatalogImage> = Vec::new();
     let mut index: HashMap<Reference, usize> = HashMap::new();
@@ -440,6 +680,7 @@ pub fn union(selected: &[(String, Vec<CatalogImage>)]) -> Vec<CatalogImage> {
             Some(&i) => {
                 let first = &mut out[i];
                 first.inferred &= img.inferred;
+                first.role = first.role.or(img.role);
                 for p in std::iter::once(&img.private_path).chain(&img.alt_paths) {
                     if *p != first.private_path && !first.alt_paths.contains(p) {
                         first.alt_paths.push(p.clone());
@@ -573,6 +814,36 @@ mod tests {
                 .images
                 .iter()
                 .any(|i| i.group == Group::Stacks));
+            // The server group: the server of this very release, its agent and load
+            // balancer, from docker.io as Rancher names them, none inferred.
+            let roles: Vec<Option<Role>> = r.server.images.iter().map(|i| i.role).collect();
+            assert_eq!(roles, Role::ALL.map(Some));
+            let server = r.server.image(Role::Server);
+            assert_eq!(
+                server.reference.to_string(),
+                format!("docker.io/rancher/server:v{}", r.version)
+            );
+            for i in &r.server.images {
+                assert_eq!(i.group, Group::Server);
+                assert_eq!(i.reference.registry(), "docker.io");
+                assert_eq!(
+                    i.private_path,
+                    format!(
+                        "{}:{}",
+                        i.reference.repository(),
+                        i.reference.tag().unwrap()
+                    )
+                );
+                assert!(!i.inferred, "{}", i.reference);
+                assert_eq!(i.places.len(), 1);
+            }
+            let repos: Vec<&str> = r
+                .server
+                .sources
+                .iter()
+                .map(|s| s.repository.as_str())
+                .collect();
+            assert_eq!(repos, ["rancher/rancher", "rancher/cattle"]);
         }
     }
 
@@ -611,6 +882,7 @@ mod tests {
             version: "1.6.14".into(),
             template: Some("v1.8.5-rancher4".into()),
             groups: vec![Group::Pause, Group::Infra, Group::Addons],
+            with_server: false,
         };
         let got = select(&sel).unwrap();
         assert_eq!(got.len(), 1);
@@ -728,6 +1000,7 @@ mod tests {
             version: "1.6.15".into(),
             template: Some("v1.9.5-rancher1-3".into()),
             groups: vec![Group::Pause, Group::Addons],
+            with_server: false,
         };
         let got = select(&sel).unwrap();
         assert_eq!(
@@ -801,6 +1074,7 @@ mod tests {
             version: "1.6.14".into(),
             template: Some("v1.9.5-rancher1-3".into()),
             groups: vec![],
+            with_server: false,
         })
         .unwrap_err()
         .to_string();
@@ -839,6 +1113,7 @@ mod tests {
             private_path: "rancher/x:1".into(),
             alt_paths: vec![],
             inferred: true,
+            role: None,
             places: vec![],
             pin: None,
         };
@@ -859,6 +1134,7 @@ mod tests {
             version: "1.6.14".into(),
             template: Some("v1.8.5-rancher4".into()),
             groups: vec![],
+            with_server: false,
         })
         .unwrap();
         let find = |s: &str| {
@@ -916,10 +1192,112 @@ mod tests {
         assert_eq!("addons".parse::<Group>().unwrap(), Group::Addons);
         assert_eq!("k8saddons".parse::<Group>().unwrap(), Group::Addons);
         assert_eq!("stacks".parse::<Group>().unwrap(), Group::Stacks);
+        assert_eq!("Server".parse::<Group>().unwrap(), Group::Server);
         let e = "images".parse::<Group>().unwrap_err().to_string();
-        assert!(e.contains("\"images\""), "{e}");
+        assert!(e.contains("\"images\"") && e.contains("server"), "{e}");
         assert_eq!(serde_json::to_string(&Group::Addons).unwrap(), "\"addons\"");
         assert_eq!(Group::Stacks.to_string(), "stacks");
+    }
+
+    #[test]
+    fn the_server_group_is_only_there_when_asked_for() {
+        let sel = |groups: Vec<Group>, with_server| Selection {
+            version: "1.6.14".into(),
+            groups,
+            with_server,
+            ..Default::default()
+        };
+        let refs_of = |s: &Selection| refs(&Selected::resolve(s).unwrap().images());
+        let default = refs_of(&sel(vec![], false));
+        assert!(default.iter().all(|r| !r.contains("rancher/server")));
+        assert!(Group::K8S.iter().all(|g| sel(vec![], false).wants(*g)));
+        assert!(!sel(vec![], false).wants(Group::Server));
+
+        let server = [
+            "docker.io/rancher/server:v1.6.14",
+            "docker.io/rancher/agent:v1.2.9",
+            "docker.io/rancher/lb-service-haproxy:v0.7.15",
+        ];
+        let with = refs_of(&sel(vec![], true));
+        assert_eq!(with[..default.len()], default[..]);
+        assert_eq!(with[default.len()..], server);
+        assert_eq!(refs_of(&sel(vec![Group::Server], false)), server);
+        assert_eq!(refs_of(&sel(vec![Group::Server], true)), server);
+        let infra = refs_of(&sel(vec![Group::Infra], true));
+        assert!(infra.ends_with(&server.map(String::from)));
+        assert!(infra.contains(&"docker.io/rancher/k8s:v1.8.5-rancher4".to_string()));
+        assert!(!infra.iter().any(|r| r.contains("pause")));
+
+        let s = Selected::resolve(&sel(vec![Group::Server], false)).unwrap();
+        assert!(s.templates.is_empty() && s.template_names().is_empty());
+        let group = s.server.unwrap();
+        let agent = group.image(Role::Agent);
+        assert_eq!(agent.private_path, "rancher/agent:v1.2.9");
+        assert_eq!(agent.group, Group::Server);
+        assert_eq!(
+            agent.private_refs("reg.local").unwrap()[0].to_string(),
+            "reg.local/rancher/agent:v1.2.9"
+        );
+        let r = group.request();
+        assert_eq!(r.server, "docker.io/rancher/server:v1.6.14");
+        assert_eq!(r.agent, "docker.io/rancher/agent:v1.2.9");
+        assert_eq!(
+            r.load_balancer,
+            "docker.io/rancher/lb-service-haproxy:v0.7.15"
+        );
+        // A template of another release is still refused with the group alone.
+        let mut bad = sel(vec![Group::Server], false);
+        bad.template = Some("v1.9.5-rancher1-3".into());
+        assert!(Selected::resolve(&bad).is_err());
+    }
+
+    #[test]
+    fn a_server_image_a_template_has_already_is_not_repeated() {
+        let mut s = Selected::resolve(&Selection {
+            version: "1.6.14".into(),
+            template: Some("v1.8.5-rancher4".into()),
+            groups: vec![Group::Infra],
+            with_server: true,
+        })
+        .unwrap();
+        // Suppose the load balancer were an infra image too.
+        let lb = s.server.as_ref().unwrap().image(Role::LoadBalancer).clone();
+        s.templates[0].1.push(CatalogImage {
+            group: Group::Infra,
+            role: None,
+            ..lb.clone()
+        });
+        let all = s.images();
+        let found: Vec<&CatalogImage> =
+            all.iter().filter(|i| i.reference == lb.reference).collect();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].group, Group::Infra, "the first entry stays");
+        assert_eq!(found[0].role, Some(Role::LoadBalancer), "its role is kept");
+        // Eight infra images and the load balancer, then the server and the agent.
+        assert_eq!(all.len(), 8 + 1 + 2);
+    }
+
+    #[test]
+    fn the_loader_refuses_a_server_group_it_cannot_trust() {
+        let data: serde_json::Value = serde_json::from_str(DATA).unwrap();
+        let refused = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut d = data.clone();
+            edit(&mut d["releases"][14]["server"]);
+            load(&d.to_string()).err().expect("refused")
+        };
+        let e = refused(&|s| s["cattle"]["commit"] = "ac6eb5c".into());
+        assert!(e.contains("1.6.14") && e.contains("full commit"), "{e}");
+        let e = refused(&|s| s["images"].as_array_mut().unwrap().swap(0, 1));
+        assert!(e.contains("roles"), "{e}");
+        let e = refused(&|s| s["images"][0]["ref"] = "docker.io/rancher/server:v1.6.15".into());
+        assert!(e.contains("not tagged v1.6.14"), "{e}");
+        let e = refused(&|s| s["rancher"]["tag"] = "v1.6.15".into());
+        assert!(e.contains("is not v1.6.14"), "{e}");
+        let e = refused(&|s| s["images"][2]["from"] = "catalog".into());
+        assert!(e.contains("unknown source"), "{e}");
+        let e = refused(&|s| s["images"][1]["role"] = "worker".into());
+        assert!(e.contains("worker"), "{e}");
+        assert!(load(&data.to_string()).is_ok());
     }
 
     #[test]

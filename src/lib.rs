@@ -28,6 +28,7 @@ pub mod pack;
 pub mod parts;
 pub mod problem;
 pub mod progress;
+pub mod rancher;
 pub mod reference;
 pub mod registry;
 pub mod retry;

@@ -5,7 +5,7 @@
 //! lines), with fully qualified references, so that [`crate::catalog::read_image_list`] can read it back.
 //! These functions only build strings; the CLI prints them.
 
-use crate::catalog::{self, CatalogImage};
+use crate::catalog::{self, CatalogImage, Selected, ServerGroup};
 
 /// The source of `template` in `release`, if the catalog knows both.
 fn source_of(release: &str, template: &str) -> Option<String> {
@@ -17,30 +17,68 @@ fn source_of(release: &str, template: &str) -> Option<String> {
 }
 
 /// Text listing: a `k8s: <template>  # <source>` line per template, then `    - <reference>` per image,
-/// with `# inferred` after images that are not from sources. When an image is fetched from
-/// elsewhere too, or its digest is pinned, a comment line below it says where from, in order,
-/// and which digest its tag must resolve to. Comments read back as nothing
+/// with `# inferred` after images that are not from sources. The server group, when selected,
+/// follows as `server: v<release>  # <sources>`, each image marked with its role. When an image
+/// is fetched from elsewhere too, or its digest is pinned, a comment line below it says where
+/// from, in order, and which digest its tag must resolve to. Comments read back as nothing
 /// ([`crate::catalog::parse_image_list`]).
-pub fn render_text(release: &str, per_template: &[(String, Vec<CatalogImage>)]) -> String {
-    let mut out = format!("# Rancher {release}: images per k8s template\n");
-    for (template, images) in per_template {
-        out.push_str(&format!("k8s: {template}"));
-        if let Some(src) = source_of(release, template) {
-            out.push_str(&format!("  # {src}"));
-        }
+pub fn render_text(release: &str, selected: &Selected) -> String {
+    let what = match (selected.templates.is_empty(), selected.server.is_some()) {
+        (false, true) => "images per k8s template, then the server group",
+        (true, true) => "the server group",
+        _ => "images per k8s template",
+    };
+    let mut out = format!("# Rancher {release}: {what}\n");
+    let mut section = |header: String, images: &[CatalogImage]| {
+        out.push_str(&header);
         out.push('\n');
         for i in images {
             out.push_str(&format!("    - {}", i.reference));
-            if i.inferred {
-                out.push_str(" # inferred");
+            let notes: Vec<&str> = i
+                .role
+                .map(|r| r.as_str())
+                .into_iter()
+                .chain(i.inferred.then_some("inferred"))
+                .collect();
+            if !notes.is_empty() {
+                out.push_str(&format!(" # {}", notes.join(", ")));
             }
             out.push('\n');
             if let Some(line) = fetch_line(i) {
                 out.push_str(&format!("        # {line}\n"));
             }
         }
+    };
+    for (template, images) in &selected.templates {
+        let header = match source_of(release, template) {
+            Some(src) => format!("k8s: {template}  # {src}"),
+            None => format!("k8s: {template}"),
+        };
+        section(header, images);
+    }
+    if let Some(server) = &selected.server {
+        let tag = server.image(crate::rancher::Role::Server).reference.tag();
+        let header = format!(
+            "server: {}  # {}",
+            tag.unwrap_or_default(),
+            server_sources(server)
+        );
+        section(header, &server.images);
     }
     out
+}
+
+/// `rancher/rancher v1.6.14@1409844 server/Dockerfile; rancher/cattle ...`.
+fn server_sources(server: &ServerGroup) -> String {
+    server
+        .sources
+        .iter()
+        .map(|s| {
+            let short = s.commit.get(..7).unwrap_or(&s.commit);
+            format!("{} {}@{short} {}", s.repository, s.tag, s.path)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `from A, then B; pinned to sha256:..` when the image has more than its own place or a pin.
@@ -61,6 +99,8 @@ fn fetch_line(i: &CatalogImage) -> Option<String> {
 struct JsonList<'a> {
     release: &'a str,
     templates: Vec<JsonTemplate<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<&'a ServerGroup>,
 }
 
 #[derive(serde::Serialize)]
@@ -70,11 +110,14 @@ struct JsonTemplate<'a> {
     images: &'a [CatalogImage],
 }
 
-/// JSON listing: `{"release", "templates": [{"template", "source", "images": [..]}]}`, pretty-printed.
-pub fn render_json(release: &str, per_template: &[(String, Vec<CatalogImage>)]) -> String {
+/// JSON listing: `{"release", "templates": [{"template", "source", "images": [..]}]}`, and
+/// `"server": {"sources": [..], "images": [..]}` when the server group is selected; pretty-printed.
+pub fn render_json(release: &str, selected: &Selected) -> String {
     let doc = JsonList {
         release,
-        templates: per_template
+        server: selected.server.as_ref(),
+        templates: selected
+            .templates
             .iter()
             .map(|(t, images)| JsonTemplate {
                 template: t,
@@ -123,16 +166,23 @@ mod tests {
     fn sel(version: &str) -> Vec<(String, Vec<CatalogImage>)> {
         select(&Selection {
             version: version.into(),
-            template: None,
-            groups: vec![],
+            ..Default::default()
         })
         .unwrap()
+    }
+
+    /// Templates only, as a selection without the server group gives them.
+    fn k8s(per: &[(String, Vec<CatalogImage>)]) -> Selected {
+        Selected {
+            templates: per.to_vec(),
+            server: None,
+        }
     }
 
     #[test]
     fn text_groups_by_template_and_reads_back() {
         let per = sel("1.6.14");
-        let text = render_text("1.6.14", &per);
+        let text = render_text("1.6.14", &k8s(&per));
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "# Rancher 1.6.14: images per k8s template");
         assert_eq!(
@@ -164,11 +214,11 @@ mod tests {
     fn text_marks_inferred_addons() {
         let per = select(&Selection {
             version: "v1.6.30".into(),
-            template: None,
             groups: vec![Group::Addons],
+            ..Default::default()
         })
         .unwrap();
-        let text = render_text("1.6.30", &per);
+        let text = render_text("1.6.30", &k8s(&per));
         assert!(
             text.contains("    - docker.io/rancher/tiller:v2.11.0 # inferred\n"),
             "{text}"
@@ -187,9 +237,10 @@ mod tests {
             version: "1.6.14".into(),
             template: Some("v1.8.5-rancher4".into()),
             groups: vec![Group::Pause, Group::Infra],
+            ..Default::default()
         })
         .unwrap();
-        let s = render_json("1.6.14", &per);
+        let s = render_json("1.6.14", &k8s(&per));
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["release"], "1.6.14");
         let t = &v["templates"][0];
@@ -230,6 +281,109 @@ mod tests {
         let j = s.find("\"group\"").unwrap();
         let k = s.find("\"private_path\"").unwrap();
         assert!(i < j && j < k);
+    }
+
+    #[test]
+    fn the_server_group_follows_the_templates_and_reads_back() {
+        let selected = Selected::resolve(&Selection {
+            version: "1.6.14".into(),
+            with_server: true,
+            ..Default::default()
+        })
+        .unwrap();
+        let text = render_text("1.6.14", &selected);
+        assert!(
+            text.starts_with("# Rancher 1.6.14: images per k8s template, then the server group\n")
+        );
+        assert!(
+            text.ends_with(
+                "\nserver: v1.6.14  # rancher/rancher v1.6.14@1409844 server/Dockerfile; \
+                 rancher/cattle v0.183.37@ac6eb5c resources/content/cattle-global.properties\n    \
+                 - docker.io/rancher/server:v1.6.14 # server\n    \
+                 - docker.io/rancher/agent:v1.2.9 # agent\n    \
+                 - docker.io/rancher/lb-service-haproxy:v0.7.15 # load-balancer\n"
+            ),
+            "{text}"
+        );
+        let back = catalog::parse_image_list(&text, Path::new("list.txt")).unwrap();
+        let want: Vec<_> = selected.images().into_iter().map(|i| i.reference).collect();
+        assert_eq!(back, want);
+
+        // --only server: the group alone, under its own heading.
+        let only = Selected::resolve(&Selection {
+            version: "1.6.14".into(),
+            groups: vec![Group::Server],
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(only.templates.is_empty());
+        let text = render_text("1.6.14", &only);
+        assert!(text.starts_with("# Rancher 1.6.14: the server group\nserver: v1.6.14  #"));
+        assert_eq!(
+            catalog::parse_image_list(&text, Path::new("x"))
+                .unwrap()
+                .len(),
+            3
+        );
+    }
+
+    #[test]
+    fn json_carries_the_server_group_with_roles_and_sources() {
+        let selected = Selected::resolve(&Selection {
+            version: "1.6.30".into(),
+            groups: vec![Group::Server],
+            ..Default::default()
+        })
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&render_json("1.6.30", &selected)).unwrap();
+        assert_eq!(v["templates"].as_array().unwrap().len(), 0);
+        let server = &v["server"];
+        let images: Vec<(&str, &str, &str)> = server["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["reference"].as_str().unwrap(),
+                    i["role"].as_str().unwrap(),
+                    i["private_path"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            images,
+            [
+                (
+                    "docker.io/rancher/server:v1.6.30",
+                    "server",
+                    "rancher/server:v1.6.30"
+                ),
+                (
+                    "docker.io/rancher/agent:v1.2.11",
+                    "agent",
+                    "rancher/agent:v1.2.11"
+                ),
+                (
+                    "docker.io/rancher/lb-service-haproxy:v0.9.14",
+                    "load-balancer",
+                    "rancher/lb-service-haproxy:v0.9.14"
+                ),
+            ]
+        );
+        assert_eq!(server["images"][0]["group"], "server");
+        assert_eq!(server["sources"][0]["repository"], "rancher/rancher");
+        assert_eq!(
+            server["sources"][0]["commit"],
+            "e780d3416460277ec56d77ac367dacbf564669a9"
+        );
+        assert_eq!(server["sources"][1]["tag"], "v0.183.83");
+        assert_eq!(
+            server["sources"][1]["path"],
+            "resources/content/cattle-global.properties"
+        );
+        // Without the group, no key at all (the documented shape of issue 12 stays).
+        let plain = render_json("1.6.30", &k8s(&sel("1.6.30")));
+        assert!(!plain.contains("\"server\""), "{plain}");
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! - [`places`] gives, for a reference, the ordered places to fetch it from: the operator's own
 //!   `--relocate` rules first (an internal proxy cache is where the operator wants traffic to
 //!   go, and it may be the only way out of the site), then the reference as Rancher names it,
-//!   then the known relocations. `pack` moves to the next place only when one answers that it
-//!   does not have the image (not found, denied, gone); `--mirror` applies to every place.
+//!   then the known relocations. `pack` moves to the next place when one does not have the
+//!   image (not found, denied, gone) or fails, and reports what each said
+//!   (`pack::locate`); `--mirror` applies to every place.
 //! - [`Pins`] holds upstream digests from a trusted record (the Kubernetes legacy backfill list
 //!   for every `gcr.io/google_containers` image Rancher 1.6 uses). `pack` refuses an image whose
 //!   tag resolves to another digest, naming both. `--pins FILE` replaces the table (a test

@@ -164,6 +164,22 @@ pub struct Request {
     /// `--keep-digests`: every manifest stored exactly as upstream served it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_digests: bool,
+    /// The server group, when it was asked for (`--with-server`, `--only server`): which
+    /// images are the server and its agent, for `unpack`'s command that starts the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerRequest>,
+}
+
+/// The images of a Rancher release's server group, by their `source` in `images`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerRequest {
+    /// `docker.io/rancher/server:v1.6.14`.
+    pub server: String,
+    /// The agent that server requires on every host, `docker.io/rancher/agent:v1.2.9`.
+    pub agent: String,
+    /// The load-balancer image it starts, `docker.io/rancher/lb-service-haproxy:v0.7.15`.
+    pub load_balancer: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -20,7 +20,7 @@ use contract::Checked;
 use reader::BundleError;
 
 /// A bundle being read: through its seek table ([`reader::BundleReader`]), or in one
-/// sequential pass (`crate::stream::Sequential`, a bundle without its table or standard
+/// sequential pass ([`sequential::Sequential`], a bundle without its table or standard
 /// input). Both gather facts for the one contract ([`contract`]) and deliver blob bytes;
 /// `verify` and `unpack` are written once against this trait.
 pub trait BundleSource {

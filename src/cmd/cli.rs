@@ -92,7 +92,7 @@ pub struct PackArgs {
     pub select: SelectArgs,
     /// Pack the images listed in FILE (one reference a line; `list` output works too)
     /// instead of a Rancher release.
-    #[arg(long = "images", value_name = "FILE", conflicts_with_all = ["version", "k8s_template", "only", "k8saddons"])]
+    #[arg(long = "images", value_name = "FILE", conflicts_with_all = ["version", "k8s_template", "only", "k8saddons", "with_server"])]
     pub images: Option<PathBuf>,
     /// The bundle to write, e.g. bundle.tar.zst.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
@@ -227,9 +227,13 @@ pub struct SelectArgs {
     /// Only this Kubernetes template (default: every template the release may run).
     #[arg(long = "k8s-template", value_name = "TAG")]
     pub k8s_template: Option<String>,
-    /// Only these groups: pause, infra, addons (or k8saddons), stacks. Repeatable.
+    /// Only these groups: pause, infra, addons (or k8saddons), stacks, server. Repeatable.
     #[arg(long = "only", value_name = "GROUP")]
     pub only: Vec<String>,
+    /// Add the server group: rancher/server, the agent it requires and its load-balancer
+    /// image (to install or upgrade Rancher itself behind the air gap).
+    #[arg(long = "with-server")]
+    pub with_server: bool,
     /// Same as `--only addons`, spelled as Rancher's print-catalog-images.py does.
     #[arg(long = "k8saddons")]
     pub k8saddons: bool,
@@ -240,7 +244,7 @@ pub struct ListArgs {
     #[command(flatten)]
     pub select: SelectArgs,
     /// Print the known releases and their Kubernetes templates.
-    #[arg(long = "versions", conflicts_with_all = ["version", "k8s_template", "only"])]
+    #[arg(long = "versions", conflicts_with_all = ["version", "k8s_template", "only", "with_server"])]
     pub versions: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
@@ -254,6 +258,10 @@ pub enum OutputFormat {
     Text,
     Json,
 }
+
+/// Longest connect, read or request timeout accepted (a week): a deadline is now plus the
+/// timeout, and a larger one would overflow the clock.
+const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 
 /// How to reach registries: shared by every command that talks to one.
 #[derive(Debug, Args, Clone, Default)]
@@ -308,16 +316,16 @@ pub struct RegistryArgs {
     pub retry_delay_ms: u64,
     /// Seconds to open a connection (TCP and TLS handshake).
     #[arg(long = "connect-timeout", value_name = "SECS", env = "AIRLOCK_CONNECT_TIMEOUT_SECS", default_value_t = 5,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub connect_timeout: u64,
     /// Seconds a connection may stay silent during one read or write.
     #[arg(long = "read-timeout", value_name = "SECS", env = "AIRLOCK_IO_TIMEOUT_SECS", default_value_t = 60,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub read_timeout: u64,
     /// Seconds for a whole small request (manifest, token, HEAD, /v2/, error answer), and
     /// for the answer headers of a blob request (five times this after a blob upload).
     #[arg(long = "request-timeout", value_name = "SECS", env = "AIRLOCK_REQUEST_TIMEOUT_SECS", default_value_t = 60,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub request_timeout: u64,
     /// Abort (and retry) a blob download or upload that moves fewer than KIB KiB in any
     /// --rate-window seconds.

@@ -26,11 +26,19 @@ pub fn run(args: InspectArgs) -> Result<i32> {
 fn render(b: &BundleManifest) -> String {
     let mut s = String::new();
     let what = match (&b.request.rancher_version, &b.request.image_list) {
-        (Some(v), _) => format!(
-            "Rancher {} (k8s templates: {})",
-            Escaped(v),
-            Escaped(&b.request.k8s_templates.join(", "))
-        ),
+        (Some(v), _) => {
+            let mut parts = Vec::new();
+            if !b.request.k8s_templates.is_empty() {
+                parts.push(format!(
+                    "k8s templates: {}",
+                    Escaped(&b.request.k8s_templates.join(", "))
+                ));
+            }
+            if b.request.server.is_some() {
+                parts.push("server group".to_string());
+            }
+            format!("Rancher {} ({})", Escaped(v), parts.join("; "))
+        }
         (None, Some(l)) => format!("image list {} ({})", Escaped(&l.file), l.sha256.short()),
         (None, None) => "images".to_string(),
     };

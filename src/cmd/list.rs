@@ -13,11 +13,11 @@ pub fn run(args: ListArgs) -> Result<i32> {
     }
     let sel = selection(&args.select)?;
     let (relocations, pins) = upstream_options(&args.upstream)?;
-    let mut per_template = catalog::select(&sel)?;
-    catalog::with_upstream(&mut per_template, &relocations, &pins);
+    let mut selected = catalog::Selected::resolve(&sel)?;
+    selected.with_upstream(&relocations, &pins);
     let text = match args.output {
-        OutputFormat::Text => airlock::list::render_text(&sel.version, &per_template),
-        OutputFormat::Json => airlock::list::render_json(&sel.version, &per_template),
+        OutputFormat::Text => airlock::list::render_text(&sel.version, &selected),
+        OutputFormat::Json => airlock::list::render_json(&sel.version, &selected),
     };
     print_text(&text);
     Ok(0)

@@ -92,6 +92,7 @@ pub(crate) fn selection(args: &SelectArgs) -> Result<Selection> {
         version: version.clone(),
         template: args.k8s_template.clone(),
         groups,
+        with_server: args.with_server,
     })
 }
 

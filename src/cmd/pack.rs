@@ -3,7 +3,7 @@
 use airlock::bundle::format::{ImageListSource, Request};
 use airlock::bundle::writer::WriteOptions;
 use airlock::cache::Cache;
-use airlock::catalog::{self, Group};
+use airlock::catalog;
 use airlock::digest::Digest;
 use airlock::escape::Escaped;
 use airlock::manifest::Platform;
@@ -82,15 +82,15 @@ fn from_release(
     pins: &Pins,
 ) -> Result<(Vec<PlannedImage>, Request)> {
     let sel = selection(&args.select)?;
-    let mut per_template = catalog::select(&sel)?;
-    catalog::with_upstream(&mut per_template, relocations, pins);
-    let templates = per_template.iter().map(|(t, _)| t.clone()).collect();
-    let planned = catalog::union(&per_template)
+    let mut selected = catalog::Selected::resolve(&sel)?;
+    selected.with_upstream(relocations, pins);
+    let planned = selected
+        .images()
         .into_iter()
         .map(|c| PlannedImage {
             target: c.private_path.clone(),
             alt_targets: c.alt_paths.clone(),
-            group: group_name(c.group).into(),
+            group: c.group.as_str().into(),
             places: c.places.iter().map(|p| p.reference.clone()).collect(),
             pin: c.pin.clone(),
             reference: c.reference.clone(),
@@ -98,12 +98,9 @@ fn from_release(
         .collect();
     let request = Request {
         rancher_version: Some(sel.version.clone()),
-        k8s_templates: templates,
-        groups: sel
-            .groups
-            .iter()
-            .map(|g| group_name(*g).to_string())
-            .collect(),
+        k8s_templates: selected.template_names(),
+        groups: sel.groups.iter().map(|g| g.as_str().to_string()).collect(),
+        server: selected.server.as_ref().map(|s| s.request()),
         ..Request::default()
     };
     Ok((planned, request))
@@ -123,15 +120,6 @@ fn list_target(r: &Reference) -> String {
         (Some(t), _) => format!("{}:{t}", r.repository()),
         (None, Some(d)) => format!("{}@{d}", r.repository()),
         (None, None) => format!("{}:latest", r.repository()),
-    }
-}
-
-fn group_name(g: Group) -> &'static str {
-    match g {
-        Group::Pause => "pause",
-        Group::Infra => "infra",
-        Group::Addons => "addons",
-        Group::Stacks => "stacks",
     }
 }
 

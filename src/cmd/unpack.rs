@@ -129,9 +129,9 @@ fn render(r: &UnpackReport) -> String {
             "{converted} images were converted at pack time to Docker schema 2 for Docker 1.12-17.03 (their digests differ from upstream's; `airlock inspect` says why)"
         );
     }
-    let _ = writeln!(s, "\nSet in Rancher:");
-    for (k, v) in &r.rancher_settings {
-        let _ = writeln!(s, "  {k}:\n      {}", Escaped(v));
-    }
+    s.push_str(&airlock::rancher::render(
+        r.rancher_server.as_ref(),
+        &r.rancher_settings,
+    ));
     s
 }

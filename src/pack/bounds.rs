@@ -74,3 +74,17 @@ pub(super) fn check_resolved(
     }
     Ok(())
 }
+
+/// Before any blob is fetched: the bundle's tar, `entries` files in all, holds no more entries
+/// than readers accept.
+pub(super) fn check_entries(entries: u64) -> Result<(), PackError> {
+    if entries > limits::MAX_ENTRIES {
+        return Err(PackError::Limit {
+            reason: format!(
+                "it would hold {entries} entries, more than the {} readers accept; pack the images into several bundles",
+                limits::MAX_ENTRIES
+            ),
+        });
+    }
+    Ok(())
+}

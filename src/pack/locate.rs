@@ -2,11 +2,18 @@
 //!
 //! 1. [`locate`]: each image is looked for at its places in order with `HEAD`, which resolves
 //!    the tag to a digest without Docker Hub counting a pull. A place that answers that it does
-//!    not have the image (not found, denied, gone) moves on to the next; any other failure
-//!    stops. A pinned image whose tag resolves to another digest is refused, naming both.
+//!    not have the image (not found, denied, gone, or a token server that refuses the
+//!    repository, as gcr.io's does for the deleted `kubernetes-helm` project), and a place that
+//!    fails (a server error after the retries, a timeout, TLS), moves on to the next, as
+//!    containerd's resolver moves on to its next host (`remotes/docker/resolver.go`): the
+//!    places hold the same image, and one broken host must not hide a copy elsewhere. Nothing
+//!    is silent: each place's answer is reported when a later one has the image, and all of
+//!    them when none has. A pinned image whose tag resolves to another digest is refused at
+//!    once, naming both.
 //! 2. [`check_allowance`]: where a registry sent its pull allowance (`ratelimit-remaining`), the
 //!    manifest `GET`s the pack still needs (manifests not in the cache, one per platform pulled)
-//!    must fit, or the pack stops before downloading anything, with both numbers.
+//!    must fit, or the pack stops before downloading anything, with both numbers (with more
+//!    than one platform kept, after fetching the indexes, to count their platforms).
 //!
 //! Then [`super::resolve`] reads and converts the manifests.
 
@@ -18,7 +25,7 @@ use crate::convert::oci::{self, EntryKind};
 use crate::digest::Digest;
 use crate::media_type::{self, Kind};
 use crate::reference::Reference;
-use crate::registry::{Client, RateLimit, RegistryError};
+use crate::registry::{Client, Manifest, RateLimit, RegistryError};
 
 /// Errors of resolving one image (each names the image).
 pub(super) type ResolveError = Box<dyn std::error::Error + Send + Sync>;
@@ -35,12 +42,8 @@ pub(super) struct Located {
     pub(super) rate_limit: Option<RateLimit>,
     /// The places that did not have it, and what each said.
     pub(super) misses: Vec<String>,
-}
-
-/// True for answers that mean "not here": look at the next place.
-fn not_here(e: &RegistryError) -> bool {
-    matches!(e, RegistryError::Unauthorized { .. })
-        || matches!(e.status(), Some(401 | 403 | 404 | 410))
+    /// The index its tag names, when [`check_allowance`] fetched it to count its platforms.
+    pub(super) index: Option<Manifest>,
 }
 
 /// Finds `plan` at the first of its places that has it (see the module docs).
@@ -63,23 +66,22 @@ pub(super) fn locate(client: &Client, plan: &PlannedImage) -> Result<Located, Re
                 misses.push(format!("{place}: not found"));
                 None
             }
-            Err(e) if not_here(&e) => {
-                misses.push(format!("{place}: {}", crate::error_chain(&e)));
-                None
-            }
             // A registry whose HEAD says nothing useful (no digest, or no HEAD at all): the
             // manifest itself tells, at the price of a counted pull.
             Err(RegistryError::Protocol { .. }) | Err(RegistryError::Api { status: 405, .. }) => {
                 match client.get_manifest(place) {
                     Ok(m) => Some((m.digest, m.media_type, None)),
-                    Err(e) if not_here(&e) => {
+                    Err(e) => {
                         misses.push(format!("{place}: {}", crate::error_chain(&e)));
                         None
                     }
-                    Err(e) => return Err(Box::new(e)),
                 }
             }
-            Err(e) => return Err(Box::new(e)),
+            // Not here, or this place is broken: the next one may have it (module docs).
+            Err(e) => {
+                misses.push(format!("{place}: {}", crate::error_chain(&e)));
+                None
+            }
         };
         let Some((digest, media_type, rate_limit)) = found else {
             continue;
@@ -106,6 +108,7 @@ pub(super) fn locate(client: &Client, plan: &PlannedImage) -> Result<Located, Re
             media_type,
             rate_limit,
             misses,
+            index: None,
         });
     }
     if let Some((i, place)) = first_404 {
@@ -137,33 +140,59 @@ fn window_text(limit: Option<u64>, window: Option<u64>) -> String {
     }
 }
 
-/// The manifest `GET`s resolving `l` will make: none for what the cache holds, one for the top
-/// manifest otherwise, and for an index one per platform manifest to fetch (exact when the
-/// index is cached; otherwise the platforms asked for, at least one).
-pub(super) fn pulls_needed(l: &Located, cache: Option<&Cache>, platforms: &Platforms) -> u64 {
-    let cached = |d: &Digest| cache.is_some_and(|c| matches!(c.manifest(d), Ok(Some(_))));
+/// True when the cache holds the manifest `d` (checked against its digest).
+fn is_cached(cache: Option<&Cache>, d: &Digest) -> bool {
+    cache.is_some_and(|c| matches!(c.manifest(d), Ok(Some(_))))
+}
+
+/// The manifest `GET`s resolving `l` will make: none for what the cache holds (or what was
+/// fetched already), one for the top manifest otherwise, and for an index one per distinct
+/// platform manifest resolving fetches and the cache does not hold: the first match of the
+/// platform asked for; with several platforms or all of them, every image entry (every entry
+/// with `keep`: the index is carried whole). Exact once the index is known (cached, or
+/// fetched by [`check_allowance`]); before, a lower bound: the platforms asked for, at least
+/// one.
+pub(super) fn pulls_needed(
+    l: &Located,
+    cache: Option<&Cache>,
+    platforms: &Platforms,
+    keep: bool,
+) -> u64 {
+    let cached = |d: &Digest| is_cached(cache, d);
     let mut n = 0;
-    if !cached(&l.digest) {
+    if l.index.is_none() && !cached(&l.digest) {
         n += 1;
     }
     if media_type::kind(&l.media_type) != Kind::Index {
         return n;
     }
-    let index = cache.and_then(|c| c.manifest(&l.digest).ok().flatten());
-    match index.and_then(|raw| oci::index_entries("index", &l.media_type, &raw).ok()) {
+    let index = match &l.index {
+        Some(m) => Some((m.raw.clone(), m.media_type.clone())),
+        None => cache
+            .and_then(|c| c.manifest(&l.digest).ok().flatten())
+            .map(|raw| (raw, l.media_type.clone())),
+    };
+    match index.and_then(|(raw, mt)| oci::index_entries("index", &mt, &raw).ok()) {
         Some(entries) => {
-            let wanted = entries.iter().filter(|e| match platforms {
-                Platforms::One(p) => {
-                    e.kind == EntryKind::Image && e.platform.as_ref().is_some_and(|q| p.matches(q))
-                }
-                _ => true,
-            });
-            // One platform: only the first match is fetched.
-            let wanted: Vec<_> = match platforms {
-                Platforms::One(_) => wanted.take(1).collect(),
-                _ => wanted.collect(),
+            let image = |e: &&oci::IndexEntry| e.kind == EntryKind::Image;
+            let fetched: Vec<&Digest> = match platforms {
+                Platforms::One(p) => entries
+                    .iter()
+                    .filter(image)
+                    .find(|e| e.platform.as_ref().is_some_and(|q| p.matches(q)))
+                    .map(|e| &e.blob.digest)
+                    .into_iter()
+                    .collect(),
+                _ if keep => entries.iter().map(|e| &e.blob.digest).collect(),
+                _ => entries
+                    .iter()
+                    .filter(image)
+                    .map(|e| &e.blob.digest)
+                    .collect(),
             };
-            n + wanted.iter().filter(|e| !cached(&e.blob.digest)).count() as u64
+            // An index may name one platform manifest many times: it is fetched once.
+            let distinct: std::collections::BTreeSet<&Digest> = fetched.into_iter().collect();
+            n + distinct.into_iter().filter(|d| !cached(d)).count() as u64
         }
         None => {
             n + match platforms {
@@ -175,43 +204,72 @@ pub(super) fn pulls_needed(l: &Located, cache: Option<&Cache>, platforms: &Platf
 }
 
 /// Refuses to start when a registry that announced its pull allowance has fewer pulls left
-/// than the pack needs from it.
+/// than the pack needs from it. First with what is known before any `GET` (a lower bound
+/// when an index is not cached); then, when more than one platform is kept, each such index
+/// is fetched with `fetch` (resolving needs it anyway; it is kept in `located` and in the
+/// cache) so that its platform manifests are counted exactly, before any of them or any blob
+/// is fetched.
 pub(super) fn check_allowance(
-    located: &[Located],
     cache: Option<&Cache>,
+    fetch: &dyn Fn(&Reference, &Digest) -> Option<Manifest>,
+    located: &mut [Located],
     platforms: &Platforms,
+    keep: bool,
 ) -> Result<(), AllowanceExceeded> {
-    let mut per: BTreeMap<&str, (RateLimit, u64, usize)> = BTreeMap::new();
-    for l in located {
+    let mut limits: BTreeMap<String, RateLimit> = BTreeMap::new();
+    for l in located.iter() {
         let Some(rl) = l.rate_limit else { continue };
-        let e = per.entry(l.place.registry()).or_insert((rl, 0, 0));
+        let e = limits.entry(l.place.registry().to_string()).or_insert(rl);
         // The lowest count is the latest.
-        if rl.remaining < e.0.remaining {
-            e.0 = rl;
+        if rl.remaining < e.remaining {
+            *e = rl;
         }
     }
-    for l in located {
-        if let Some(e) = per.get_mut(l.place.registry()) {
-            let n = pulls_needed(l, cache, platforms);
-            e.1 += n;
-            if n > 0 {
-                e.2 += 1;
+    // `spent`: the pulls made here, per registry.
+    let check = |located: &[Located], spent: &BTreeMap<String, u64>| {
+        for (registry, rl) in &limits {
+            let mut needed = spent.get(registry).copied().unwrap_or(0);
+            let mut images = 0;
+            for l in located.iter().filter(|l| l.place.registry() == registry) {
+                let n = pulls_needed(l, cache, platforms, keep);
+                needed += n;
+                if n > 0 {
+                    images += 1;
+                }
+            }
+            if needed > rl.remaining {
+                return Err(AllowanceExceeded {
+                    registry: registry.clone(),
+                    remaining: rl.remaining,
+                    limit: rl.limit,
+                    window: rl.window,
+                    needed,
+                    images,
+                });
             }
         }
+        Ok(())
+    };
+    let mut spent = BTreeMap::new();
+    check(located, &spent)?;
+    if matches!(platforms, Platforms::One(_)) {
+        return Ok(());
     }
-    for (registry, (rl, needed, images)) in per {
-        if needed > rl.remaining {
-            return Err(AllowanceExceeded {
-                registry: registry.to_string(),
-                remaining: rl.remaining,
-                limit: rl.limit,
-                window: rl.window,
-                needed,
-                images,
-            });
+    for l in located.iter_mut() {
+        let registry = l.place.registry().to_string();
+        if !limits.contains_key(&registry)
+            || media_type::kind(&l.media_type) != Kind::Index
+            || is_cached(cache, &l.digest)
+        {
+            continue;
+        }
+        // A failure here is resolving's to report, for this image.
+        if let Some(m) = fetch(&l.place, &l.digest) {
+            l.index = Some(m);
+            *spent.entry(registry).or_insert(0) += 1;
         }
     }
-    Ok(())
+    check(located, &spent)
 }
 
 #[cfg(test)]

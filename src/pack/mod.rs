@@ -364,7 +364,6 @@ fn resolve_all(
             Err(f) => failures.push(f),
         }
     }
-    locate::check_allowance(&found, keep_cache, &opts.platforms)?;
     let pulls = std::sync::atomic::AtomicU64::new(0);
     let resolve_downloads = std::sync::atomic::AtomicU64::new(0);
     let sources = sources::Sources {
@@ -373,6 +372,13 @@ fn resolve_all(
         pulls: &pulls,
         downloaded: &resolve_downloads,
     };
+    locate::check_allowance(
+        keep_cache,
+        &|place, digest| sources.manifest(place, digest).ok(),
+        &mut found,
+        &opts.platforms,
+        opts.keep_digests,
+    )?;
     let results: Vec<Result<Resolved, Failure>> = pool.install(|| {
         found
             .par_iter()
@@ -471,6 +477,14 @@ impl FetchPlan {
         opts: &PackOptions,
         reporter: &dyn Reporter,
     ) -> Result<(), PackError> {
+        // Written: the three documents, each manifest once, and each blob that is not a
+        // manifest and not left out.
+        let written = self
+            .wanted
+            .keys()
+            .filter(|d| !self.omit(opts, d) && !self.manifests.contains(*d))
+            .count();
+        bounds::check_entries(3 + (self.manifests.len() + written) as u64)?;
         let mut entries = 3 + self.wanted.len() as u64 + self.manifests.len() as u64;
         // Sizes come from the registries: added up checked, as two layers of 2^63 bytes wrap
         // to 0.

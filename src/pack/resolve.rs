@@ -88,7 +88,10 @@ pub(super) fn resolve(
     keep: bool,
 ) -> Result<Resolved, ResolveError> {
     let place = &l.place;
-    let top = src.manifest(place, &l.digest)?;
+    let top = match &l.index {
+        Some(m) => m.clone(),
+        None => src.manifest(place, &l.digest)?,
+    };
     let mut r = Resolution {
         src,
         place,
@@ -334,6 +337,23 @@ impl Resolution<'_> {
             .collect();
         crate::bundle::limits::index_children(top.raw.len() as u64, &as_children)
             .map_err(|e| format!("{what}: {e}"))?;
+        if !self.keep && !entries.iter().any(|e| e.kind == EntryKind::Image) {
+            // A list of nothing: every engine answers "no supported platform found in
+            // manifest list".
+            let left_out: Vec<String> = dropped
+                .iter()
+                .map(|d| format!("{} {}", d.digest, d.reason))
+                .collect();
+            let why = if left_out.is_empty() {
+                "it has no entries".to_string()
+            } else {
+                format!("every entry is left out: {}", left_out.join(", "))
+            };
+            return Err(format!(
+                "{what}: its index holds no image to pull ({why}); --keep-digests carries the index unchanged"
+            )
+            .into());
+        }
         let wanted: Vec<&oci::IndexEntry> = entries
             .iter()
             .filter(|e| self.keep || e.kind == EntryKind::Image)

@@ -106,35 +106,29 @@ impl Sources<'_> {
             .client
             .get_blob(place.registry(), place.repository(), &blob.digest)?;
         let mut gz = DiffId::new();
-        let d = match self.cache {
+        let mut tee = Tee {
+            inner: stream.reader,
+            out: &mut gz,
+            error: None,
+        };
+        // The whole download is read and verified before a decompression error is believed:
+        // bytes garbled in transit break the deflate stream too, and the operator must hear
+        // "corrupt" (retry), not "not gzip" (--keep-digests).
+        match self.cache {
             Some(c) => {
-                let mut tee = Tee {
-                    inner: stream.reader,
-                    out: &mut gz,
-                    error: None,
-                };
-                let inserted = c.insert(&blob.digest, blob.size, &mut tee);
-                if let Some(e) = tee.error.take() {
-                    return Err(not_gzip(e));
-                }
-                inserted?;
-                gz.finish().map_err(not_gzip)?
+                c.insert(&blob.digest, blob.size, &mut tee)?;
             }
             None => {
-                let mut r = VerifyingReader::new(stream.reader, blob.digest.clone(), blob.size);
-                let mut buf = vec![0u8; 256 << 10];
-                loop {
-                    let n = r.read(&mut buf).map_err(|e| -> ResolveError {
-                        format!("{place}: layer {}: {e}", blob.digest).into()
-                    })?;
-                    if n == 0 {
-                        break;
-                    }
-                    gz.write_all(&buf[..n]).map_err(not_gzip)?;
-                }
-                gz.finish().map_err(not_gzip)?
+                let mut r = VerifyingReader::new(&mut tee, blob.digest.clone(), blob.size);
+                io::copy(&mut r, &mut io::sink()).map_err(|e| -> ResolveError {
+                    format!("{place}: layer {}: {e}", blob.digest).into()
+                })?;
             }
-        };
+        }
+        if let Some(e) = tee.error.take() {
+            return Err(not_gzip(e));
+        }
+        let d = gz.finish().map_err(not_gzip)?;
         self.downloaded.fetch_add(blob.size, Ordering::Relaxed);
         if let Some(c) = self.cache {
             c.insert_diff_id(&blob.digest, &d)?;
@@ -172,8 +166,8 @@ impl Write for DiffId {
     }
 }
 
-/// Passes a download through to the cache while feeding a [`DiffId`]; a decompression error
-/// is kept aside (the download itself goes on, so the cache still gets the verified blob).
+/// Passes a download through while feeding a [`DiffId`]; a decompression error is kept aside
+/// (the download itself goes on, so it is verified, and the cache still gets the blob).
 struct Tee<'a, R> {
     inner: R,
     out: &'a mut DiffId,

@@ -49,7 +49,7 @@ impl Client {
     /// The credentials configured for `origin`'s host; a helper that failed on the way is
     /// reported once as a warning.
     fn credentials_for(&self, origin: &Endpoint) -> Lookup {
-        let l = self.opts.credentials.lookup(&origin.host);
+        let l = self.lookup(origin);
         if let Some(p) = &l.problem {
             self.warn_once(&format!(
                 "{p}; continuing without credentials for {}",
@@ -57,6 +57,26 @@ impl Client {
             ));
         }
         l
+    }
+
+    /// The credentials configured for `origin`'s host, if they may go there. Credentials are
+    /// keyed by host and port only (as Docker keys `config.json`), so over plain http they go
+    /// only to an origin the operator chose plain http for (an `http://` rule, or
+    /// `--insecure`): a redirect from a plain-http registry to `http://ghcr.io` (which anyone
+    /// on that link can inject) must not carry ghcr.io's credentials in the clear, nor hand
+    /// them to a token realm that host picks.
+    fn lookup(&self, origin: &Endpoint) -> Lookup {
+        let chosen = self.opts.insecure || self.opts.endpoints.iter().any(|(_, e)| e == origin);
+        if origin.scheme == "http" && !chosen {
+            return Lookup {
+                problem: Some(format!(
+                    "airlock sends no credentials over plain http to {}, where a registry's answer pointed it (name it with http:// in --mirror, or give --insecure, to allow it)",
+                    origin.host
+                )),
+                ..Lookup::default()
+            };
+        }
+        self.opts.credentials.lookup(&origin.host)
     }
 
     /// Where the credentials for `origin` come from, for `-v` ("credentials for X from
@@ -187,9 +207,7 @@ impl Client {
             _ => String::new(),
         };
         let problem = self
-            .opts
-            .credentials
-            .lookup(&origin.host)
+            .lookup(origin)
             .problem
             .map(|p| format!("; {p}"))
             .unwrap_or_default();

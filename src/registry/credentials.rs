@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -125,8 +125,8 @@ pub struct CredentialStore {
     helpers: HashMap<String, String>,
     /// `credsStore`: the helper for every host.
     store: Option<String>,
-    /// Helper answers, once per host and run.
-    asked: Arc<Mutex<HashMap<String, Lookup>>>,
+    /// Helper answers, once per host and run: requests that ask at once wait for the one run.
+    asked: Arc<Mutex<HashMap<String, Arc<OnceLock<Lookup>>>>>,
 }
 
 #[derive(Clone)]
@@ -295,14 +295,29 @@ impl CredentialStore {
                 problem: None,
             };
         };
-        if let Some(known) = self.asked.lock().unwrap().get(&key) {
-            return known.clone();
-        }
-        let server_url = self.server_url(&key);
+        let cell = self
+            .asked
+            .lock()
+            .unwrap()
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| self.ask(helper, &key, from_file))
+            .clone()
+    }
+
+    /// Runs `helper` for `key`, falling back to the `auths` entry (`from_file`).
+    fn ask(
+        &self,
+        helper: &str,
+        key: &str,
+        from_file: impl Fn() -> Option<(Credentials, Source)>,
+    ) -> Lookup {
+        let server_url = self.server_url(key);
         let mut found = match credhelper::get(helper, &server_url, HELPER_TIMEOUT) {
             HelperAnswer::Found(c) => Lookup {
                 credentials: Some(c),
-                source: Some(Source::Helper(helper.clone())),
+                source: Some(Source::Helper(helper.to_string())),
                 problem: None,
             },
             HelperAnswer::NotFound => Lookup::default(),
@@ -320,7 +335,6 @@ impl CredentialStore {
                 found.source = Some(s);
             }
         }
-        self.asked.lock().unwrap().insert(key, found.clone());
         found
     }
 

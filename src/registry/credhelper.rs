@@ -2,9 +2,12 @@
 //! (<https://github.com/docker/docker-credential-helpers>): `docker-credential-NAME get`, the
 //! server URL on standard input, `{"ServerURL","Username","Secret"}` on standard output. A
 //! `Username` of `<token>` means the secret is an identity token (OAuth2 refresh token).
+//! A helper is killed at its timeout, and a process it leaves behind (`dbus-launch`, an agent)
+//! that keeps its output pipes open cannot hold airlock past a short grace.
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::credentials::Credentials;
@@ -40,8 +43,16 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
 
 /// Runs `docker-credential-<name> get` for `server_url`, killing it after `timeout`.
 pub(crate) fn get(name: &str, server_url: &str, timeout: Duration) -> HelperAnswer {
-    let program = format!("docker-credential-{name}");
-    let mut child = match Command::new(&program)
+    run(
+        std::ffi::OsStr::new(&format!("docker-credential-{name}")),
+        server_url,
+        timeout,
+    )
+}
+
+/// Runs `program get` for `server_url`, killing it after `timeout`.
+fn run(program: &std::ffi::OsStr, server_url: &str, timeout: Duration) -> HelperAnswer {
+    let mut child = match Command::new(program)
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -59,27 +70,8 @@ pub(crate) fn get(name: &str, server_url: &str, timeout: Duration) -> HelperAnsw
         let _ = stdin.write_all(server_url.as_bytes());
     }
     // Read both pipes on threads so a chatty helper cannot block on a full pipe.
-    let pipe = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut out = Vec::new();
-            if let Some(r) = r {
-                let _ = r.take(MAX_OUTPUT).read_to_end(&mut out);
-            }
-            out
-        })
-    };
-    let stdout = pipe(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let stderr = pipe(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
+    let stdout = Pipe::read(child.stdout.take());
+    let stderr = Pipe::read(child.stderr.take());
     let deadline = Instant::now() + timeout;
     let status = loop {
         match child.try_wait() {
@@ -97,8 +89,11 @@ pub(crate) fn get(name: &str, server_url: &str, timeout: Duration) -> HelperAnsw
             Err(e) => return HelperAnswer::Failed(format!("could not be waited for: {e}")),
         }
     };
-    let out = stdout.join().unwrap_or_default();
-    let err = stderr.join().unwrap_or_default();
+    // Once the helper has exited its output is in the pipes; a process it left behind may
+    // hold them open for ever, so the wait for their end is short.
+    let until = Instant::now() + PIPE_GRACE;
+    let out = stdout.finish(until);
+    let err = stderr.finish(until);
     if !status.success() {
         let said = String::from_utf8_lossy(if out.is_empty() { &err } else { &out }).to_string();
         // The helpers' protocol error for "nothing stored for this server".
@@ -108,6 +103,45 @@ pub(crate) fn get(name: &str, server_url: &str, timeout: Duration) -> HelperAnsw
         return HelperAnswer::Failed(format!("failed ({status}): {}", first_line_escaped(&said)));
     }
     parse_answer(&out)
+}
+
+/// How long the pipes of a helper that exited may stay open before what they gave is taken.
+const PIPE_GRACE: Duration = Duration::from_secs(1);
+
+/// One of a helper's output pipes, read on its own thread into a shared buffer.
+struct Pipe {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    ended: mpsc::Receiver<()>,
+}
+
+impl Pipe {
+    fn read(r: Option<impl Read + Send + 'static>) -> Pipe {
+        let bytes = Arc::new(Mutex::new(Vec::new()));
+        let (tx, ended) = mpsc::channel();
+        let shared = bytes.clone();
+        std::thread::spawn(move || {
+            if let Some(r) = r {
+                let mut r = r.take(MAX_OUTPUT);
+                let mut buf = [0u8; 4096];
+                while let Ok(n @ 1..) = r.read(&mut buf) {
+                    shared
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend_from_slice(&buf[..n]);
+                }
+            }
+            let _ = tx.send(());
+        });
+        Pipe { bytes, ended }
+    }
+
+    /// What the pipe gave by its end, or by `until` if it stays open.
+    fn finish(self, until: Instant) -> Vec<u8> {
+        let _ = self
+            .ended
+            .recv_timeout(until.saturating_duration_since(Instant::now()));
+        std::mem::take(&mut *self.bytes.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 fn parse_answer(out: &[u8]) -> HelperAnswer {
@@ -182,6 +216,47 @@ mod tests {
         ));
         assert!(
             matches!(parse_answer(b"secret-in-garbage"), HelperAnswer::Failed(m) if !m.contains("secret"))
+        );
+    }
+
+    /// Writes an executable shell script and gives its path.
+    fn script(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
+        let p = dir.join("docker-credential-t");
+        std::fs::write(&p, format!("#!/bin/sh\n{body}")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    #[test]
+    fn a_helper_that_leaves_a_process_holding_its_output_does_not_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        // As `dbus-launch` or an agent started on the way can: a background process that
+        // inherits the helper's standard output and error keeps the pipes open after the
+        // helper answered and exited.
+        let p = script(
+            dir.path(),
+            "read url\nsleep 8 &\nprintf '{\"Username\":\"u\",\"Secret\":\"s\"}'\n",
+        );
+        let started = Instant::now();
+        let a = run(p.as_os_str(), "reg", Duration::from_secs(1));
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            matches!(&a, HelperAnswer::Found(c) if c.username == "u" && c.password() == "s"),
+            "{a:?}"
+        );
+        // A helper that never exits is killed at its timeout.
+        let p = script(dir.path(), "sleep 8\n");
+        let started = Instant::now();
+        let a = run(p.as_os_str(), "reg", Duration::from_secs(1));
+        assert!(started.elapsed() < Duration::from_secs(4));
+        assert!(
+            matches!(&a, HelperAnswer::Failed(m) if m.contains("within 1 s")),
+            "{a:?}"
         );
     }
 

@@ -237,6 +237,33 @@ mod tests {
         }
     }
 
+    /// The resolver itself, as the agent calls it: `2852039166` is no address literal to Rust
+    /// (so check_hop lets it through), but the system resolver reads it as 169.254.169.254.
+    /// Resolving it sends nothing.
+    #[test]
+    fn the_resolver_refuses_a_name_that_resolves_to_metadata() {
+        use ureq::unversioned::transport::time::Duration;
+        let timeout = NextTimeout {
+            after: Duration::Exact(std::time::Duration::from_secs(5)),
+            reason: ureq::Timeout::Resolve,
+            per_read: None,
+            per_write: None,
+        };
+        let (r, trusted) = GuardedResolver::new();
+        let config = ureq::config::Config::default();
+        let uri: ureq::http::Uri = "http://2852039166/latest/meta-data/".parse().unwrap();
+        assert!(check_hop("http://reg/v2/", &uri.to_string(), false).is_ok());
+        let e = r.resolve(&uri, &config, timeout).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("2852039166 resolves to 169.254.169.254, a cloud metadata address"),
+            "{e}"
+        );
+        // A host the operator named may resolve there.
+        trusted.write().unwrap().insert("2852039166".into());
+        assert!(r.resolve(&uri, &config, timeout).is_ok());
+    }
+
     #[test]
     fn names_resolving_to_metadata_are_refused() {
         let meta: std::net::SocketAddr = "169.254.169.254:80".parse().unwrap();

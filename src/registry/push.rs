@@ -84,8 +84,15 @@ impl Client {
         mount_from: Option<&str>,
         open: &OpenBlob<'_>,
     ) -> Result<BlobOutcome, PushError> {
-        if self.blob_exists(registry, repository, digest)?.is_some() {
-            return Ok(BlobOutcome::Present);
+        match self.blob_exists(registry, repository, digest) {
+            Ok(Some(_)) => return Ok(BlobOutcome::Present),
+            Ok(None) => {}
+            // A HEAD that fails on the registry's side (5xx, after its retries) says nothing
+            // about the blob: distribution answers 500 for a blob whose repository link a crash
+            // left empty. The upload rewrites that link; a registry that is really failing
+            // fails the upload too, with its own error.
+            Err(RegistryError::Api { status, .. }) if status >= 500 => {}
+            Err(e) => return Err(e.into()),
         }
         // Only the streamed PUT is retried here, with a new session: every other request was
         // retried where it was sent.

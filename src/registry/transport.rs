@@ -208,9 +208,10 @@ impl Kind {
     fn of(req: &Req<'_>) -> Kind {
         match req.body {
             ReqBody::Stream { .. } => Kind::Upload,
+            // `/v2/<name>/blobs/<digest>`: judged by the last two segments, as a repository
+            // may itself be named `blobs`.
             _ if req.method == http::Method::GET
-                && req.path.contains("/blobs/")
-                && !req.path.contains("/blobs/uploads") =>
+                && req.path.rsplit('/').nth(1) == Some("blobs") =>
             {
                 Kind::BlobGet
             }
@@ -763,10 +764,10 @@ impl Client {
                     }
                 }
             });
-            let out = f();
-            *done.0.lock().unwrap() = true;
-            done.1.notify_all();
-            out
+            // Stops the helper thread however `f` ends: the scope waits for it, so a panic in
+            // `f` would otherwise hang the process instead of reaching `main`.
+            let _stop = Stop(&done);
+            f()
         })
     }
 
@@ -842,6 +843,16 @@ impl<'a> Call<'a> {
             body: &ReqBody::Empty,
             kind,
         }
+    }
+}
+
+/// Tells [`Client::observe`]'s helper thread to end, when dropped.
+struct Stop<'a>(&'a (Mutex<bool>, Condvar));
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.0 .1.notify_all();
     }
 }
 
@@ -982,6 +993,19 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_inside_observe_unwinds_instead_of_hanging() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let c = Client::new(Options::default()).unwrap();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                c.observe(&crate::progress::Silent, || panic!("a bug"))
+            }));
+            let _ = tx.send(r.is_err());
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(true));
+    }
+
+    #[test]
     fn reads_docker_hub_ratelimit_headers() {
         assert_eq!(
             parse_ratelimit(Some("100;w=21600")),
@@ -1019,6 +1043,15 @@ mod tests {
         assert_eq!(
             Kind::of(&req(http::Method::GET, "/v2/x/blobs/uploads/u")),
             Kind::Small
+        );
+        // A repository may be named `blobs`: its manifests are still small documents.
+        assert_eq!(
+            Kind::of(&req(http::Method::GET, "/v2/library/blobs/manifests/1")),
+            Kind::Small
+        );
+        assert_eq!(
+            Kind::of(&req(http::Method::GET, "/v2/blobs/blobs/sha256:1")),
+            Kind::BlobGet
         );
     }
 }

@@ -23,7 +23,7 @@ mod push;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::bundle::contract::{self, ImageContent};
+use crate::bundle::contract;
 use crate::bundle::format::ImageRecord;
 use crate::bundle::reader::BundleError;
 use crate::bundle::BundleSource;
@@ -97,8 +97,11 @@ pub struct UnpackReport {
     pub bytes_uploaded: u64,
     /// Requests that were tried again after a transient failure.
     pub retries: u64,
-    /// What to set in Rancher.
+    /// What to set in Rancher ([`crate::rancher::settings`]).
     pub rancher_settings: Vec<(String, String)>,
+    /// How to start the Rancher server, when the bundle holds its server group.
+    #[serde(rename = "rancherServer", skip_serializing_if = "Option::is_none")]
+    pub rancher_server: Option<crate::rancher::ServerStart>,
     #[serde(skip)]
     pub elapsed: Duration,
 }
@@ -253,11 +256,18 @@ pub fn unpack(
         &pool,
     );
     let counts = blobs.counts;
+    let (rancher_settings, rancher_server) = crate::rancher::advice(
+        &checked.manifest.request,
+        checked.images.iter().map(|i| &i.record),
+        &opts.registry,
+        &opts.prefix,
+    );
     Ok((
         mappings,
         Some(UnpackReport {
             registry: opts.registry.clone(),
-            rancher_settings: rancher_settings(&checked.images, &opts.registry, &opts.prefix),
+            rancher_settings,
+            rancher_server,
             images,
             blobs_uploaded: counts.uploaded,
             blobs_mounted: counts.mounted,
@@ -270,53 +280,4 @@ pub fn unpack(
             elapsed: started.elapsed(),
         }),
     ))
-}
-
-/// What to set in Rancher 1.6, in the words of its Kubernetes template and settings.
-pub fn rancher_settings(
-    images: &[ImageContent],
-    registry: &str,
-    prefix: &str,
-) -> Vec<(String, String)> {
-    let reg = format!(
-        "{registry}{}",
-        if prefix.is_empty() {
-            String::new()
-        } else {
-            format!("/{}", prefix.trim_end_matches('/'))
-        }
-    );
-    let mut out = vec![
-        (
-            "Admin > Settings > Advanced > registry.default (Default Registry for Infrastructure Stacks)".to_string(),
-            reg.clone(),
-        ),
-        (
-            "Kubernetes template: Private Registry for Add-Ons and Pod Infra Container Image".to_string(),
-            reg.clone(),
-        ),
-    ];
-    if let Some(pause) = images.iter().find(|i| i.record.group == "pause") {
-        out.push((
-            "Kubernetes template: Pod Infra Container Image".to_string(),
-            pause.record.target.clone(),
-        ));
-        if let Some((ns, _)) = pause.record.target.split_once('/') {
-            out.push((
-                "Kubernetes template: Image namespace for Add-Ons and Pod Infra Container Image"
-                    .to_string(),
-                ns.to_string(),
-            ));
-        }
-    }
-    if images
-        .iter()
-        .any(|i| i.record.target.starts_with("kubernetes-helm/"))
-    {
-        out.push((
-            "Kubernetes template: Image namespace for kubernetes-helm Image".to_string(),
-            "kubernetes-helm".to_string(),
-        ));
-    }
-    out
 }

@@ -883,6 +883,29 @@ fn no_blob_requested(up: &FakeServer) {
     assert!(blobs.is_empty(), "{blobs:?}");
 }
 
+/// Readers refuse a tar of more than 100,000 entries; four images of 26,000 distinct small
+/// layers each (within every other bound) would make 104,011. `pack` refuses before it
+/// downloads, not after writing a bundle `verify` refuses.
+#[test]
+fn r17_pack_refuses_more_entries_than_readers_accept_before_any_download() {
+    let layers = vec![1u64; 26_000];
+    let manifests: Vec<(String, Vec<u8>)> = (0..4u64)
+        .map(|i| (format!("x/m{i}"), manifest_declaring(100 + i, &layers)))
+        .collect();
+    let up = upstream(
+        manifests
+            .iter()
+            .map(|(repo, m)| (repo.as_str(), "1", m.clone()))
+            .collect(),
+    );
+    let images: Vec<String> = (0..4).map(|i| format!("docker.io/x/m{i}:1")).collect();
+    pack_list(&up, &images, &[]).refused(
+        "104,011 entries",
+        &["104011 entries", "more than the 100000"],
+    );
+    no_blob_requested(&up);
+}
+
 #[test]
 fn r17_sizes_that_overflow_are_refused_before_any_download() {
     let half = 1u64 << 63;
@@ -954,25 +977,23 @@ fn r17_pack_refuses_what_its_readers_would_refuse_before_any_download() {
     no_blob_requested(&up);
 }
 
+/// The Docker image as bundle entries: its manifest's digest and size, and the manifest,
+/// config and layers.
+fn docker_image() -> (Digest, u64, Blobs) {
+    let raw = fixture(DOCKER_IMG).artifact.manifest().to_vec();
+    let (raw, mut blobs) = padded_image(raw.len());
+    let m = Digest::of(&raw);
+    blobs.insert(0, (m.clone(), raw.clone()));
+    (m, raw.len() as u64, blobs)
+}
+
 #[test]
 fn r17_verify_reports_two_images_for_one_target() {
-    let f = fixture(DOCKER_IMG);
-    let raw = f.artifact.manifest().to_vec();
-    let m = Digest::of(&raw);
-    let img = &f.artifact.images()[0];
-    let mut blobs = vec![
-        (m.clone(), raw.clone()),
-        (img.config.digest.clone(), img.config.data.clone()),
-    ];
-    blobs.extend(
-        img.layers
-            .iter()
-            .map(|l| (l.digest.clone(), l.data.clone())),
-    );
+    let (m, size, blobs) = docker_image();
     let mt = media_type::DOCKER_MANIFEST;
     let recs = vec![
-        record("docker.io/x/y:z", &m, mt, raw.len() as u64),
-        record("127.0.0.1:5000/x/y:z", &m, mt, raw.len() as u64),
+        record("docker.io/x/y:z", &m, mt, size),
+        record("127.0.0.1:5000/x/y:z", &m, mt, size),
     ];
     let d = Drivers::new(&Model::of(recs, blobs).frames());
     // Sources in bundle.json order: 127.0.0.1:5000/... sorts first.
@@ -986,4 +1007,20 @@ fn r17_verify_reports_two_images_for_one_target() {
         &["--dry-run", "--registry", "127.0.0.1:9"],
         |what, r| r.refused(what, &["x/y:z"]),
     );
+}
+
+/// A target `unpack` would refuse (a `..` path, another host with a port) is reported by
+/// `verify` through every reader, not only through the seek table: `verify` before the trip
+/// must not say OK to a bundle `unpack` then refuses.
+#[test]
+fn r17_verify_refuses_a_target_unpack_refuses_through_every_reader() {
+    let (m, size, blobs) = docker_image();
+    let mut rec = record("docker.io/x/y:z", &m, media_type::DOCKER_MANIFEST, size);
+    rec.alt_targets = vec!["a/../../b:1".into()];
+    let d = Drivers::new(&Model::of(vec![rec], blobs).frames());
+    let needles = [
+        "docker.io/x/y:z",
+        "target \"a/../../b:1\" is not a repository:tag under the registry",
+    ];
+    d.each("verify", &[], |what, r| r.refused(what, &needles));
 }

@@ -252,6 +252,70 @@ fn the_registry_killed_mid_push_and_restarted_then_a_rerun_completes() {
     assert_targets(&bundle, &target, "");
 }
 
+/// What a registry killed mid-push can leave: a repository's link to a blob written but empty.
+/// distribution then answers HEAD of that blob with 500 (it cannot read the link), which made
+/// `the_registry_killed_mid_push_and_restarted_then_a_rerun_completes` fail now and then. A HEAD
+/// that fails on the registry's side says nothing about the blob, so the rerun uploads it, and
+/// the upload rewrites the link.
+#[test]
+fn a_blob_link_left_empty_by_a_crash_is_uploaded_again() {
+    let (_dir, bundle) = packed();
+    let target = Registry::start();
+    let o = airlock(&[
+        "unpack",
+        bundle.to_str().unwrap(),
+        "--registry",
+        &target.url(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let layers = target
+        .storage_dir()
+        .join("docker/registry/v2/repositories/rancher/k8s/_layers/sha256");
+    let link = std::fs::read_dir(&layers)
+        .unwrap_or_else(|e| panic!("{}: {e}", layers.display()))
+        .map(|e| e.unwrap().path().join("link"))
+        .find(|l| l.is_file())
+        .expect("rancher/k8s links a blob");
+    std::fs::write(&link, b"").unwrap();
+    let hex = link
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let head = crate::harness::http::send(
+        "HEAD",
+        &format!("{}/v2/rancher/k8s/blobs/sha256:{hex}", target.url()),
+        &[],
+        b"",
+    );
+    assert_eq!(head.status, 500, "the emptied link is what a crash leaves");
+    // As after the crash, the image's manifest never made it: the rerun must push its blobs.
+    std::fs::remove_dir_all(
+        target
+            .storage_dir()
+            .join("docker/registry/v2/repositories/rancher/k8s/_manifests"),
+    )
+    .unwrap();
+    let o = airlock(&[
+        "unpack",
+        bundle.to_str().unwrap(),
+        "--registry",
+        &target.url(),
+    ]);
+    assert_exit(&o, 0);
+    assert_targets(&bundle, &target, "");
+    let head = crate::harness::http::send(
+        "HEAD",
+        &format!("{}/v2/rancher/k8s/blobs/sha256:{hex}", target.url()),
+        &[],
+        b"",
+    );
+    assert_eq!(head.status, 200, "the upload rewrote the link");
+}
+
 #[test]
 fn inventory_works_against_a_bearer_token_registry() {
     // `_catalog` needs the `registry:catalog:*` scope, which the client takes from the

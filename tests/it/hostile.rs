@@ -119,7 +119,9 @@ impl Sandbox {
             &format!("verify ({way:?})"),
             &self.needles(verify_needles),
         );
-        let reg = Registry::start();
+        // A registry that stores schema 1 too, so that what fails is the bundle, however
+        // late a reader learns it (standard input learns a layer's size only at the layer).
+        let reg = crate::harness::RegistryBuilder::new().schema1().start();
         let u = self.run("unpack", &["--registry", &reg.url()], &other);
         must_name(
             &u,
@@ -1711,4 +1713,120 @@ fn r14_images_already_present_are_skipped_whichever_way_the_bundle_is_read() {
         assert_eq!(present, 3, "{way:?}\n{}", again.out);
         (first.code, again.code, present)
     });
+}
+
+// A schema 1 manifest kept with --keep-digests is stored under the sha256 of its bytes while
+// its record carries the registry digest (of its JWS payload) and its layers: the one place
+// where a bundle names a manifest by two digests. Each lie about it is refused by every
+// reader before anything is pushed.
+
+const S1_IMG: &str = "gcr.io/google_containers/pause-amd64:3.0";
+
+/// A bundle of one signed schema 1 image, as `pack --keep-digests` writes it.
+fn schema1_model() -> (Model, airlock::fixtures::Schema1Image) {
+    use airlock::bundle::format::{ImageRecord, OmittedBlob, Upstream};
+    let img = airlock::fixtures::schema1_image(
+        "google_containers/pause-amd64",
+        "3.0",
+        airlock::fixtures::layer("hostile-s1", crate::support::SEED, 2000),
+        "hostile-s1",
+    );
+    let layers: u64 = img.layers.iter().map(|l| l.data.len() as u64).sum();
+    let rec = ImageRecord {
+        source: S1_IMG.into(),
+        target: "google_containers/pause-amd64:3.0".into(),
+        alt_targets: vec![],
+        group: "pause".into(),
+        digest: Digest::of(&img.manifest),
+        media_type: media_type::DOCKER_SCHEMA1_SIGNED.into(),
+        size: img.manifest.len() as u64,
+        total_bytes: img.manifest.len() as u64 + layers,
+        from_index: None,
+        upstream: Some(Upstream {
+            fetched_from: "registry.k8s.io/pause-amd64:3.0".into(),
+            digest: img.digest.clone(),
+            media_type: media_type::DOCKER_SCHEMA1_SIGNED.into(),
+            pinned: false,
+            conversion: None,
+            schema1_layers: img
+                .layers
+                .iter()
+                .map(|l| OmittedBlob {
+                    digest: l.digest.clone(),
+                    size: l.data.len() as u64,
+                })
+                .collect(),
+        }),
+    };
+    let mut blobs = vec![(Digest::of(&img.manifest), img.manifest.clone())];
+    blobs.extend(
+        img.layers
+            .iter()
+            .map(|l| (l.digest.clone(), l.data.clone())),
+    );
+    (Model::of(vec![rec], blobs), img)
+}
+
+#[test]
+fn r12_schema1_kept_as_served_reads_back_and_lands_under_its_registry_digest() {
+    // The positive control of the cases below.
+    let (m, img) = schema1_model();
+    Case::model(&m).in_sandboxes(|way, sb| {
+        let other = other_host();
+        let v = sb.run("verify", &[], &other);
+        assert_eq!(v.code, Some(0), "{way:?}: {}", v.out);
+        let reg = crate::harness::RegistryBuilder::new().schema1().start();
+        let u = sb.run("unpack", &["--registry", &reg.url()], &other);
+        assert_eq!(u.code, Some(0), "{way:?}: {}", u.out);
+        let got = tag_digest(&reg, "google_containers/pause-amd64:3.0");
+        assert_eq!(got, Some(img.digest.to_string()), "{way:?}");
+        (v.code, u.code, got)
+    });
+}
+
+#[test]
+fn r12_schema1_whose_payload_is_not_the_recorded_registry_digest() {
+    // The record claims another registry digest: the push would land under a digest the
+    // bytes do not give, and a rerun would take it for done.
+    let (mut m, img) = schema1_model();
+    let other_digest = Digest::of(b"another manifest");
+    m.edit_bundle_json(|v| {
+        v["images"][0]["upstream"]["digest"] = other_digest.to_string().into();
+    });
+    let needles = [S1_IMG, "payload hashes to", &img.digest.to_string()];
+    refused(Case::model(&m), &needles);
+}
+
+#[test]
+fn r12_schema1_whose_recorded_layers_are_not_its_fslayers() {
+    // A layer left out of upstream.schema1Layers would be neither verified nor pushed.
+    let (mut m, _) = schema1_model();
+    m.edit_bundle_json(|v| {
+        v["images"][0]["upstream"]["schema1Layers"]
+            .as_array_mut()
+            .unwrap()
+            .pop();
+    });
+    let needles = [S1_IMG, "schema1Layers"];
+    refused(Case::model(&m), &needles);
+}
+
+#[test]
+fn r12_schema1_whose_recorded_layer_size_lies() {
+    let (mut m, img) = schema1_model();
+    m.edit_bundle_json(|v| {
+        v["images"][0]["upstream"]["schema1Layers"][1]["size"] = 10.into();
+    });
+    let needles = [S1_IMG, &img.layers[1].digest.to_string()];
+    refused(Case::model(&m), &needles);
+}
+
+#[test]
+fn r12_a_schema2_manifest_labelled_schema1() {
+    // A document that is not schema 1 cannot pass as one to reach the schema 1 path.
+    let (mut m, _) = schema1_model();
+    let docker = Model::base().top_manifest(DOCKER_IMG);
+    m.replace_top(S1_IMG, docker, media_type::DOCKER_SCHEMA1_SIGNED);
+    let needles = [S1_IMG, "schema 1"];
+    refused(Case::model(&m), &needles);
 }

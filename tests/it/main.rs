@@ -3,6 +3,7 @@
 
 mod bounds;
 mod bundles;
+mod convert;
 mod faults;
 mod harness;
 mod harness_selftest;
@@ -13,6 +14,7 @@ mod pack;
 mod pull;
 mod rawbundle;
 mod rehearsal;
+mod server;
 mod stream;
 mod support;
 mod transport;

@@ -5,8 +5,6 @@
 use std::path::Path;
 use std::process::Command;
 
-use airlock::bundle::format::BundleManifest;
-use airlock::bundle::reader::BundleReader;
 use airlock::fixtures::Artifact;
 use airlock::media_type;
 
@@ -36,38 +34,23 @@ fn today(allowance: u64) -> Today {
     Today::start(SEED, SCALE, &refs, allowance)
 }
 
-/// `airlock pack --version 1.6.14` through the stand-ins (only `--mirror` rules, and the
-/// fixtures' pin table), with the cache `cache` (`None`: `--no-cache`).
+/// `airlock pack --version 1.6.14` through the stand-ins ([`pack_today`]).
 fn pack_1_6_14(
     t: &Today,
     out: &Path,
     cache: Option<&Path>,
     extra: &[&str],
 ) -> std::process::Output {
-    let mut args: Vec<String> = vec![
-        "pack".into(),
-        "--version".into(),
-        "1.6.14".into(),
-        "-o".into(),
-        out.display().to_string(),
-        "--pins".into(),
-        t.pins_file().display().to_string(),
-    ];
-    match cache {
-        Some(c) => args.extend(["--cache".into(), c.display().to_string()]),
-        None => args.push("--no-cache".into()),
-    }
-    args.extend(t.mirror_args());
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    airlock(&refs)
+    pack_today(t, "1.6.14", out, cache, extra)
 }
 
-fn manifest_of(bundle: &Path) -> BundleManifest {
-    BundleReader::open(bundle)
-        .unwrap()
-        .bundle_manifest()
-        .unwrap()
+/// `airlock pack --images` of `images` through the stand-ins (only `--mirror` rules), with
+/// `extra` flags.
+fn pack_list(t: &Today, images: &[&str], out: &Path, extra: &[&str]) -> std::process::Output {
+    let mirrors = t.mirror_args();
+    let mut args: Vec<&str> = extra.to_vec();
+    args.extend(mirrors.iter().map(String::as_str));
+    pack_images(images, out, &args)
 }
 
 /// `GET` (or `HEAD`) of `repo`'s manifest `reference` from a plain-http registry, with the
@@ -449,22 +432,14 @@ fn r12_keep_digests_carries_upstream_bytes_and_needs_a_schema1_target() {
 fn r12_all_platforms_turns_an_oci_index_into_a_docker_list_without_attestations() {
     let t = today(1000);
     let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("images.txt");
-    std::fs::write(&list, format!("{BUSYBOX}\n")).unwrap();
     let out = dir.path().join("b.tar.zst");
-    let mut args: Vec<String> = vec![
-        "pack".into(),
-        "--images".into(),
-        list.display().to_string(),
-        "-o".into(),
-        out.display().to_string(),
-        "--cache".into(),
-        dir.path().join("cache").display().to_string(),
-        "--all-platforms".into(),
-    ];
-    args.extend(t.mirror_args());
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = airlock(&refs);
+    let cache = dir.path().join("cache");
+    let o = pack_list(
+        &t,
+        &[BUSYBOX],
+        &out,
+        &["--cache", cache.to_str().unwrap(), "--all-platforms"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let b = manifest_of(&out);
     let r = &b.images[0];
@@ -547,19 +522,9 @@ fn r12_an_oci_manifest_becomes_docker_schema2_over_the_same_blobs() {
     let f = fixture(KUBE_AUTH);
     seed(&docker, &[f]);
     let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("images.txt");
-    std::fs::write(&list, format!("{KUBE_AUTH}\n")).unwrap();
     let out = dir.path().join("b.tar.zst");
-    let o = airlock(&[
-        "pack",
-        "--images",
-        list.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--no-cache",
-        "--mirror",
-        &format!("docker.io={}", docker.url()),
-    ]);
+    let mirror = format!("docker.io={}", docker.url());
+    let o = pack_images(&[KUBE_AUTH], &out, &["--no-cache", "--mirror", &mirror]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("converted"), "{}", stderr(&o));
     let b = manifest_of(&out);
@@ -590,4 +555,136 @@ fn r12_an_oci_manifest_becomes_docker_schema2_over_the_same_blobs() {
     let v: serde_json::Value = serde_json::from_slice(&raw.body).unwrap();
     assert_eq!(v["config"]["digest"], img.config.digest.to_string());
     assert_eq!(v["config"]["mediaType"], media_type::DOCKER_CONFIG);
+}
+
+#[test]
+fn r12_a_token_server_refusing_a_deleted_project_moves_on_to_the_next_place() {
+    // gcr.io's token server refuses anonymous pulls of the deleted kubernetes-helm project
+    // (403 DENIED): that is gcr.io saying "not here", so tiller comes from ghcr.io.
+    let t = today(1000);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t.tar.zst");
+    let o = pack_list(&t, &[TILLER], &out, &["--no-cache"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        t.gcr
+            .requests()
+            .iter()
+            .any(|r| r.path.starts_with("/v2/token")),
+        "gcr.io's token server was asked"
+    );
+    let b = manifest_of(&out);
+    assert_eq!(
+        b.images[0].upstream.as_ref().unwrap().fetched_from,
+        "ghcr.io/helm/tiller:v2.6.1"
+    );
+    // gcr.io's answer is reported, not dropped.
+    assert!(
+        stderr(&o).contains("not at gcr.io/kubernetes-helm/tiller:v2.6.1"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn r12_a_failing_place_is_reported_and_the_next_one_tried() {
+    // The operator's proxy cache (`--relocate`, asked first) is down: 503 to everything. The
+    // image is still at its own place; the pack takes it from there and says what the proxy
+    // answered. When no place has it, every place's answer is listed.
+    use crate::harness::fake::{FakeServer, Reply};
+    let proxy = FakeServer::start(|r| {
+        if r.path == "/v2/" {
+            return Reply::new(200);
+        }
+        Reply::new(503)
+            .header("Content-Type", "application/json")
+            .body(r#"{"errors":[{"code":"UNAVAILABLE","message":"proxy cache down"}]}"#)
+    });
+    let docker = Registry::start();
+    seed(&docker, &[fixture(KUBE_AUTH)]);
+    let dir = tempfile::tempdir().unwrap();
+    let mirrors = [
+        format!("proxy.local={}", proxy.url()),
+        format!("docker.io={}", docker.url()),
+    ];
+    let pack = |image: &str, out: &Path| {
+        pack_images(
+            &[image],
+            out,
+            &[
+                "--no-cache",
+                "--relocate",
+                "docker.io=proxy.local/hub",
+                "--mirror",
+                &mirrors[0],
+                "--mirror",
+                &mirrors[1],
+            ],
+        )
+    };
+    let out = dir.path().join("b.tar.zst");
+    let o = pack(KUBE_AUTH, &out);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        proxy
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("kubernetes-auth")),
+        "the proxy was asked first"
+    );
+    let b = manifest_of(&out);
+    assert_eq!(
+        b.images[0].upstream.as_ref().unwrap().fetched_from,
+        KUBE_AUTH
+    );
+    assert!(
+        e.contains("not at proxy.local/hub/rancher/kubernetes-auth:v0.0.8") && e.contains("503"),
+        "{e}"
+    );
+    // An image at no place names both places and what each said.
+    let o = pack(&format!("{KUBE_AUTH}-gone"), &dir.path().join("c.tar.zst"));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("is at none of its places")
+            && e.contains("proxy.local/hub/rancher/kubernetes-auth:v0.0.8-gone")
+            && e.contains("HTTP 503")
+            && e.contains("docker.io/rancher/kubernetes-auth:v0.0.8-gone")
+            && e.contains("MANIFEST_UNKNOWN"),
+        "{e}"
+    );
+}
+
+#[test]
+fn r12_the_allowance_counts_every_platform_an_index_will_pull() {
+    // busybox is an OCI index of two platform images and their two attestations. With
+    // --all-platforms the pack GETs the index and both images (3 pulls), never the
+    // attestations. The count must be exact before any platform manifest or blob is
+    // downloaded: the index (not cached) is fetched to count its entries, nothing more.
+    let t = today(2);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b.tar.zst");
+    let cache = dir.path().join("cache");
+    let all = ["--cache", cache.to_str().unwrap(), "--all-platforms"];
+    let o = pack_list(&t, &[BUSYBOX], &out, &all);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains("docker.io allows 2 more manifest pulls") && e.contains("needs 3"),
+        "{e}"
+    );
+    let (_, gets, blobs) = t.docker_requests();
+    assert_eq!((gets, blobs), (1, 0), "only the index was fetched");
+    assert!(!out.exists());
+
+    // One platform packed first: its manifest is cached with the index. --all-platforms then
+    // needs one pull (arm64), not one per entry (attestations are never fetched).
+    t.set_docker_allowance(100);
+    let o = pack_list(&t, &[BUSYBOX], &out, &["--cache", cache.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    t.set_docker_allowance(1);
+    let o = pack_list(&t, &[BUSYBOX], &out, &all);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(t.docker_pulls(), 1);
 }

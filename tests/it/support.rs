@@ -168,6 +168,21 @@ pub fn airlock(args: &[&str]) -> Output {
     airlock_with(args, None, &[])
 }
 
+/// `airlock pack --images LIST -o out` and `args`, the list of `images` written beside `out`.
+pub fn pack_images(images: &[&str], out: &std::path::Path, args: &[&str]) -> Output {
+    let list = out.with_extension("images.txt");
+    std::fs::write(&list, images.join("\n") + "\n").unwrap();
+    let mut all = vec![
+        "pack",
+        "--images",
+        list.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    airlock(&all)
+}
+
 /// Runs the airlock binary with standard input and extra environment.
 pub fn airlock_with(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
@@ -247,4 +262,50 @@ pub fn assert_targets(bundle: &std::path::Path, reg: &Registry, prefix: &str) {
             assert_eq!(d, img.digest, "{r}");
         }
     }
+}
+
+/// `airlock pack --version VERSION` through the stand-ins of today's internet (only `--mirror`
+/// rules, and the fixtures' pin table), with the cache `cache` (`None`: `--no-cache`).
+pub fn pack_today(
+    t: &crate::harness::upstreams::Today,
+    version: &str,
+    out: &std::path::Path,
+    cache: Option<&std::path::Path>,
+    extra: &[&str],
+) -> Output {
+    let mut args: Vec<String> = vec![
+        "pack".into(),
+        "--version".into(),
+        version.into(),
+        "-o".into(),
+        out.display().to_string(),
+        "--pins".into(),
+        t.pins_file().display().to_string(),
+    ];
+    match cache {
+        Some(c) => args.extend(["--cache".into(), c.display().to_string()]),
+        None => args.push("--no-cache".into()),
+    }
+    args.extend(t.mirror_args());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    airlock(&refs)
+}
+
+/// A bundle's `bundle.json`, read through its seek table.
+pub fn manifest_of(bundle: &std::path::Path) -> airlock::bundle::format::BundleManifest {
+    airlock::bundle::reader::BundleReader::open(bundle)
+        .unwrap()
+        .bundle_manifest()
+        .unwrap()
+}
+
+/// The digests of a bundle's blob entries (its parts read in place).
+pub fn blob_entries(bundle: &std::path::Path) -> std::collections::BTreeSet<Digest> {
+    let (r, _) = airlock::parts::open_bundle(bundle).unwrap();
+    r.entries()
+        .iter()
+        .filter_map(|e| e.name.strip_prefix("blobs/sha256/"))
+        .map(|h| Digest::parse(&format!("sha256:{h}")).unwrap())
+        .collect()
 }

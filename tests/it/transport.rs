@@ -258,6 +258,10 @@ fn r12_a_redirect_target_answers_its_own_bearer_challenge_with_its_own_credentia
         );
         o.credentials
             .insert(&backend.host(), Credentials::new("k8s", "backend-pw"));
+        // The backend speaks plain http here: its credentials go there only because the
+        // operator chose plain http for it (registry.k8s.io's backends are https).
+        o.endpoints
+            .push((backend.host(), Endpoint::parse(&backend.url()).unwrap()));
     });
     let (d, _) = pull_everything(&client, &image);
     assert_eq!(&d, f.artifact.digest());
@@ -372,6 +376,92 @@ fn r17_https_to_http_downgrades_are_refused_without_insecure() {
     assert_eq!(read_all(s.reader), data);
     assert_eq!(plain.requests().len(), 1);
     assert!(authorizations(&plain).is_empty());
+}
+
+/// A plain-http registry (chosen by the operator) redirects a blob to another plain-http host
+/// the operator never named (what an on-path attacker can inject on that link). That host
+/// asks for credentials: it must get none, neither as Basic nor through a token realm it
+/// picks, even when the operator has credentials for its name (given for https).
+#[test]
+fn r17_a_plain_http_redirect_target_gets_no_credentials_the_operator_did_not_give_for_http() {
+    const CANARY: &str = "canary-ghcr-secret";
+    let digest = Digest::of(b"a blob");
+    let basic_target = FakeServer::start(basic_gate(None));
+    let bearer_target = FakeServer::start(|r| {
+        if r.path.starts_with("/token") {
+            return Reply::new(200).body(r#"{"token":"t"}"#);
+        }
+        match r.header("authorization") {
+            Some(_) => Reply::new(404),
+            None => Reply::new(401).header(
+                "WWW-Authenticate",
+                &format!(
+                    "Bearer realm=\"http://{}/token\",service=\"s\"",
+                    r.header("host").unwrap_or_default()
+                ),
+            ),
+        }
+    });
+    let (to_basic, to_bearer) = (basic_target.url(), bearer_target.url());
+    let front = FakeServer::start(move |r| {
+        let to = if r.path.starts_with("/v2/basic/") {
+            &to_basic
+        } else {
+            &to_bearer
+        };
+        Reply::new(307).header("Location", &format!("{to}/v2/x/blobs/sha256:1"))
+    });
+    let make = |tweak: &dyn Fn(&mut airlock::registry::Options)| {
+        client_for(&[(&front.host(), &front.url())], |o| {
+            for t in [&basic_target, &bearer_target] {
+                o.credentials
+                    .insert(&t.host(), Credentials::new("ghcr-user", CANARY));
+            }
+            tweak(o);
+        })
+    };
+    let client = make(&|_| {});
+    let e = client
+        .get_blob(&front.host(), "basic/x", &digest)
+        .err()
+        .unwrap();
+    assert!(matches!(e, RegistryError::Unauthorized { .. }), "{e}");
+    assert!(e.to_string().contains("plain http"), "{e}");
+    assert!(!basic_target.requests().is_empty());
+    assert!(
+        authorizations(&basic_target).is_empty(),
+        "{:?}",
+        authorizations(&basic_target)
+    );
+    let _ = client.get_blob(&front.host(), "bearer/x", &digest);
+    assert!(bearer_target
+        .requests()
+        .iter()
+        .any(|r| r.path.starts_with("/token")));
+    assert!(
+        authorizations(&bearer_target)
+            .iter()
+            .all(|a| !a.starts_with("Basic")),
+        "{:?}",
+        authorizations(&bearer_target)
+    );
+    assert!(!front
+        .requests()
+        .iter()
+        .any(|r| r.header("authorization").is_some()));
+    // A host the operator chose plain http for (as a --mirror) gets its own credentials.
+    let basic_host = basic_target.host();
+    let basic_url = basic_target.url();
+    let client = make(&|o| {
+        o.endpoints
+            .push((basic_host.clone(), Endpoint::parse(&basic_url).unwrap()))
+    });
+    let _ = client.get_blob(&front.host(), "basic/x", &digest);
+    assert!(
+        authorizations(&basic_target).contains(&basic("ghcr-user", CANARY)),
+        "{:?}",
+        authorizations(&basic_target)
+    );
 }
 
 #[test]
@@ -836,6 +926,24 @@ fn r13_silent_and_closed_ports_fail_fast_within_the_documented_timeouts() {
     }
 }
 
+/// A time flag too large for a deadline (now + it overflows the clock) is a usage error, not
+/// a panic in the middle of the first request.
+#[test]
+fn r13_time_flags_too_large_for_the_clock_are_usage_errors() {
+    for flag in ["--connect-timeout", "--read-timeout", "--request-timeout"] {
+        let o = airlock(&[
+            "inventory",
+            "--registry",
+            "http://127.0.0.1:9",
+            flag,
+            "18446744073709551615",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
+        assert!(stderr(&o).contains(flag), "{flag}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{flag}: {}", stderr(&o));
+    }
+}
+
 /// Records what a [`airlock::progress::Reporter`] is told.
 #[derive(Default)]
 struct Recording {
@@ -930,6 +1038,28 @@ fn path_with(dir: &std::path::Path) -> String {
     )
 }
 
+/// `airlock pack --images LIST -o OUT --no-cache --keep-going`, each `(host, url)` a
+/// `--mirror`, then `extra`.
+fn pack_keep_going(
+    list: &str,
+    out: &std::path::Path,
+    mirrors: &[(String, String)],
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let mut args: Vec<String> = ["pack", "--images", list, "-o", out.to_str().unwrap()]
+        .into_iter()
+        .chain(["--no-cache", "--keep-going"])
+        .map(str::to_string)
+        .collect();
+    for (host, url) in mirrors {
+        args.extend(["--mirror".to_string(), format!("{host}={url}")]);
+    }
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    airlock_with(&args, None, env)
+}
+
 #[test]
 fn r17_credential_helpers_are_run_as_docker_runs_them_and_answer_for_their_host_only() {
     const CANARY: &str = "canary-helper-pw";
@@ -960,21 +1090,11 @@ fn r17_credential_helpers_are_run_as_docker_runs_them_and_answer_for_their_host_
     ] {
         let _ = std::fs::remove_file(bin.join("asked"));
         let cfg = docker_config(&dir.path().join(name), &cfg);
-        let o = airlock_with(
-            &[
-                "pack",
-                "--images",
-                &list,
-                "-o",
-                out.to_str().unwrap(),
-                "--no-cache",
-                "--keep-going",
-                "--mirror",
-                &format!("{}={}", reg.host(), reg.url()),
-                "--mirror",
-                &format!("{}={}", other.host(), other.url()),
-            ],
-            None,
+        let o = pack_keep_going(
+            &list,
+            &out,
+            &[(reg.host(), reg.url()), (other.host(), other.url())],
+            &[],
             &[("DOCKER_CONFIG", &cfg), ("PATH", &path)],
         );
         // The registry the helper knows is packed; the other one is refused.
@@ -1003,6 +1123,52 @@ fn r17_credential_helpers_are_run_as_docker_runs_them_and_answer_for_their_host_
         );
         assert!(!stderr(&o).contains(CANARY));
     }
+}
+
+/// Images of one registry resolved in parallel all meet its 401 at once: the helper still
+/// runs once for that host (a `pass` helper would otherwise ask for the GPG passphrase once
+/// per image).
+#[test]
+fn r17_a_credential_helper_runs_once_per_host_when_requests_ask_at_once() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let reg = FakeServer::start(basic_gate(Some(basic("ops", "canary-once"))));
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let asked = bin.join("asked");
+    let helper = bin.join("docker-credential-slow");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread url\necho \"$url\" >> '{}'\nsleep 1\nprintf '{{\"Username\":\"ops\",\"Secret\":\"canary-once\"}}'\n",
+            asked.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let images: Vec<String> = (0..4).map(|i| format!("{}/x/i{i}:1", reg.host())).collect();
+    let list = image_list(dir.path(), &images);
+    let cfg = docker_config(dir.path(), r#"{"credsStore":"slow"}"#);
+    let out = dir.path().join("b.tar.zst");
+    let o = pack_keep_going(
+        &list,
+        &out,
+        &[(reg.host(), reg.url())],
+        &["--jobs", "4"],
+        &[("DOCKER_CONFIG", &cfg), ("PATH", &path_with(&bin))],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // Every image met the registry with the helper's credentials.
+    let sent = authorizations(&reg);
+    assert!(
+        sent.iter()
+            .filter(|a| **a == basic("ops", "canary-once"))
+            .count()
+            >= 4,
+        "{sent:?}"
+    );
+    let asked = std::fs::read_to_string(&asked).unwrap();
+    assert_eq!(asked.lines().collect::<Vec<_>>(), vec![reg.host()]);
 }
 
 #[test]

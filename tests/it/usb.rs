@@ -377,15 +377,6 @@ impl Releases {
     }
 }
 
-fn blob_entries(bundle: &Path) -> BTreeSet<Digest> {
-    let (r, _) = parts::open_bundle(bundle).unwrap();
-    r.entries()
-        .iter()
-        .filter_map(|e| e.name.strip_prefix("blobs/sha256/"))
-        .map(|h| Digest::parse(&format!("sha256:{h}")).unwrap())
-        .collect()
-}
-
 #[test]
 fn r5_a_delta_bundle_holds_only_new_blobs_and_needs_its_base_in_the_target() {
     let rel = Releases::start();

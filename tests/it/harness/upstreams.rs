@@ -4,8 +4,10 @@
 //!   Hub's `ratelimit-limit` / `ratelimit-remaining` headers; a manifest `GET` counts against
 //!   the allowance and a `HEAD` does not; past the allowance the front answers 429
 //!   `TOOMANYREQUESTS` as Docker Hub does (docker/docs `manuals/docker-hub/usage/pulls.md`).
-//! - **gcr.io**: serves nothing any more: 404 for `google_containers`, 403 `DENIED` for the
-//!   deleted `kubernetes-helm` project (helm/helm#10120).
+//! - **gcr.io**: serves nothing any more: 404 for `google_containers`; for the deleted
+//!   `kubernetes-helm` project a Bearer challenge whose token server answers 403 `DENIED`
+//!   (helm/helm#10120, #10164: Docker's `Head …: denied: Project kubernetes-helm has been
+//!   deleted.` is the token server's answer to an anonymous pull).
 //! - **registry.k8s.io**: a front that answers `/v2/` itself and `307`-redirects manifests and
 //!   blobs to a second host (a real registry with schema 1 enabled) that wants an anonymous
 //!   Bearer token of its own, as registry.k8s.io sends clients to Artifact Registry.
@@ -176,7 +178,24 @@ impl Today {
             if r.path == "/v2/" {
                 return Reply::new(200);
             }
-            let (code, status, message) = if r.path.starts_with("/v2/kubernetes-helm/") {
+            let helm = r.path.starts_with("/v2/kubernetes-helm/")
+                || (r.path.starts_with("/v2/token") && r.path.contains("kubernetes-helm"));
+            if helm && !r.path.starts_with("/v2/token") {
+                // Anonymous pulls go through gcr.io's token server, which is the one that
+                // refuses the deleted project (Docker says `Head …/manifests/v2.16.9: denied:
+                // Project kubernetes-helm has been deleted.`, the token answer's error).
+                let host = r.header("host").unwrap_or("127.0.0.1");
+                return Reply::new(401)
+                    .header(
+                        "WWW-Authenticate",
+                        &format!(
+                            r#"Bearer realm="http://{host}/v2/token",service="gcr.io",scope="repository:kubernetes-helm/tiller:pull""#
+                        ),
+                    )
+                    .header("Content-Type", "application/json")
+                    .body(r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#);
+            }
+            let (code, status, message) = if helm {
                 ("DENIED", 403, "Project kubernetes-helm has been deleted.")
             } else {
                 ("NAME_UNKNOWN", 404, "Repository not found.")

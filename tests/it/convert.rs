@@ -1,0 +1,236 @@
+//! Issue 12, conversions against real registries: upstream shapes the rehearsal's fixtures do
+//! not have, packed from a real registry, unpacked into a default one, and pulled the way
+//! Docker 17.03 pulls.
+
+use std::path::Path;
+
+use airlock::bundle::format::BundleManifest;
+use airlock::bundle::reader::BundleReader;
+use airlock::digest::Digest;
+use airlock::fixtures::{self, Artifact, Schema1Image};
+use airlock::media_type;
+
+use crate::harness::upstreams::docker_17_03_pull;
+use crate::harness::{Registry, RegistryBuilder};
+use crate::support::*;
+
+fn manifest_of(bundle: &Path) -> BundleManifest {
+    BundleReader::open(bundle)
+        .unwrap()
+        .bundle_manifest()
+        .unwrap()
+}
+
+/// `airlock pack` of `image` (a gcr.io name) from the registry at `gcr` (`--mirror`), with the
+/// cache `cache` (`None`: `--no-cache`).
+fn pack_from_gcr(gcr: &str, image: &str, out: &Path, cache: Option<&Path>) -> std::process::Output {
+    let mirror = format!("gcr.io={gcr}");
+    let cache_arg = cache.map(|c| c.display().to_string());
+    let mut args = vec!["--mirror", &mirror];
+    match &cache_arg {
+        Some(c) => args.extend(["--cache", c]),
+        None => args.push("--no-cache"),
+    }
+    pack_images(&[image], out, &args)
+}
+
+/// A v1Compatibility entry as Docker 1.9 pushed them: no `throwaway`, every instruction a
+/// layer of its own.
+fn v1(id: &str, parent: Option<&str>, cmd: &str, entrypoint: bool) -> String {
+    let mut v = serde_json::json!({
+        "id": id,
+        "created": "2016-05-04T06:26:41.522308365Z",
+        "container_config": {"Cmd": ["/bin/sh", "-c", cmd]},
+        "architecture": "amd64",
+        "os": "linux",
+        "docker_version": "1.9.1",
+    });
+    if let Some(p) = parent {
+        v["parent"] = p.into();
+    }
+    if entrypoint {
+        v["config"] = serde_json::json!({"Entrypoint": ["/pause"], "Env": null});
+    }
+    serde_json::to_string(&v).unwrap()
+}
+
+/// The shape of the real `pause-amd64:3.0` (Docker rmi lists three layers under its image ID
+/// 99e59f49…, the bottom one 5f70bf18…, the empty tar): the empty gzip layer at the bottom
+/// (`ARG`) and at the top (`ENTRYPOINT`), the binary between, none of them `throwaway`. The
+/// same blobSum twice, both applied.
+fn pause_as_docker_1_9_pushed_it(layer: fixtures::Blob) -> Schema1Image {
+    let empty = fixtures::empty_layer();
+    let (top, mid, base) = ("3".repeat(64), "2".repeat(64), "1".repeat(64));
+    let payload = serde_json::to_vec_pretty(&serde_json::json!({
+        "schemaVersion": 1,
+        "name": "google_containers/pause-amd64",
+        "tag": "3.0",
+        "architecture": "amd64",
+        "fsLayers": [
+            {"blobSum": empty.digest.to_string()},
+            {"blobSum": layer.digest.to_string()},
+            {"blobSum": empty.digest.to_string()},
+        ],
+        "history": [
+            {"v1Compatibility": v1(&top, Some(&mid), "#(nop) ENTRYPOINT &{[\"/pause\"]}", true)},
+            {"v1Compatibility": v1(&mid, Some(&base), "#(nop) ADD file:b7eb in /pause", false)},
+            {"v1Compatibility": v1(&base, None, "#(nop) ARG ARCH", false)},
+        ],
+    }))
+    .unwrap();
+    // serde_json indents with two spaces; Docker with three. Either signs the same way.
+    let manifest = fixtures::jws::sign(&payload);
+    Schema1Image {
+        digest: Digest::of(&payload),
+        manifest,
+        layers: vec![empty.clone(), layer.clone()],
+        applied: vec![empty.clone(), layer, empty],
+    }
+}
+
+#[test]
+fn r12_a_schema1_image_applying_the_same_empty_layer_twice_pulls_as_docker_17_03_builds_it() {
+    let name = "gcr.io/google_containers/pause-amd64:3.0-layout";
+    let upstream = RegistryBuilder::new().schema1().start();
+    let img = pause_as_docker_1_9_pushed_it(fixtures::layer("pause-bin", SEED, 3000));
+    let artifact = Artifact::Schema1(img.clone());
+    fixtures::push_raw(
+        &upstream.url(),
+        "google_containers/pause-amd64",
+        "3.0-layout",
+        &artifact,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = Registry::start();
+    for cache in [None, Some(dir.path().join("cache"))] {
+        let out = dir.path().join(format!("b{}.tar.zst", cache.is_some()));
+        let o = pack_from_gcr(&upstream.url(), name, &out, cache.as_deref());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let b = manifest_of(&out);
+        assert_eq!(b.images[0].media_type, media_type::DOCKER_MANIFEST);
+        let o = airlock(&[
+            "unpack",
+            out.to_str().unwrap(),
+            "--registry",
+            &target.host(),
+            "--insecure",
+        ]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        let pulled =
+            docker_17_03_pull(&target.url(), "google_containers/pause-amd64", "3.0-layout")
+                .unwrap_or_else(|e| panic!("Docker 17.03 cannot pull it: {e}"));
+        // Three layers applied, bottom first, each with the diff ID of its decompressed bytes.
+        let want_layers: Vec<String> = img.applied.iter().map(|b| b.digest.to_string()).collect();
+        assert_eq!(pulled.layers, want_layers);
+        let diff_ids: Vec<String> = img
+            .applied
+            .iter()
+            .map(|b| b.diff_id.as_ref().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            pulled.config["rootfs"]["diff_ids"],
+            serde_json::json!(diff_ids)
+        );
+        assert_eq!(
+            diff_ids[0],
+            "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+        );
+        let history = pulled.config["history"].as_array().unwrap();
+        assert_eq!(history.len(), 3);
+        assert!(history.iter().all(|h| h.get("empty_layer").is_none()));
+        assert_eq!(pulled.config["config"]["Entrypoint"][0], "/pause");
+    }
+}
+
+#[test]
+fn r12_a_schema1_layer_corrupted_in_transit_is_reported_as_corrupt_not_as_not_gzip() {
+    // A proxy garbles the layer's bytes: its deflate stream breaks before the digest can be
+    // checked. The operator must hear that the download was corrupt (retry, check the
+    // network), not that the layer is not gzip (use --keep-digests).
+    use crate::harness::fake::FakeServer;
+    use crate::harness::upstreams::forward;
+    let upstream = RegistryBuilder::new().schema1().start();
+    // Bigger than one read of the download loop, so the deflate error comes before the end.
+    let img = pause_as_docker_1_9_pushed_it(fixtures::layer("pause-bin-big", SEED, 600_000));
+    fixtures::push_raw(
+        &upstream.url(),
+        "google_containers/pause-amd64",
+        "3.0-layout",
+        &Artifact::Schema1(img.clone()),
+    )
+    .unwrap();
+    let layer = img.layers[1].digest.hex().to_string();
+    let backend = upstream.url();
+    let proxy = FakeServer::start(move |r| {
+        let reply = forward(&backend, r);
+        if r.method == "GET" && r.path.ends_with(&layer) {
+            let mut body = reply.body.clone();
+            let n = body.len();
+            for b in &mut body[20..n - 20] {
+                *b = !*b;
+            }
+            return reply.body(body);
+        }
+        reply
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("cache");
+    for cache in [None, Some(cache_dir.as_path())] {
+        let o = pack_from_gcr(
+            &proxy.url(),
+            "gcr.io/google_containers/pause-amd64:3.0-layout",
+            &dir.path().join("b.tar.zst"),
+            cache,
+        );
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{cache:?}: {e}");
+        assert!(
+            e.contains(&format!("blob {} is corrupt", img.layers[1].digest)),
+            "{cache:?}: {e}"
+        );
+        assert!(!e.contains("cannot be decompressed"), "{cache:?}: {e}");
+    }
+}
+
+#[test]
+fn r12_an_index_of_attestations_only_is_refused_not_packed_as_an_empty_list() {
+    // With --all-platforms the image entries become a Docker manifest list; an index whose
+    // every entry is left out (attestations only) would give a list no engine can pull
+    // ("no supported platform found in manifest list"): refused at pack time, saying why.
+    use airlock::fixtures::{attested_index, image, index, Format, Platform};
+    let img = image(
+        Format::Oci,
+        Platform::linux("amd64", None),
+        vec![fixtures::layer("att-only", SEED, 2000)],
+        "att-only",
+    );
+    let attested = attested_index(vec![img], "att-only");
+    let only_attestations = index(Format::Oci, attested.children[1..].to_vec());
+    assert!(!only_attestations.children.is_empty());
+    let upstream = Registry::start();
+    fixtures::push_raw(
+        &upstream.url(),
+        "library/att-only",
+        "latest",
+        &Artifact::Index(only_attestations),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b.tar.zst");
+    let mirror = format!("docker.io={}", upstream.url());
+    let o = pack_images(
+        &["docker.io/library/att-only:latest"],
+        &out,
+        &["--no-cache", "--all-platforms", "--mirror", &mirror],
+    );
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("docker.io/library/att-only:latest")
+            && e.contains("no image")
+            && e.contains("attestation-manifest"),
+        "{e}"
+    );
+    assert!(!out.exists());
+}
