@@ -11,7 +11,7 @@
 set -eu
 
 SECONDS_PER_TARGET="${1:-600}"
-TARGETS="reference manifest seek_table bundle bundle_tar checksum_file parts_json inventory convert"
+TARGETS="reference manifest seek_table bundle bundle_tar sequential checksum_file parts_json inventory convert"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT/fuzz"
 

@@ -192,7 +192,7 @@ impl Cache {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(CacheError::Io { path, source }),
         };
-        if raw.len() as u64 <= crate::registry::MAX_MANIFEST_BYTES
+        if raw.len() as u64 <= crate::manifest::MAX_MANIFEST_BYTES
             && crate::convert::schema1::registry_digest(&raw).as_ref() == Some(digest)
         {
             return Ok(Some(raw));

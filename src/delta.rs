@@ -11,8 +11,16 @@ use crate::bundle::format::{self, BaseRef, InventoryRef};
 use crate::bundle::limits::{MAX_JSON_BYTES, MAX_SIDE_FILE_BYTES};
 use crate::digest::Digest;
 use crate::inventory::Inventory;
-use crate::pack::DeltaBase;
 use crate::parts::{self, PartsError};
+
+/// What a delta bundle builds on: blobs the target registry will already hold.
+#[derive(Debug, Clone, Default)]
+pub struct DeltaBase {
+    /// Recorded in `bundle.json` (its `omittedBlobs` is filled in by `pack`).
+    pub record: BaseRef,
+    /// Configs and layers available on the other side, with their sizes.
+    pub blobs: BTreeMap<Digest, u64>,
+}
 
 /// Why a base cannot be used.
 #[derive(Debug, thiserror::Error)]

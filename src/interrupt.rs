@@ -22,8 +22,10 @@ static TEMP_TREES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// timeout.
 const GRACE: Duration = Duration::from_secs(2);
 
-/// Installs the handlers and the watchdog (once; later calls do nothing).
-pub fn install() -> io::Result<()> {
+/// Installs the handlers and the watchdog (once; later calls do nothing). When a stop takes
+/// longer than its grace period, the watchdog removes this process's temporary files, calls
+/// `forced` (the command layer says so) and exits.
+pub fn install(forced: fn(Interrupted, Duration)) -> io::Result<()> {
     if SIGNAL.get().is_some() {
         return Ok(());
     }
@@ -34,16 +36,12 @@ pub fn install() -> io::Result<()> {
     let _ = SIGNAL.set(flag);
     std::thread::Builder::new()
         .name("interrupt-watchdog".into())
-        .spawn(|| loop {
+        .spawn(move || loop {
             std::thread::sleep(Duration::from_millis(50));
             if let Some(sig) = received() {
                 std::thread::sleep(GRACE);
                 remove_own_temps();
-                eprintln!(
-                    "stopped: {} (forced after {}s); run the same command again to resume",
-                    Interrupted(sig),
-                    GRACE.as_secs()
-                );
+                forced(Interrupted(sig), GRACE);
                 std::process::exit(exit_code(sig));
             }
         })?;
@@ -112,6 +110,19 @@ pub fn check() -> Result<(), Interrupted> {
     match received() {
         Some(s) => Err(Interrupted(s)),
         None => Ok(()),
+    }
+}
+
+/// Sleeps for `d`, or until a signal arrives (checked every 20 ms): a backoff never holds an
+/// interrupted run.
+pub fn sleep(d: Duration) {
+    let until = std::time::Instant::now() + d;
+    loop {
+        let now = std::time::Instant::now();
+        if now >= until || received().is_some() {
+            return;
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(20)));
     }
 }
 

@@ -1,20 +1,22 @@
 //! airlock: move the container images a Rancher 1.6 Kubernetes environment needs into an
 //! air-gapped private registry.
 //!
-//! The library does the work; `main.rs` only parses arguments and prints errors.
+//! The library does the work and never prints: it reports through return values and a
+//! [`progress::Reporter`]. The binary (`main.rs` and its `cmd/`, one file per command) parses
+//! arguments, prints results and errors.
 //! `pack` resolves and fetches images into a [`cache`], then writes one bundle
 //! ([`bundle`]); `verify` and `unpack` read it back.
 
-pub mod app;
 pub mod background;
+pub mod blob;
 pub mod bundle;
 pub mod cache;
 pub mod catalog;
-pub mod cli;
 pub mod convert;
 pub mod copy;
 pub mod delta;
 pub mod digest;
+pub mod escape;
 pub mod fixtures;
 pub mod input_file;
 pub mod interrupt;
@@ -24,14 +26,16 @@ pub mod manifest;
 pub mod media_type;
 pub mod pack;
 pub mod parts;
+pub mod problem;
 pub mod progress;
 pub mod rancher;
 pub mod reference;
 pub mod registry;
+pub mod retry;
+pub mod safe_write;
 pub mod seekable;
 pub mod sidecar;
 pub mod space;
-pub mod stream;
 pub mod unpack;
 pub mod upstream;
 pub mod verify;

@@ -12,6 +12,10 @@ use oci_spec::image::{Descriptor as OciDescriptor, ImageIndex, ImageManifest};
 use crate::digest::Digest;
 use crate::media_type::{self, Kind};
 
+/// Manifests and indexes larger than this are refused, from a registry or a bundle
+/// (containerd uses the same 4 MiB limit).
+pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
+
 /// A pointer to content: digest, size, media type.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BlobRef {
@@ -135,6 +139,13 @@ pub enum ManifestError {
     },
     #[error("invalid platform {0:?}: expected os/arch or os/arch/variant, e.g. linux/amd64")]
     BadPlatform(String),
+    /// A descriptor's embedded `data` is not the content it describes.
+    #[error("{what}: the embedded data of descriptor {digest} {reason}")]
+    Embedded {
+        what: String,
+        digest: Digest,
+        reason: String,
+    },
 }
 
 /// Parses `raw` as the given media type. `what` names the document in errors (an image
@@ -214,11 +225,41 @@ fn blob_ref(what: &str, d: &OciDescriptor) -> Result<BlobRef, ManifestError> {
         what: what.to_string(),
         source,
     })?;
+    if let Some(data) = d.data() {
+        check_embedded(&digest, d.size(), data).map_err(|reason| ManifestError::Embedded {
+            what: what.to_string(),
+            digest: digest.clone(),
+            reason,
+        })?;
+    }
     Ok(BlobRef {
         digest,
         size: d.size(),
         media_type: d.media_type().to_string(),
     })
+}
+
+/// A descriptor's embedded `data` (base64) must be exactly the content it describes: its size
+/// and its digest (image-spec `descriptor.md`, "Embedded Content"). Whoever reads `data`
+/// instead of the blob would see other content under the same digest.
+pub fn check_embedded(digest: &Digest, size: u64, data: &str) -> Result<(), String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|e| format!("is not base64: {e}"))?;
+    if bytes.len() as u64 != size {
+        return Err(format!(
+            "holds {} bytes, the descriptor says {size}",
+            bytes.len()
+        ));
+    }
+    let actual = Digest::of(&bytes);
+    if actual != *digest {
+        return Err(format!(
+            "hashes to {actual}, not to the descriptor's digest"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -289,6 +330,32 @@ mod tests {
         for mt in [media_type::OCI_MANIFEST, media_type::OCI_INDEX] {
             let e = parse("img", mt, both.as_bytes()).unwrap_err();
             assert!(e.to_string().contains("ambiguous"), "{e}");
+        }
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let with_data = |data: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"config":{{"mediaType":"a","size":2,"digest":"{}","data":"{data}"}},"layers":[]}}"#,
+                Digest::of(b"{}")
+            )
+        };
+        assert!(parse(
+            "x",
+            media_type::OCI_MANIFEST,
+            with_data(&b64(b"{}")).as_bytes()
+        )
+        .is_ok());
+        for (bad, why) in [
+            (b64(b"[]"), "hashes to"),
+            (b64(b"{ }"), "holds 3 bytes"),
+            ("!!".to_string(), "is not base64"),
+        ] {
+            let e = parse("x", media_type::OCI_MANIFEST, with_data(&bad).as_bytes()).unwrap_err();
+            assert!(
+                e.to_string().contains("the embedded data of descriptor")
+                    && e.to_string().contains(why),
+                "{e}"
+            );
         }
         let deep = "[".repeat(10_000);
         let e = parse("x", media_type::OCI_MANIFEST, deep.as_bytes()).unwrap_err();

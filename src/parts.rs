@@ -204,7 +204,7 @@ impl SplitWriter {
             )));
         }
         let final_path = part_path(&self.base, self.closed.len());
-        let tmp = crate::pack::temp_path_for(&final_path);
+        let tmp = crate::safe_write::temp_path_for(&final_path);
         let file = File::create(&tmp)?;
         self.current = Some(OpenPart {
             tmp,
@@ -256,7 +256,7 @@ impl SplitWriter {
         }
         self.finished = true;
         if let Some(first) = renamed.first() {
-            crate::pack::sync_dir(first);
+            crate::safe_write::sync_dir(first);
         }
         let parts: Vec<PartRecord> = self.closed.iter().map(|(_, r)| r.clone()).collect();
         Ok(PartsManifest {

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::bundle::check::Problem;
 use crate::bundle::limits::{MAX_PARTS, MAX_SIDE_FILE_BYTES};
 use crate::digest::{Digest, Hasher};
+use crate::problem::Problem;
 
 /// Writes `path` (temporary name, fsync, rename) with one line per `(digest, file name)`.
 pub fn write(path: &Path, lines: &[(Digest, String)]) -> io::Result<()> {
@@ -18,7 +18,7 @@ pub fn write(path: &Path, lines: &[(Digest, String)]) -> io::Result<()> {
         .iter()
         .map(|(d, name)| format!("{}  {name}\n", d.hex()))
         .collect();
-    crate::pack::write_file(path, text.as_bytes())
+    crate::safe_write::write_file(path, text.as_bytes())
 }
 
 /// Reads a checksum file: `(digest, file name)` per line (see [`parse`]). The file must be a
@@ -94,10 +94,7 @@ pub fn check(path: &Path) -> io::Result<Option<Vec<Problem>>> {
                 Ok(got) => format!("its sha256 is {}, {side} says {}", got.hex(), want.hex()),
                 Err(e) => format!("cannot be read: {e}"),
             };
-            Some(Problem {
-                subject: name.clone(),
-                what,
-            })
+            Some(Problem::file(name, what))
         })
         .collect();
     problems.sort_by(|a, b| a.subject.cmp(&b.subject));
@@ -141,7 +138,7 @@ mod tests {
         std::fs::write(dir.path().join("a.001"), b"worle").unwrap();
         let p = check(&side).unwrap().unwrap();
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].subject, "a.001");
+        assert_eq!(p[0].subject, crate::problem::Subject::File("a.001".into()));
         assert!(check(&dir.path().join("none.sha256")).unwrap().is_none());
     }
 

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
+use airlock::bundle::sequential::Sequential;
 use airlock::bundle::{check, reader::BundleReader};
 use airlock::progress::Silent;
 use airlock::seekable::{ReadAt, SeekableWriter};
@@ -20,9 +21,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let Ok(file) = w.finish() else { return };
-    let _ = airlock::stream::verify_stream(&file[..], Path::new("fuzz.tar.zst"), &Silent);
+    let mut seq = Sequential::stdin(Path::new("-"), Box::new(std::io::Cursor::new(file.clone())));
+    let _ = airlock::verify::verify(&mut seq, 1, &Silent);
     let src: Arc<dyn ReadAt> = Arc::new(file);
-    let Ok(r) = BundleReader::from_source(Path::new("fuzz.tar.zst"), src) else {
+    let Ok(mut r) = BundleReader::from_source(Path::new("fuzz.tar.zst"), src) else {
         return;
     };
     for e in r.entries() {
@@ -30,5 +32,5 @@ fuzz_target!(|data: &[u8]| {
         assert!(e.offset + e.size <= data.len() as u64);
     }
     let _ = check::check(&r);
-    let _ = airlock::verify::verify(&r, &Silent);
+    let _ = airlock::verify::verify(&mut r, 1, &Silent);
 });

@@ -369,6 +369,9 @@ pub struct Descriptor {
     pub platform: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// Embedded content (base64), which must be exactly the content described.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }
 
 /// `index.json`.
@@ -393,6 +396,7 @@ impl OciIndex {
                     digest: i.digest.clone(),
                     size: i.size,
                     platform: None,
+                    data: None,
                     annotations: [
                         (ANNOTATION_CONTAINERD_NAME.to_string(), i.source.clone()),
                         (ANNOTATION_REF_NAME.to_string(), i.source.clone()),

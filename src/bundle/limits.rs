@@ -6,11 +6,10 @@
 //! documents and entries a bundle holds, never with how often they are referenced, and every
 //! file is read with a cap.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use crate::digest::Digest;
 use crate::manifest::{BlobRef, Child};
-use crate::reference::Reference;
 
 /// Largest `index.json`, `bundle.json` or image config accepted.
 pub const MAX_JSON_BYTES: u64 = 8 << 20;
@@ -144,68 +143,6 @@ pub fn image_count(n: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Two images that `unpack` would push to one tag: `(target, first source, second source)`
-/// for each image whose target (or alternative target) an earlier image already has. Targets
-/// are compared as the references they become (`x` and `library/x` differ; `x:1` twice does
-/// not).
-pub fn target_collisions<'a>(
-    images: impl IntoIterator<Item = (&'a str, Vec<&'a str>)>,
-) -> Vec<(String, String, String)> {
-    let mut owner: HashMap<String, &str> = HashMap::new();
-    let mut out = Vec::new();
-    for (source, targets) in images {
-        let mut mine = HashSet::new();
-        for t in targets {
-            let key = target_key(t);
-            if !mine.insert(key.clone()) {
-                continue;
-            }
-            match owner.get(key.as_str()) {
-                Some(first) if *first != source => {
-                    out.push((t.to_string(), first.to_string(), source.to_string()))
-                }
-                Some(_) => {}
-                None => {
-                    owner.insert(key, source);
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Checks that a target is a plain `repository:tag`: no host, no `..`, no digest (what
-/// `unpack` pushes to, under `--registry`).
-pub fn target(t: &str) -> Result<(), String> {
-    let bad = || format!("target {t:?} is not a repository:tag under the registry");
-    let (repo, tag) = t
-        .rsplit_once(':')
-        .filter(|(r, t)| !r.is_empty() && !t.contains('/'))
-        .ok_or_else(bad)?;
-    let r = Reference::parse(&format!("{PROBE}/{t}")).map_err(|e| format!("{}: {e}", bad()))?;
-    if r.registry() != PROBE
-        || r.repository() != repo
-        || r.tag() != Some(tag)
-        || r.digest().is_some()
-    {
-        return Err(bad());
-    }
-    Ok(())
-}
-
-/// A host name that cannot be a real one, put before a target to read it as a reference: any
-/// host the target smuggles in shows up as a registry or repository other than the one asked.
-const PROBE: &str = "airlock.invalid";
-
-/// A target as the reference it becomes under any registry (its text when it is not one:
-/// such a target is refused elsewhere).
-fn target_key(t: &str) -> String {
-    match Reference::parse(&format!("{PROBE}/{t}")) {
-        Ok(r) => r.to_string(),
-        Err(_) => t.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,22 +195,7 @@ mod tests {
     }
 
     #[test]
-    fn collisions_are_found_by_the_reference_a_target_becomes() {
-        let found = target_collisions([
-            ("docker.io/x/y:z", vec!["x/y:z"]),
-            ("127.0.0.1:5000/x/y:z", vec!["x/y:z"]),
-            ("docker.io/library/a:1", vec!["a:1", "a:1"]),
-            ("docker.io/other/a:1", vec!["library/a:1"]),
-            ("docker.io/x/y:z", vec!["x/y:z"]),
-        ]);
-        assert_eq!(
-            found,
-            vec![(
-                "x/y:z".to_string(),
-                "docker.io/x/y:z".to_string(),
-                "127.0.0.1:5000/x/y:z".to_string()
-            )]
-        );
+    fn image_count_is_bounded() {
         assert!(image_count(MAX_IMAGES).is_ok());
         assert!(image_count(MAX_IMAGES + 1).is_err());
     }

@@ -2,93 +2,44 @@
 //! (see `docs/bundle-format.md`).
 
 pub mod check;
+pub mod contract;
 pub mod entries;
 pub mod format;
 pub mod limits;
+pub mod open;
 pub mod reader;
+pub mod sequential;
 pub mod writer;
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
+use std::path::Path;
 
-use crate::progress::human_bytes;
-use format::BundleManifest;
+use crate::blob::Bytes;
+use crate::digest::Digest;
+use contract::Checked;
+use reader::BundleError;
 
-/// The text `airlock inspect` prints.
-pub fn render_inspect(b: &BundleManifest) -> String {
-    let mut s = String::new();
-    let what = match (&b.request.rancher_version, &b.request.image_list) {
-        (Some(v), _) => {
-            let mut parts = Vec::new();
-            if !b.request.k8s_templates.is_empty() {
-                parts.push(format!(
-                    "k8s templates: {}",
-                    b.request.k8s_templates.join(", ")
-                ));
-            }
-            if b.request.server.is_some() {
-                parts.push("server group".to_string());
-            }
-            format!("Rancher {v} ({})", parts.join("; "))
-        }
-        (None, Some(l)) => format!("image list {} ({})", l.file, l.sha256.short()),
-        (None, None) => "images".to_string(),
-    };
-    let _ = writeln!(
-        s,
-        "bundle format {} v{}, written by airlock {}",
-        b.format, b.format_version, b.airlock_version
-    );
-    let _ = writeln!(
-        s,
-        "{what}; platforms: {}; {} images, {} blobs, {}",
-        b.platforms.join(", "),
-        b.images.len(),
-        b.blobs.count,
-        human_bytes(b.blobs.bytes)
-    );
-    for i in &b.images {
-        let _ = writeln!(s, "{}", i.source);
-        let _ = writeln!(s, "    target:  {}", i.target);
-        for a in &i.alt_targets {
-            let _ = writeln!(s, "    also:    {a}");
-        }
-        let _ = writeln!(s, "    digest:  {} ({})", i.digest, i.media_type);
-        if let Some(f) = &i.from_index {
-            let _ = writeln!(s, "    from:    {} index {}", f.platform, f.digest);
-        }
-        if let Some(u) = &i.upstream {
-            if u.fetched_from != i.source {
-                let _ = writeln!(s, "    fetched: {}", u.fetched_from);
-            }
-            if let Some(c) = &u.conversion {
-                let _ = writeln!(
-                    s,
-                    "    converted from {} ({}): {}",
-                    u.digest, u.media_type, c.reason
-                );
-                for d in &c.dropped {
-                    let _ = writeln!(
-                        s,
-                        "    left out: {} ({}{})",
-                        d.digest,
-                        d.reason,
-                        d.platform
-                            .as_ref()
-                            .map(|p| format!(", {p}"))
-                            .unwrap_or_default()
-                    );
-                }
-            }
-        }
-        let _ = writeln!(
-            s,
-            "    size:    {}  group: {}",
-            human_bytes(i.total_bytes),
-            i.group
-        );
-    }
-    for f in &b.failures {
-        let _ = writeln!(s, "MISSING {}: {}", f.source, f.error);
-    }
-    s
+/// A bundle being read: through its seek table ([`reader::BundleReader`]), or in one
+/// sequential pass ([`sequential::Sequential`], a bundle without its table or standard
+/// input). Both gather facts for the one contract ([`contract`]) and deliver blob bytes;
+/// `verify` and `unpack` are written once against this trait.
+pub trait BundleSource {
+    /// The bundle's name in messages.
+    fn path(&self) -> &Path;
+
+    /// Reads the metadata and documents and checks them against the contract. A reader that
+    /// can learns every blob entry before it returns (through the seek table, or a file read
+    /// twice), so that [`Checked::entries`] is known before anything is pushed; standard
+    /// input, read once, learns them only while [`BundleSource::blobs`] runs.
+    fn check(&mut self) -> Result<Checked, BundleError>;
+
+    /// Gives `each` the bytes of every blob of `wanted` (digest and the size its descriptor
+    /// says) that the bundle holds with that size, on up to `jobs` threads where the reader
+    /// allows. Returns every blob entry of the bundle with its size.
+    fn blobs(
+        &mut self,
+        wanted: &BTreeMap<Digest, u64>,
+        jobs: usize,
+        each: &(dyn Fn(&Digest, Bytes<'_>) + Sync),
+    ) -> Result<BTreeMap<Digest, u64>, BundleError>;
 }

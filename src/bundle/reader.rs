@@ -11,7 +11,8 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::entries::{EntryRules, Header, Refusal};
+use super::contract::{self, Refusal};
+use super::entries::{self, EntryRules, Header};
 use super::format::{self, BundleManifest, OciIndex};
 use crate::digest::Digest;
 use crate::seekable::{OwnedRange, ReadAt, SeekTable, SeekableError, SeekableReader, Shared};
@@ -64,24 +65,26 @@ pub enum BundleError {
         name: String,
         reason: String,
     },
-    #[error("{path}: the bundle has no {name}")]
-    Missing { path: PathBuf, name: String },
-    #[error("{path}: {name} is {size} bytes, more than the {limit} accepted")]
-    TooLarge {
-        path: PathBuf,
-        name: String,
-        size: u64,
-        limit: u64,
-    },
-    #[error("{path}: {name} is not valid")]
-    Json {
-        path: PathBuf,
-        name: String,
+    /// A file without its seek table, read in order instead, fails that way too.
+    #[error("{why}; read as a plain zstd stream instead, it fails too")]
+    Sequential {
+        why: String,
         #[source]
-        source: serde_json::Error,
+        source: Box<BundleError>,
     },
-    #[error("{path}: {reason}")]
-    Format { path: PathBuf, reason: String },
+    /// What the bundle contract ([`super::contract`]) refuses of the bundle as a whole.
+    #[error("{path}: {refusal}")]
+    Refused { path: PathBuf, refusal: Refusal },
+}
+
+impl BundleError {
+    /// The refusal of the bundle at `path`.
+    pub fn refused(path: &Path, refusal: Refusal) -> BundleError {
+        BundleError::Refused {
+            path: path.to_path_buf(),
+            refusal,
+        }
+    }
 }
 
 /// A bundle opened for random access.
@@ -184,18 +187,16 @@ impl BundleReader {
 
     /// Reads a small entry whole, refusing one over `limit` bytes.
     pub fn read_small(&self, name: &str, limit: u64) -> Result<Vec<u8>, BundleError> {
-        let e = self.entry(name).ok_or_else(|| BundleError::Missing {
-            path: self.path.clone(),
-            name: name.to_string(),
-        })?;
-        if e.size > limit {
-            return Err(BundleError::TooLarge {
-                path: self.path.clone(),
-                name: name.to_string(),
-                size: e.size,
-                limit,
-            });
-        }
+        let e = self
+            .entry(name)
+            .ok_or_else(|| BundleError::refused(&self.path, Refusal::Missing(name.into())))?;
+        contract::document_size(name, e.size, limit)
+            .map_err(|r| BundleError::refused(&self.path, r))?;
+        self.read_entry(e)
+    }
+
+    /// Reads an entry whole (its size checked by the caller).
+    pub fn read_entry(&self, e: &Entry) -> Result<Vec<u8>, BundleError> {
         let mut buf = Vec::with_capacity(e.size as usize);
         self.open_entry(e)
             .read_to_end(&mut buf)
@@ -207,43 +208,17 @@ impl BundleReader {
         Ok(buf)
     }
 
-    /// Parses `bundle.json` and checks its format version.
+    /// Parses `bundle.json` and checks its format version ([`contract::bundle_json`]).
     pub fn bundle_manifest(&self) -> Result<BundleManifest, BundleError> {
         let raw = self.read_small(format::BUNDLE_JSON, MAX_JSON_BYTES)?;
-        let m: BundleManifest = parse_json(&self.path, format::BUNDLE_JSON, &raw)?;
-        if m.format != format::FORMAT_NAME || !format::is_readable(m.format_version) {
-            return Err(BundleError::Format {
-                path: self.path.clone(),
-                reason: format!(
-                    "bundle.json says format {:?} version {}; this airlock reads {} versions {:?} (use the airlock release that wrote it)",
-                    m.format,
-                    m.format_version,
-                    format::FORMAT_NAME,
-                    format::READABLE_VERSIONS
-                ),
-            });
-        }
-        Ok(m)
+        contract::bundle_json(&raw).map_err(|r| BundleError::refused(&self.path, r))
     }
 
-    /// Parses `index.json`.
+    /// Parses `index.json` ([`contract::index_json`]).
     pub fn oci_index(&self) -> Result<OciIndex, BundleError> {
         let raw = self.read_small(format::INDEX_JSON, MAX_JSON_BYTES)?;
-        parse_json(&self.path, format::INDEX_JSON, &raw)
+        contract::index_json(&raw).map_err(|r| BundleError::refused(&self.path, r))
     }
-}
-
-fn parse_json<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    name: &str,
-    raw: &[u8],
-) -> Result<T, BundleError> {
-    // serde_json refuses nesting deeper than 128 levels, so depth is bounded too.
-    serde_json::from_slice(raw).map_err(|source| BundleError::Json {
-        path: path.to_path_buf(),
-        name: name.to_string(),
-        source,
-    })
 }
 
 /// Walks the tar headers through the seek table, judging each with [`EntryRules`].
@@ -282,9 +257,9 @@ fn walk(path: &Path, src: &dyn ReadAt, table: &SeekTable) -> Result<Vec<Entry>, 
             })?;
         Ok(buf)
     };
-    let refused = |offset: u64, r: Refusal| match r {
-        Refusal::Header(reason) => tar_err(offset, reason),
-        Refusal::Entry { name, reason } => BundleError::Entry {
+    let refused = |offset: u64, r: entries::Refusal| match r {
+        entries::Refusal::Header(reason) => tar_err(offset, reason),
+        entries::Refusal::Entry { name, reason } => BundleError::Entry {
             path: path.to_path_buf(),
             name,
             reason,
@@ -302,7 +277,11 @@ fn walk(path: &Path, src: &dyn ReadAt, table: &SeekTable) -> Result<Vec<Entry>, 
         }
         let block = read_at(offset, 512)?;
         if block.iter().all(|&b| b == 0) {
-            // End of archive; the blocks after it are not read.
+            // End of archive: what follows may only be a little zero padding.
+            let rest = end - offset - 512;
+            let zeros = rest <= contract::MAX_TRAILER
+                && read_at(offset + 512, rest)?.iter().all(|&b| b == 0);
+            contract::trailer(rest, zeros).map_err(|r| BundleError::refused(path, r))?;
             break;
         }
         starts_frame(offset, "the tar header")?;

@@ -2,6 +2,7 @@
 //! writes anything, so that airlock never writes a bundle its own `verify` and `unpack` refuse.
 
 use super::{PackError, PlannedImage, Resolved};
+use crate::bundle::contract;
 use crate::bundle::format::Failure;
 use crate::bundle::limits::{self, Budget};
 
@@ -13,7 +14,7 @@ pub(super) fn check_plan(images: &[PlannedImage]) -> Result<(), PackError> {
     let sources: Vec<String> = images.iter().map(|p| p.reference.to_string()).collect();
     for (p, source) in images.iter().zip(&sources) {
         for t in std::iter::once(&p.target).chain(&p.alt_targets) {
-            limits::target(t).map_err(|e| PackError::Limit {
+            contract::target(t).map_err(|e| PackError::Limit {
                 reason: format!("{source}: {e}; name the image with a tag (repository:tag or repository:tag@digest)"),
             })?;
         }
@@ -22,7 +23,7 @@ pub(super) fn check_plan(images: &[PlannedImage]) -> Result<(), PackError> {
         let ts = std::iter::once(&p.target).chain(&p.alt_targets);
         (source.as_str(), ts.map(String::as_str).collect())
     });
-    match limits::target_collisions(targets).into_iter().next() {
+    match contract::target_collisions(targets).into_iter().next() {
         Some((target, first, second)) => Err(PackError::Collision {
             target,
             first,
@@ -33,7 +34,7 @@ pub(super) fn check_plan(images: &[PlannedImage]) -> Result<(), PackError> {
 }
 
 /// After the manifests are fetched, before any blob is: an image whose config is larger than
-/// readers accept fails (it moves from `resolved` to `failures`, and none of its blobs is
+/// readers accept, or one of whose manifests nests deeper than they accept, fails (it moves from `resolved` to `failures`, and none of its blobs is
 /// fetched), and the manifests and references of the others must fit one bundle.
 pub(super) fn check_resolved(
     resolved: &mut Vec<Resolved>,
@@ -41,7 +42,16 @@ pub(super) fn check_resolved(
 ) -> Result<(), PackError> {
     resolved.retain(|r| {
         let configs = r.blobs.iter().filter(|b| r.configs.contains(&b.digest));
-        match configs.map(limits::config_size).find_map(Result::err) {
+        let deep = r.manifests.iter().find_map(|(d, _, raw)| {
+            contract::json_depth(raw)
+                .err()
+                .map(|e| format!("manifest {d}: {e}"))
+        });
+        match configs
+            .map(limits::config_size)
+            .find_map(Result::err)
+            .or(deep)
+        {
             None => true,
             Some(error) => {
                 failures.push(Failure {

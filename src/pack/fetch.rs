@@ -11,6 +11,7 @@ use crate::cache::{Cache, CacheError, Cached};
 use crate::digest::Digest;
 use crate::progress::{Reporter, Silent};
 use crate::registry::{Client, RegistryError};
+use crate::retry::Again;
 
 /// Download counters.
 #[derive(Default)]
@@ -205,55 +206,57 @@ pub(super) fn fetch_blob(
     if cache.check(&b.digest, b.size)? == Cached::Valid {
         return Ok(FetchOutcome::Cached);
     }
-    let attempts = client.options().retry.attempts.max(1);
-    let mut attempt = 0;
     // Bytes already shown for this blob: a retry shows only what goes beyond them, so the
     // progress never counts a byte twice ("2.7 kB of 1.5 kB").
     let mut shown = 0u64;
-    loop {
-        attempt += 1;
-        let mut result = || -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
-            let stream = client.get_blob(&w.registry, &w.repository, &b.digest)?;
-            if let Some(len) = stream.content_length {
-                if len != b.size {
-                    // A retry cannot make the registry agree with the manifest.
-                    return Err(Box::new(RegistryError::BlobSize {
-                        digest: b.digest.clone(),
-                        announced: len,
-                        expected: b.size,
-                    }));
-                }
-            }
-            let mut body = Beyond {
-                inner: Counting {
-                    inner: stream.reader,
-                    reporter: &Silent,
-                },
-                reporter,
-                read: 0,
-                shown,
-            };
-            let n = cache.insert(&b.digest, b.size, &mut body);
-            shown = body.shown;
-            Ok(n?)
-        };
-        match result() {
-            Ok(_) => return Ok(FetchOutcome::Downloaded),
-            Err(e) => {
-                // A digest mismatch will not fix itself; a broken connection may. A registry
-                // error was already retried where the request was sent (transport), so it
-                // is final here: only a body that broke off is fetched again.
-                let permanent = e.downcast_ref::<CacheError>().is_some_and(|c| {
-                    matches!(c, CacheError::Verify { .. } | CacheError::Io { .. })
-                }) || e.downcast_ref::<RegistryError>().is_some();
-                if permanent || attempt >= attempts || crate::interrupt::received().is_some() {
-                    return Err(e);
-                }
-                client.stats().retries.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(client.options().retry.delay(attempt, None));
+    let attempt = || -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+        let stream = client.get_blob(&w.registry, &w.repository, &b.digest)?;
+        if let Some(len) = stream.content_length {
+            if len != b.size {
+                // A retry cannot make the registry agree with the manifest.
+                return Err(Box::new(RegistryError::BlobSize {
+                    digest: b.digest.clone(),
+                    announced: len,
+                    expected: b.size,
+                }));
             }
         }
-    }
+        let mut body = Beyond {
+            inner: Counting {
+                inner: stream.reader,
+                reporter: &Silent,
+            },
+            reporter,
+            read: 0,
+            shown,
+        };
+        let n = cache.insert(&b.digest, b.size, &mut body);
+        shown = body.shown;
+        Ok(n?)
+    };
+    // A digest mismatch will not fix itself; a broken connection may. A registry error was
+    // already retried where the request was sent (transport), so it is final here: only a
+    // body that broke off is fetched again.
+    let final_error = |e: &(dyn std::error::Error + 'static)| {
+        e.downcast_ref::<CacheError>()
+            .is_some_and(|c| matches!(c, CacheError::Verify { .. } | CacheError::Io { .. }))
+            || e.downcast_ref::<RegistryError>().is_some()
+    };
+    let policy = &client.options().retry;
+    policy
+        .budget()
+        .run(
+            policy,
+            attempt,
+            |r| match r {
+                Err(e) if !final_error(e.as_ref()) => Again::Yes,
+                _ => Again::No,
+            },
+            || {
+                client.stats().retries.fetch_add(1, Ordering::Relaxed);
+            },
+        )
+        .map(|_| FetchOutcome::Downloaded)
 }
 
 /// Reports the bytes of one attempt that go beyond what earlier attempts reported.

@@ -24,11 +24,10 @@ mod write;
 
 pub use locate::AllowanceExceeded;
 
-pub(crate) use write::write_file;
-pub use write::{estimate_bundle, sync_dir, temp_path_for};
+pub use write::estimate_bundle;
 
 use fetch::{fetch_all, Board, FetchStats, Window};
-use write::{check_space, own_sibling, sibling_prefix, write_layout, Layout};
+use write::{check_space, write_layout, Layout};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -38,15 +37,17 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::bundle::format::{BaseRef, Failure, ImageRecord, Request};
+use crate::bundle::format::{Failure, ImageRecord, Request};
 use crate::bundle::writer::WriteOptions;
 use crate::cache::{Cache, CacheError};
+use crate::delta::DeltaBase;
 use crate::digest::Digest;
 use crate::manifest::{BlobRef, Platform};
 use crate::parts;
 use crate::progress::Reporter;
 use crate::reference::Reference;
 use crate::registry::Client;
+use crate::safe_write::{own_sibling, sibling_prefix};
 
 /// One image to pack, with where it goes in the private registry.
 #[derive(Debug, Clone)]
@@ -126,15 +127,6 @@ pub enum CacheMode {
 
 /// How far downloads may run ahead of the writer with [`CacheMode::Transient`].
 pub const LOOKAHEAD: u64 = 256 << 20;
-
-/// What a delta bundle builds on: blobs the target registry will already hold.
-#[derive(Debug, Clone, Default)]
-pub struct DeltaBase {
-    /// Recorded in `bundle.json` (its `omittedBlobs` is filled in by `pack`).
-    pub record: BaseRef,
-    /// Configs and layers available on the other side, with their sizes.
-    pub blobs: BTreeMap<Digest, u64>,
-}
 
 /// What a pack did.
 #[derive(Debug, Clone)]
@@ -224,7 +216,10 @@ pub enum PackError {
 
 fn list_failures(f: &[Failure]) -> String {
     f.iter()
-        .map(|f| format!("  {}", crate::said_of(&f.source, &f.error)))
+        .map(|f| {
+            let line = crate::said_of(&f.source, &f.error);
+            format!("  {}", crate::escape::Escaped(&line))
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -276,13 +271,77 @@ pub fn pack(
         .num_threads(opts.jobs.max(1))
         .build()
         .expect("building a thread pool");
-
-    // 1. Resolve: locate (HEAD), check the pull allowance, then read and convert manifests.
     // A lasting cache is opened now: it holds manifests and diff IDs too.
     let keep_cache = match &opts.cache {
         CacheMode::Keep(dir) => Some(Cache::open(dir)?),
         CacheMode::Transient { .. } => None,
     };
+    // 1. Resolve: locate (HEAD), check the pull allowance, then read and convert manifests.
+    let (mut resolved, mut failures, resolve_downloads) =
+        resolve_all(client, images, opts, keep_cache.as_ref(), &pool, reporter)?;
+    // What readers would refuse fails here, before any download.
+    bounds::check_resolved(&mut resolved, &mut failures)?;
+    // 2. Fetch distinct blobs, after the free-space check.
+    let plan = FetchPlan::of(&resolved, opts, reporter)?;
+    // After the space check, which fails on a missing output directory: --no-cache must not
+    // create one.
+    let (cache, _transient_dir) = match keep_cache {
+        Some(c) => (c, None),
+        None => {
+            let t = TransientDir::for_output(&opts.output).map_err(|source| {
+                PackError::Cache(CacheError::Io {
+                    path: transient_cache_dir(&opts.output),
+                    source,
+                })
+            })?;
+            (Cache::open(&t.0)?, Some(t))
+        }
+    };
+    crate::interrupt::track_temp_dir(&cache.dir().join("tmp"));
+    crate::interrupt::track_temp_dir(match opts.output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    });
+    // 3. Write, while the downloads run when it can.
+    let run = Run {
+        client,
+        cache: &cache,
+        opts,
+        reporter,
+        plan: &plan,
+    };
+    let (written, layout, stats) =
+        run.fetch_and_write(&resolved, failures, request, images.len())?;
+    let (bundle_size, bundle_sha256, files) = written.0;
+    Ok(PackSummary {
+        images: layout.records.len(),
+        failures: written.1,
+        blobs: layout.blob_count(),
+        bytes_summed: layout.bytes_summed,
+        bytes_dedup: layout.bytes_dedup(),
+        bytes_downloaded: stats.downloaded.into_inner() + resolve_downloads,
+        blobs_from_cache: stats.from_cache.into_inner(),
+        bundle_size,
+        bundle_sha256,
+        files,
+        records: layout.records.clone(),
+        omitted_blobs: layout.omitted.len() as u64,
+        omitted_bytes: crate::space::total(layout.omitted.iter().map(|b| b.size))
+            .unwrap_or(u64::MAX),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Step 1: every image located and resolved, in parallel: the resolved images, the failures,
+/// and the bytes downloaded for manifests.
+fn resolve_all(
+    client: &Client,
+    images: &[PlannedImage],
+    opts: &PackOptions,
+    keep_cache: Option<&Cache>,
+    pool: &rayon::ThreadPool,
+    reporter: &dyn Reporter,
+) -> Result<(Vec<Resolved>, Vec<Failure>, u64), PackError> {
     reporter.phase("resolve", 0);
     let located: Vec<Result<locate::Located, Failure>> = pool.install(|| {
         images
@@ -309,12 +368,12 @@ pub fn pack(
     let resolve_downloads = std::sync::atomic::AtomicU64::new(0);
     let sources = sources::Sources {
         client,
-        cache: keep_cache.as_ref(),
+        cache: keep_cache,
         pulls: &pulls,
         downloaded: &resolve_downloads,
     };
     locate::check_allowance(
-        keep_cache.as_ref(),
+        keep_cache,
         &|place, digest| sources.manifest(place, digest).ok(),
         &mut found,
         &opts.platforms,
@@ -354,21 +413,144 @@ pub fn pack(
             Err(f) => failures.push(f),
         }
     }
-    // What readers would refuse fails here, before any download.
-    bounds::check_resolved(&mut resolved, &mut failures)?;
+    Ok((resolved, failures, resolve_downloads.into_inner()))
+}
 
-    // 2. Fetch distinct blobs.
-    let lookahead = match opts.cache {
-        CacheMode::Transient { lookahead } => Some(lookahead),
-        CacheMode::Keep(_) => None,
-    };
-    // Configs airlock wrote are never fetched.
-    let generated: BTreeMap<Digest, Vec<u8>> = resolved
-        .iter()
-        .flat_map(|r| r.generated.iter().cloned())
-        .collect();
+/// What step 2 fetches: every distinct config and layer once, from one place.
+struct FetchPlan {
+    /// Configs airlock wrote (schema 1 conversions): never fetched.
+    generated: BTreeMap<Digest, Vec<u8>>,
+    wanted: BTreeMap<Digest, Wanted>,
+    /// Images whose descriptors name one digest with two sizes, and why.
+    size_conflicts: BTreeMap<String, String>,
+    /// Manifests, written from their bytes (never fetched as blobs).
+    manifests: BTreeSet<Digest>,
+    /// Blobs to fetch, the base's left out.
+    total_fetch: u64,
+    /// With `--no-cache`, how far downloads may run ahead of the writer.
+    lookahead: Option<u64>,
+}
+
+impl FetchPlan {
+    /// The distinct blobs of `resolved`, and the free-space check for the bundle they make.
+    fn of(
+        resolved: &[Resolved],
+        opts: &PackOptions,
+        reporter: &dyn Reporter,
+    ) -> Result<FetchPlan, PackError> {
+        let lookahead = match opts.cache {
+            CacheMode::Transient { lookahead } => Some(lookahead),
+            CacheMode::Keep(_) => None,
+        };
+        // Configs airlock wrote are never fetched.
+        let generated: BTreeMap<Digest, Vec<u8>> = resolved
+            .iter()
+            .flat_map(|r| r.generated.iter().cloned())
+            .collect();
+        let wanted = wanted_blobs(resolved, &generated);
+        let size_conflicts = size_conflicts(resolved, &wanted, &generated);
+        let manifests: BTreeSet<Digest> = resolved
+            .iter()
+            .flat_map(|r| r.manifests.iter().map(|(d, _, _)| d.clone()))
+            .collect();
+        let mut plan = FetchPlan {
+            generated,
+            wanted,
+            size_conflicts,
+            manifests,
+            total_fetch: 0,
+            lookahead,
+        };
+        plan.check_space(resolved, opts, reporter)?;
+        Ok(plan)
+    }
+
+    /// True for a blob a delta leaves out (and so never downloads): its base carries it.
+    fn omit(&self, opts: &PackOptions, d: &Digest) -> bool {
+        opts.base.as_ref().is_some_and(|b| b.blobs.contains_key(d))
+    }
+
+    /// The bundle's size, estimated, against the free space of the output's file system.
+    fn check_space(
+        &mut self,
+        resolved: &[Resolved],
+        opts: &PackOptions,
+        reporter: &dyn Reporter,
+    ) -> Result<(), PackError> {
+        // Written: the three documents, each manifest once, and each blob that is not a
+        // manifest and not left out.
+        let written = self
+            .wanted
+            .keys()
+            .filter(|d| !self.omit(opts, d) && !self.manifests.contains(*d))
+            .count();
+        bounds::check_entries(3 + (self.manifests.len() + written) as u64)?;
+        let mut entries = 3 + self.wanted.len() as u64 + self.manifests.len() as u64;
+        // Sizes come from the registries: added up checked, as two layers of 2^63 bytes wrap
+        // to 0.
+        let fetched_sizes = self
+            .wanted
+            .iter()
+            .filter(|(d, _)| !self.omit(opts, d))
+            .map(|(_, w)| w.blob.size);
+        self.total_fetch = crate::space::total(fetched_sizes).ok_or_else(|| PackError::Limit {
+            reason: "the images' blobs add up to more than 2^64 bytes: a registry declares an impossible size".into(),
+        })?;
+        let manifest_bytes = resolved
+            .iter()
+            .flat_map(|r| &r.manifests)
+            .map(|(d, _, raw)| (d, raw.len() as u64))
+            .collect::<BTreeMap<_, _>>();
+        // Configs airlock wrote are written from memory (bounded by the manifest cap each).
+        entries += self.generated.len() as u64;
+        let written = self.generated.values().map(|raw| raw.len() as u64);
+        let estimate = crate::space::total(manifest_bytes.into_values().chain(written))
+            .and_then(|m| m.checked_add(self.total_fetch))
+            .ok_or_else(|| PackError::Limit {
+                reason: "the images add up to more than 2^64 bytes".into(),
+            })?;
+        // --no-cache keeps its downloads beside the output: at most the look-ahead plus the
+        // blob that crosses it.
+        let transient_peak = match self.lookahead {
+            Some(ahead) => {
+                let largest = self.wanted.values().map(|w| w.blob.size).max().unwrap_or(0);
+                estimate.min(ahead.saturating_add(largest))
+            }
+            None => 0,
+        };
+        check_space(
+            &opts.output,
+            estimate_bundle(estimate, entries),
+            transient_peak,
+            opts.split,
+            reporter,
+        )
+    }
+
+    /// Downloads in the order the bundle is written (configs, then layers by digest), so the
+    /// writer can follow them closely. A blob that is also a manifest is written from the
+    /// manifest's bytes: never fetched (with --no-cache the writer would never release it
+    /// from the window).
+    fn order(&self, opts: &PackOptions) -> Vec<&Wanted> {
+        let mut order: Vec<&Wanted> = self
+            .wanted
+            .iter()
+            .filter(|(d, _)| !self.omit(opts, d) && !self.manifests.contains(*d))
+            .map(|(_, w)| w)
+            .collect();
+        order.sort_by_key(|w| !w.is_config);
+        order
+    }
+}
+
+/// Every distinct config and layer of `resolved` but the generated ones, with one place to
+/// fetch it from and the images that use it.
+fn wanted_blobs(
+    resolved: &[Resolved],
+    generated: &BTreeMap<Digest, Vec<u8>>,
+) -> BTreeMap<Digest, Wanted> {
     let mut wanted: BTreeMap<Digest, Wanted> = BTreeMap::new();
-    for r in &resolved {
+    for r in resolved {
         for b in r
             .blobs
             .iter()
@@ -389,9 +571,18 @@ pub fn pack(
             }
         }
     }
-    // Two descriptors that name one digest with different sizes cannot both be right.
-    let mut size_conflicts: BTreeMap<String, String> = BTreeMap::new();
-    for r in &resolved {
+    wanted
+}
+
+/// Two descriptors that name one digest with different sizes cannot both be right: the
+/// images that name it otherwise than the first, and why.
+fn size_conflicts(
+    resolved: &[Resolved],
+    wanted: &BTreeMap<Digest, Wanted>,
+    generated: &BTreeMap<Digest, Vec<u8>>,
+) -> BTreeMap<String, String> {
+    let mut conflicts: BTreeMap<String, String> = BTreeMap::new();
+    for r in resolved {
         for b in r
             .blobs
             .iter()
@@ -399,7 +590,7 @@ pub fn pack(
         {
             let w = &wanted[&b.digest];
             if w.blob.size != b.size {
-                size_conflicts.insert(
+                conflicts.insert(
                     r.record.source.clone(),
                     format!(
                         "blob {} is declared with {} bytes here and {} bytes in {}",
@@ -412,190 +603,132 @@ pub fn pack(
             }
         }
     }
-    // A delta leaves out (and so never downloads) what its base carries.
-    let omit = |d: &Digest| opts.base.as_ref().is_some_and(|b| b.blobs.contains_key(d));
-    let mut entries = 3 + wanted.len() as u64;
-    let mut seen_manifests = BTreeSet::new();
-    for r in &resolved {
-        for (d, _, _) in &r.manifests {
-            if seen_manifests.insert(d) {
-                entries += 1;
-            }
-        }
-    }
-    // Written: the three documents, each manifest once, and each blob that is not a manifest
-    // and not left out.
-    let written = wanted
-        .keys()
-        .filter(|d| !omit(d) && !seen_manifests.contains(d))
-        .count();
-    bounds::check_entries(3 + (seen_manifests.len() + written) as u64)?;
-    // Sizes come from the registries: added up checked, as two layers of 2^63 bytes wrap to 0.
-    let fetched_sizes = wanted
-        .iter()
-        .filter(|(d, _)| !omit(d))
-        .map(|(_, w)| w.blob.size);
-    let total_fetch = crate::space::total(fetched_sizes).ok_or_else(|| PackError::Limit {
-        reason: "the images' blobs add up to more than 2^64 bytes: a registry declares an impossible size".into(),
-    })?;
-    let manifest_bytes = resolved
-        .iter()
-        .flat_map(|r| &r.manifests)
-        .map(|(d, _, raw)| (d, raw.len() as u64))
-        .collect::<BTreeMap<_, _>>();
-    // Configs airlock wrote are written from memory (bounded by the manifest cap each).
-    entries += generated.len() as u64;
-    let written = generated.values().map(|raw| raw.len() as u64);
-    let estimate = crate::space::total(manifest_bytes.into_values().chain(written))
-        .and_then(|m| m.checked_add(total_fetch))
-        .ok_or_else(|| PackError::Limit {
-            reason: "the images add up to more than 2^64 bytes".into(),
-        })?;
-    // --no-cache keeps its downloads beside the output: at most the look-ahead plus the blob
-    // that crosses it.
-    let transient_peak = match lookahead {
-        Some(ahead) => {
-            let largest = wanted.values().map(|w| w.blob.size).max().unwrap_or(0);
-            estimate.min(ahead.saturating_add(largest))
-        }
-        None => 0,
-    };
-    check_space(
-        &opts.output,
-        estimate_bundle(estimate, entries),
-        transient_peak,
-        opts.split,
-        reporter,
-    )?;
-    // After the space check, which fails on a missing output directory: --no-cache must not
-    // create one.
-    let (cache, _transient_dir) = match keep_cache {
-        Some(c) => (c, None),
-        None => {
-            let t = TransientDir::for_output(&opts.output).map_err(|source| {
-                PackError::Cache(CacheError::Io {
-                    path: transient_cache_dir(&opts.output),
-                    source,
-                })
-            })?;
-            (Cache::open(&t.0)?, Some(t))
-        }
-    };
-    crate::interrupt::track_temp_dir(&cache.dir().join("tmp"));
-    crate::interrupt::track_temp_dir(match opts.output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    });
-    reporter.phase("download", total_fetch);
-    let stats = FetchStats::default();
-    let board = Board::default();
-    // Downloads are dispatched in the order the bundle is written (configs, then layers by
-    // digest), so the writer can follow them closely.
-    // A blob that is also a manifest is written from the manifest's bytes: never fetched
-    // (with --no-cache the writer would never release it from the window).
-    let mut order: Vec<&Wanted> = wanted
-        .iter()
-        .filter(|(d, _)| !omit(d) && !seen_manifests.contains(d))
-        .map(|(_, w)| w)
-        .collect();
-    order.sort_by_key(|w| !w.is_config);
-    let jobs = opts.jobs.max(1);
+    conflicts
+}
 
-    // When every image resolved and --keep-going cannot drop any (which would change
-    // bundle.json, the third entry), the bundle is written while the downloads run: each blob
-    // as soon as it is in the cache. A failed download then stops the writer before its temp
-    // file is renamed. Otherwise the downloads still run (filling the cache for a rerun)
-    // before anything is written.
-    let overlap = !opts.keep_going && size_conflicts.is_empty() && failures.is_empty();
-    if lookahead.is_some() && !overlap && !opts.keep_going {
-        // Downloads would only fill a directory that is about to be deleted.
-        split_failed(&resolved, &BTreeMap::new(), &size_conflicts, &mut failures);
-        return Err(PackError::ImagesFailed {
-            failures,
-            total: images.len(),
-        });
-    }
-    let fetch = |abort: &AtomicBool, window: Option<&Window>| {
-        fetch_all(
-            client, &cache, &order, jobs, reporter, &board, &stats, abort, window,
-        )
-    };
-    let mut written = None;
-    if overlap {
-        let all: Vec<&Resolved> = resolved.iter().collect();
-        let layout = Layout::of(&all, &wanted, &generated, &omit);
-        let abort = AtomicBool::new(false);
-        let window = lookahead.map(|ahead| Window::new(&order, ahead));
-        written = Some(std::thread::scope(|s| {
-            s.spawn(|| fetch(&abort, window.as_ref()));
-            let ready = |d: &Digest| {
-                if let Some(w) = &window {
-                    w.reached(d);
-                }
-                board.wait(d)
-            };
-            // However the writer ends (done, failed or panicking), no download may stay
-            // parked in the window, or the scope would never end.
-            let _release = window.as_ref().map(Window::releaser);
-            let r = write_layout(
-                &cache,
-                &layout,
-                &failures,
-                request.clone(),
-                opts,
-                &ready,
-                reporter,
+/// Step 3: the downloads and the bundle.
+struct Run<'a> {
+    client: &'a Client,
+    cache: &'a Cache,
+    opts: &'a PackOptions,
+    reporter: &'a dyn Reporter,
+    plan: &'a FetchPlan,
+}
+
+/// The bundle written (size, sha256, files) and the failures it records.
+type Written = ((u64, Digest, Vec<PathBuf>), Vec<Failure>);
+
+impl Run<'_> {
+    /// Fetches every blob and writes the bundle. When every image resolved and --keep-going
+    /// cannot drop any (which would change bundle.json, the third entry), the bundle is
+    /// written while the downloads run: each blob as soon as it is in the cache, and a failed
+    /// download stops the writer before its temp file is renamed. Otherwise the downloads
+    /// still run (filling the cache for a rerun) before anything is written.
+    fn fetch_and_write(
+        &self,
+        resolved: &[Resolved],
+        mut failures: Vec<Failure>,
+        request: Request,
+        total: usize,
+    ) -> Result<(Written, Layout, FetchStats), PackError> {
+        let (opts, plan) = (self.opts, self.plan);
+        self.reporter.phase("download", plan.total_fetch);
+        let stats = FetchStats::default();
+        let board = Board::default();
+        let order = plan.order(opts);
+        let overlap = !opts.keep_going && plan.size_conflicts.is_empty() && failures.is_empty();
+        if plan.lookahead.is_some() && !overlap && !opts.keep_going {
+            // Downloads would only fill a directory that is about to be deleted.
+            split_failed(
+                resolved,
+                &BTreeMap::new(),
+                &plan.size_conflicts,
+                &mut failures,
             );
-            if r.is_err() {
-                // Stop dispatching; downloads in flight finish into the cache for a rerun.
-                abort.store(true, Ordering::SeqCst);
-            }
-            (r, layout)
-        }));
-    } else {
-        fetch(&AtomicBool::new(false), None);
-    }
-    reporter.finish_phase();
-    crate::interrupt::check()?;
-    let blob_failures = board.failures();
-
-    let ok_images = split_failed(&resolved, &blob_failures, &size_conflicts, &mut failures);
-    if !failures.is_empty() && (!opts.keep_going || ok_images.is_empty()) {
-        return Err(PackError::ImagesFailed {
-            failures,
-            total: images.len(),
-        });
-    }
-    let (written, layout) = match written {
-        Some((r, layout)) => (r?, layout),
-        None => {
-            // 3. Write the bundle, now that every download is done.
-            let layout = Layout::of(&ok_images, &wanted, &generated, &omit);
-            let ready = |_: &Digest| Ok(());
-            (
-                write_layout(&cache, &layout, &failures, request, opts, &ready, reporter)?,
-                layout,
-            )
+            return Err(PackError::ImagesFailed { failures, total });
         }
-    };
-    let (bundle_size, bundle_sha256, files) = written;
-    Ok(PackSummary {
-        images: layout.records.len(),
-        failures,
-        blobs: layout.blob_count(),
-        bytes_summed: layout.bytes_summed,
-        bytes_dedup: layout.bytes_dedup(),
-        bytes_downloaded: stats.downloaded.into_inner() + resolve_downloads.into_inner(),
-        blobs_from_cache: stats.from_cache.into_inner(),
-        bundle_size,
-        bundle_sha256,
-        files,
-        records: layout.records.clone(),
-        omitted_blobs: layout.omitted.len() as u64,
-        omitted_bytes: crate::space::total(layout.omitted.iter().map(|b| b.size))
-            .unwrap_or(u64::MAX),
-        elapsed: started.elapsed(),
-    })
+        let fetch = |abort: &AtomicBool, window: Option<&Window>| {
+            fetch_all(
+                self.client,
+                self.cache,
+                &order,
+                opts.jobs.max(1),
+                self.reporter,
+                &board,
+                &stats,
+                abort,
+                window,
+            )
+        };
+        let omit = |d: &Digest| plan.omit(opts, d);
+        let mut written = None;
+        if overlap {
+            let all: Vec<&Resolved> = resolved.iter().collect();
+            let layout = Layout::of(&all, &plan.wanted, &plan.generated, &omit);
+            let abort = AtomicBool::new(false);
+            let window = plan.lookahead.map(|ahead| Window::new(&order, ahead));
+            written = Some(std::thread::scope(|s| {
+                s.spawn(|| fetch(&abort, window.as_ref()));
+                let ready = |d: &Digest| {
+                    if let Some(w) = &window {
+                        w.reached(d);
+                    }
+                    board.wait(d)
+                };
+                // However the writer ends (done, failed or panicking), no download may stay
+                // parked in the window, or the scope would never end.
+                let _release = window.as_ref().map(Window::releaser);
+                let r = self.write(&layout, &failures, request.clone(), &ready);
+                if r.is_err() {
+                    // Stop dispatching; downloads in flight finish into the cache for a rerun.
+                    abort.store(true, Ordering::SeqCst);
+                }
+                (r, layout)
+            }));
+        } else {
+            fetch(&AtomicBool::new(false), None);
+        }
+        self.reporter.finish_phase();
+        crate::interrupt::check()?;
+        let blob_failures = board.failures();
+        let ok_images = split_failed(
+            resolved,
+            &blob_failures,
+            &plan.size_conflicts,
+            &mut failures,
+        );
+        if !failures.is_empty() && (!opts.keep_going || ok_images.is_empty()) {
+            return Err(PackError::ImagesFailed { failures, total });
+        }
+        let (bundle, layout) = match written {
+            Some((r, layout)) => (r?, layout),
+            None => {
+                // Now that every download is done.
+                let layout = Layout::of(&ok_images, &plan.wanted, &plan.generated, &omit);
+                let ready = |_: &Digest| Ok(());
+                (self.write(&layout, &failures, request, &ready)?, layout)
+            }
+        };
+        Ok(((bundle, failures), layout, stats))
+    }
+
+    fn write(
+        &self,
+        layout: &Layout,
+        failures: &[Failure],
+        request: Request,
+        ready: &(dyn Fn(&Digest) -> Result<(), String> + Sync),
+    ) -> Result<(u64, Digest, Vec<PathBuf>), PackError> {
+        write_layout(
+            self.cache,
+            layout,
+            failures,
+            request,
+            self.opts,
+            ready,
+            self.reporter,
+        )
+    }
 }
 
 /// Adds to `failures` (and sorts it) every image with a failed blob or a size conflict: such an

@@ -13,11 +13,12 @@ use crate::bundle::format::{
     self, BaseRef, BlobTotals, BundleManifest, Failure, ImageRecord, OciIndex, OmittedBlob, Request,
 };
 use crate::bundle::limits::MAX_JSON_BYTES;
-use crate::bundle::writer::{BundleWriter, WriteOptions};
+use crate::bundle::writer::BundleWriter;
 use crate::cache::Cache;
 use crate::digest::{Digest, HashingWriter};
 use crate::parts::{self, SplitWriter};
 use crate::progress::Reporter;
+use crate::safe_write::{sync_dir, temp_path_for, write_file, TempGuard};
 use crate::writeback::DropBehind;
 
 /// What goes into the bundle, in order.
@@ -143,61 +144,9 @@ pub(super) fn write_layout(
     };
     let index = OciIndex::for_images(&layout.records);
     reporter.phase("write", layout.bytes_dedup());
-    let r = write_bundle(
-        cache,
-        matches!(opts.cache, super::CacheMode::Transient { .. }),
-        &opts.output,
-        opts.split,
-        &opts.write,
-        &bundle,
-        &index,
-        &layout.manifests,
-        &layout.configs,
-        &layout.generated,
-        &layout.layers,
-        ready,
-        reporter,
-    );
+    let r = write_bundle(cache, opts, &bundle, &index, layout, ready, reporter);
     reporter.finish_phase();
     r
-}
-
-/// Removes a temporary file unless it was persisted.
-pub(super) struct TempGuard {
-    path: PathBuf,
-    keep: bool,
-}
-
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// A temporary name beside `output`: same directory, so the rename is atomic.
-pub fn temp_path_for(output: &Path) -> PathBuf {
-    own_sibling(output, "partial")
-}
-
-/// `.NAME.KIND-`: how the hidden siblings of `output` of one kind begin, before the pid of
-/// the process that owns each.
-pub(super) fn sibling_prefix(output: &Path, kind: &str) -> String {
-    let name = output
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "bundle".into());
-    format!(".{name}.{kind}-")
-}
-
-/// `.NAME.KIND-PID` beside `output`: a hidden sibling this process owns.
-pub(super) fn own_sibling(output: &Path, kind: &str) -> PathBuf {
-    output.with_file_name(format!(
-        "{}{}",
-        sibling_prefix(output, kind),
-        std::process::id()
-    ))
 }
 
 /// The bundle size for `content` bytes in `entries` tar entries: tar headers and padding,
@@ -280,55 +229,27 @@ impl Write for Out {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(super) fn write_bundle(
-    cache: &Cache,
-    transient: bool,
-    output: &Path,
-    split: Option<u64>,
-    wopts: &WriteOptions,
-    bundle: &BundleManifest,
+/// The error of a failed write of `output`: a full disk said as such.
+fn write_error(output: &Path, source: io::Error) -> PackError {
+    if crate::space::is_no_space(&source) {
+        PackError::Full {
+            path: output.to_path_buf(),
+            dir: crate::space::output_dir(output),
+            source,
+        }
+    } else {
+        PackError::Write {
+            path: output.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// `index.json` and `bundle.json` as written, refused when larger than readers accept.
+fn metadata_json(
     index: &OciIndex,
-    manifests: &BTreeMap<Digest, (String, Vec<u8>)>,
-    configs: &BTreeMap<Digest, u64>,
-    generated: &BTreeMap<Digest, Vec<u8>>,
-    layers: &BTreeMap<Digest, u64>,
-    ready: &(dyn Fn(&Digest) -> Result<(), String> + Sync),
-    reporter: &dyn Reporter,
-) -> Result<(u64, Digest, Vec<PathBuf>), PackError> {
-    let tmp = temp_path_for(output);
-    let werr = |source: io::Error| {
-        if crate::space::is_no_space(&source) {
-            PackError::Full {
-                path: output.to_path_buf(),
-                dir: crate::space::output_dir(output),
-                source,
-            }
-        } else {
-            PackError::Write {
-                path: output.to_path_buf(),
-                source,
-            }
-        }
-    };
-    let mut guard = TempGuard {
-        path: tmp.clone(),
-        keep: split.is_some(),
-    };
-    let out = match split {
-        None => {
-            let file = File::create(&tmp).map_err(werr)?;
-            Out::One(HashingWriter::new(BufWriter::with_capacity(
-                1 << 20,
-                DropBehind::new(file),
-            )))
-        }
-        Some(size) => Out::Split(Box::new(HashingWriter::new(SplitWriter::new(output, size)))),
-    };
-    // Hashing and writing run on their own thread, overlapping with encoding the next frames.
-    let mut w = BundleWriter::new(Background::new(out), wopts);
-    w.add_bytes(format::OCI_LAYOUT, format::OCI_LAYOUT_CONTENT)
-        .map_err(werr)?;
+    bundle: &BundleManifest,
+) -> Result<(Vec<u8>, Vec<u8>), PackError> {
     let index_json = serde_json::to_vec_pretty(index).expect("index.json serialises");
     let bundle_json = serde_json::to_vec_pretty(bundle).expect("bundle.json serialises");
     for (name, json) in [
@@ -344,15 +265,52 @@ pub(super) fn write_bundle(
             });
         }
     }
+    Ok((index_json, bundle_json))
+}
+
+/// Writes the bundle of `layout` to `opts.output` (or its parts): a temporary name, fsync,
+/// rename, then the checksum file (and `parts.json`).
+pub(super) fn write_bundle(
+    cache: &Cache,
+    opts: &PackOptions,
+    bundle: &BundleManifest,
+    index: &OciIndex,
+    layout: &Layout,
+    ready: &(dyn Fn(&Digest) -> Result<(), String> + Sync),
+    reporter: &dyn Reporter,
+) -> Result<(u64, Digest, Vec<PathBuf>), PackError> {
+    let output = opts.output.as_path();
+    let werr = |source: io::Error| write_error(output, source);
+    let (index_json, bundle_json) = metadata_json(index, bundle)?;
+    let tmp = temp_path_for(output);
+    let mut guard = TempGuard::new(tmp.clone());
+    let out = match opts.split {
+        None => {
+            let file = File::create(&tmp).map_err(werr)?;
+            Out::One(HashingWriter::new(BufWriter::with_capacity(
+                1 << 20,
+                DropBehind::new(file),
+            )))
+        }
+        Some(size) => {
+            guard.keep();
+            Out::Split(Box::new(HashingWriter::new(SplitWriter::new(output, size))))
+        }
+    };
+    // Hashing and writing run on their own thread, overlapping with encoding the next frames.
+    let mut w = BundleWriter::new(Background::new(out), &opts.write);
+    w.add_bytes(format::OCI_LAYOUT, format::OCI_LAYOUT_CONTENT)
+        .map_err(werr)?;
     w.add_bytes(format::INDEX_JSON, &index_json).map_err(werr)?;
     w.add_bytes(format::BUNDLE_JSON, &bundle_json)
         .map_err(werr)?;
-    for (d, (_, raw)) in manifests {
+    for (d, (_, raw)) in &layout.manifests {
         w.add_bytes(&format::blob_entry(d), raw).map_err(werr)?;
         reporter.advance(raw.len() as u64);
     }
-    for (d, size) in configs.iter().chain(layers.iter()) {
-        if let Some(raw) = generated.get(d) {
+    let transient = matches!(opts.cache, super::CacheMode::Transient { .. });
+    for (d, size) in layout.configs.iter().chain(layout.layers.iter()) {
+        if let Some(raw) = layout.generated.get(d) {
             w.add_bytes(&format::blob_entry(d), raw).map_err(werr)?;
             reporter.advance(raw.len() as u64);
             continue;
@@ -375,8 +333,21 @@ pub(super) fn write_bundle(
             let _ = fs::remove_file(cache.path(d));
         }
     }
+    let out = w.finish().and_then(Background::finish).map_err(werr)?;
+    finish(out, output, &tmp, guard)
+}
+
+/// Puts the written bundle under its final name(s): the file fsynced and renamed, or the
+/// parts renamed with their `parts.json`; then the checksum file.
+fn finish(
+    out: Out,
+    output: &Path,
+    tmp: &Path,
+    mut guard: TempGuard,
+) -> Result<(u64, Digest, Vec<PathBuf>), PackError> {
+    let werr = |source: io::Error| write_error(output, source);
     let side = parts::sidecar_path(output);
-    match w.finish().and_then(Background::finish).map_err(werr)? {
+    match out {
         Out::One(out) => {
             let (sha, len, buf) = out.finish();
             let file = buf
@@ -385,8 +356,8 @@ pub(super) fn write_bundle(
                 .into_inner();
             file.sync_all().map_err(werr)?;
             drop(file);
-            fs::rename(&tmp, output).map_err(werr)?;
-            guard.keep = true;
+            fs::rename(tmp, output).map_err(werr)?;
+            guard.keep();
             sync_dir(output);
             let name = output
                 .file_name()
@@ -421,35 +392,6 @@ pub(super) fn write_bundle(
             }
             Ok((len, sha, files))
         }
-    }
-}
-
-/// Writes a small file durably: temporary name, fsync, rename, fsync of the directory.
-pub(crate) fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
-    let tmp = temp_path_for(path);
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result?;
-    sync_dir(path);
-    Ok(())
-}
-
-/// fsyncs the directory holding `path`, so the rename survives a power cut.
-pub fn sync_dir(path: &Path) {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
     }
 }
 

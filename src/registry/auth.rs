@@ -24,9 +24,7 @@ use ureq::Body;
 use super::credentials::{Credentials, Lookup};
 use super::error::{redact_url, RegistryError};
 use super::guard::{check_hop, Hop};
-use super::transport::{
-    encode_query, Budget, Call, Client, Endpoint, Kind, Req, ReqBody, Retryable,
-};
+use super::transport::{encode_query, Call, Client, Endpoint, Kind, Req, ReqBody, Retryable};
 
 impl Client {
     /// The `Authorization` for a request to `origin`: its own fresh token, or its own Basic
@@ -299,7 +297,7 @@ impl Client {
         call: &Call<'_>,
         terr: &dyn Fn(String) -> RegistryError,
     ) -> Result<Response<Body>, RegistryError> {
-        let mut budget = Budget::new(self.opts.retry.attempts);
+        let mut budget = self.opts.retry.budget();
         self.call_with_retry(call, &mut budget, Retryable::Normally)
             .map_err(|e| match e {
                 e @ (RegistryError::Tls { .. }

@@ -7,6 +7,7 @@
 use std::fmt;
 
 use crate::digest::Digest;
+use crate::escape::Escaped;
 
 /// One entry of a registry error body.
 #[derive(Debug, Clone, serde::Deserialize, PartialEq, Eq)]
@@ -41,7 +42,7 @@ impl fmt::Display for Codes<'_> {
         for (i, e) in self.0.iter().enumerate() {
             f.write_str(if i == 0 { ": " } else { "; " })?;
             let msg: String = e.message.chars().take(200).collect();
-            write!(f, "{} ({})", e.code, msg)?;
+            write!(f, "{} ({})", Escaped(&e.code), Escaped(&msg))?;
         }
         Ok(())
     }
@@ -51,7 +52,7 @@ impl fmt::Display for Codes<'_> {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     /// The registry answered with an error status.
-    #[error("{method} {url}: HTTP {status}{codes}", codes = Codes(.errors))]
+    #[error("{method} {url_e}: HTTP {status}{codes}", codes = Codes(.errors), url_e = crate::escape::Escaped(.url))]
     Api {
         method: String,
         url: String,
@@ -64,7 +65,7 @@ pub enum RegistryError {
     /// `reason` says what the underlying error says (or a friendlier version of it), so that
     /// error is kept as `cause`, not chained: a chain would say it twice. (`Arc`: a failed
     /// scheme discovery is kept and given to every later request for that registry.)
-    #[error("{method} {url}: {reason}")]
+    #[error("{method} {url_e}: {reason_e}", url_e = crate::escape::Escaped(.url), reason_e = crate::escape::Escaped(.reason))]
     Transport {
         method: String,
         url: String,
@@ -72,11 +73,11 @@ pub enum RegistryError {
         cause: std::sync::Arc<ureq::Error>,
     },
     /// An https request was answered in plain http: the registry does not speak TLS.
-    #[error("{host} answers plain http, not https: give --insecure to use plain http for it, or name it with http:// (--registry http://{host}; for pack, --mirror {host}=http://{host})")]
+    #[error("{host_e} answers plain http, not https: give --insecure to use plain http for it, or name it with http:// (--registry http://{host_e}; for pack, --mirror {host_e}=http://{host_e})", host_e = crate::escape::Escaped(.host))]
     PlainHttp { host: String },
     /// The TLS handshake failed for a reason retrying cannot fix (certificate, protocol).
     /// `fix` says which flag or file helps.
-    #[error("TLS with {host} failed: {problem}; {fix}")]
+    #[error("TLS with {host_e} failed: {problem_e}; {fix_e}", host_e = crate::escape::Escaped(.host), problem_e = crate::escape::Escaped(.problem), fix_e = crate::escape::Escaped(.fix))]
     Tls {
         host: String,
         problem: String,
@@ -85,7 +86,7 @@ pub enum RegistryError {
     /// airlock refused to go where an answer pointed it: a redirect, a token realm or an
     /// upload location that downgrades https to http, or leads to a link-local or cloud
     /// metadata address.
-    #[error("{request}: refused {refused}: {reason}")]
+    #[error("{request_e}: refused {refused_e}: {reason_e}", reason_e = crate::escape::Escaped(.reason), request_e = crate::escape::Escaped(.request), refused_e = crate::escape::Escaped(.refused))]
     Forbidden {
         /// `GET https://reg/v2/...` (redacted).
         request: String,
@@ -94,7 +95,7 @@ pub enum RegistryError {
         reason: String,
     },
     /// Docker Hub's pull limit: waiting minutes and retrying does not help.
-    #[error("{request}: HTTP 429: the pull rate limit of {host} is reached{window}; retrying now cannot help: log in for a higher limit (`docker login`, which airlock reads, or --login with --username), or wait for the window to pass", window = PullWindow(*.limit, *.window_secs))]
+    #[error("{request_e}: HTTP 429: the pull rate limit of {host_e} is reached{window}; retrying now cannot help: log in for a higher limit (`docker login`, which airlock reads, or --login with --username), or wait for the window to pass", window = PullWindow(*.limit, *.window_secs), request_e = crate::escape::Escaped(.request), host_e = crate::escape::Escaped(.host))]
     PullLimit {
         /// `GET https://reg/v2/...` (redacted).
         request: String,
@@ -113,7 +114,7 @@ pub enum RegistryError {
         expected: u64,
     },
     /// Reading a response body failed part way.
-    #[error("{method} {url}: reading the response failed")]
+    #[error("{method} {url_e}: reading the response failed", url_e = crate::escape::Escaped(.url))]
     Body {
         method: String,
         url: String,
@@ -121,7 +122,7 @@ pub enum RegistryError {
         source: std::io::Error,
     },
     /// Credentials were refused, or the registry wants credentials we do not have.
-    #[error("{method} {url}: authentication failed (HTTP {status}){detail}")]
+    #[error("{method} {url_e}: authentication failed (HTTP {status}){detail_e}", url_e = crate::escape::Escaped(.url), detail_e = crate::escape::Escaped(.detail))]
     Unauthorized {
         method: String,
         url: String,
@@ -129,16 +130,16 @@ pub enum RegistryError {
         detail: String,
     },
     /// The token server's answer could not be used.
-    #[error("token request to {realm} failed: {reason}")]
+    #[error("token request to {realm_e} failed: {reason_e}", reason_e = crate::escape::Escaped(.reason), realm_e = crate::escape::Escaped(.realm))]
     Token { realm: String, reason: String },
     /// A Docker schema 1 manifest: its digest covers a signature, so it cannot be carried intact.
-    #[error("{image}: the registry serves a Docker schema 1 manifest ({media_type}); airlock carries only schema 2 and OCI images — rebuild or re-push the image with a current client")]
+    #[error("{image_e}: the registry serves a Docker schema 1 manifest ({media_type_e}); airlock carries only schema 2 and OCI images — rebuild or re-push the image with a current client", image_e = crate::escape::Escaped(.image), media_type_e = crate::escape::Escaped(.media_type))]
     Schema1 { image: String, media_type: String },
     /// A manifest of a type airlock cannot carry.
-    #[error("{image}: unsupported manifest media type {media_type:?}")]
+    #[error("{image_e}: unsupported manifest media type {media_type:?}", image_e = crate::escape::Escaped(.image))]
     UnsupportedMediaType { image: String, media_type: String },
     /// The manifest bytes do not hash to what the registry or the reference says.
-    #[error("{image}: manifest digest mismatch: {expected_from} says {expected}, the bytes hash to {actual}")]
+    #[error("{image_e}: manifest digest mismatch: {expected_from} says {expected}, the bytes hash to {actual}", image_e = crate::escape::Escaped(.image))]
     ManifestDigest {
         image: String,
         expected: Digest,
@@ -146,7 +147,7 @@ pub enum RegistryError {
         actual: Digest,
     },
     /// A response was larger than airlock accepts for its kind.
-    #[error("{method} {url}: response larger than the {limit} bytes accepted for {what}")]
+    #[error("{method} {url_e}: response larger than the {limit} bytes accepted for {what}", url_e = crate::escape::Escaped(.url))]
     TooLarge {
         method: String,
         url: String,
@@ -154,14 +155,14 @@ pub enum RegistryError {
         what: &'static str,
     },
     /// A header or redirect that does not make sense.
-    #[error("{method} {url}: {reason}")]
+    #[error("{method} {url_e}: {reason_e}", url_e = crate::escape::Escaped(.url), reason_e = crate::escape::Escaped(.reason))]
     Protocol {
         method: String,
         url: String,
         reason: String,
     },
     /// Bad configuration (CA file, mirror spec, credentials file).
-    #[error("{0}")]
+    #[error("{}", crate::escape::Escaped(.0))]
     Config(String),
 }
 

@@ -23,7 +23,7 @@ pub use credentials::{host_key, CredentialStore, Credentials, Lookup, Source, HE
 pub use deadline::{MinRate, TooSlow};
 pub use error::{redact_url, ErrorEntry, RegistryError};
 pub use probe::{Schema1Support, PROBE as SCHEMA1_PROBE};
-pub use pull::{detect_media_type, BlobStream, Head, Manifest, RateLimit, MAX_MANIFEST_BYTES};
+pub use pull::{detect_media_type, BlobStream, Head, Manifest, RateLimit};
 pub use push::{BlobOutcome, OpenBlob, PushError};
 pub use tls::DEFAULT_CERTS_D;
 pub use transport::{Action, Client, Endpoint, Options, Retry, Stats};

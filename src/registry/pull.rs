@@ -7,11 +7,9 @@ use ureq::http::{self, header};
 use super::error::{redact_url, RegistryError};
 use super::transport::{encode_query, Action, Client, Req, ReqBody};
 use crate::digest::Digest;
+use crate::manifest::MAX_MANIFEST_BYTES;
 use crate::media_type::{self, Kind};
 use crate::reference::Reference;
-
-/// Manifests larger than this are refused (containerd uses the same 4 MiB limit).
-pub const MAX_MANIFEST_BYTES: u64 = 4 << 20;
 
 /// A manifest or index exactly as the registry served it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use ureq::http::{self, header};
 use super::error::{redact_url, RegistryError};
 use super::transport::{encode_query, Action, Client, Req, ReqBody};
 use crate::digest::{Digest, VerifyError, VerifyingReader};
+use crate::retry::Again;
 
-/// Opens a blob's bytes again for each attempt.
-pub type OpenBlob<'a> = dyn Fn() -> io::Result<Box<dyn Read + Send + 'static>> + Sync + 'a;
+pub use crate::blob::OpenBlob;
 
 /// How a blob got into the repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,26 +94,22 @@ impl Client {
             Err(RegistryError::Api { status, .. }) if status >= 500 => {}
             Err(e) => return Err(e.into()),
         }
-        let attempts = self.options().retry.attempts.max(1);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.upload_once(registry, repository, digest, size, mount_from, open) {
-                // Only the streamed PUT is retried here: every other request was retried
-                // where it was sent.
-                Err(PushError::Upload(e))
-                    if e.is_temporary()
-                        && attempt < attempts
-                        && crate::interrupt::received().is_none() =>
-                {
-                    self.stats()
-                        .retries
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    std::thread::sleep(self.options().retry.delay(attempt, None));
-                }
-                r => return r,
-            }
-        }
+        // Only the streamed PUT is retried here, with a new session: every other request was
+        // retried where it was sent.
+        let policy = &self.options().retry;
+        policy.budget().run(
+            policy,
+            || self.upload_once(registry, repository, digest, size, mount_from, open),
+            |r| match r {
+                Err(PushError::Upload(e)) if e.is_temporary() => Again::Yes,
+                _ => Again::No,
+            },
+            || {
+                self.stats()
+                    .retries
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            },
+        )
     }
 
     fn upload_once(

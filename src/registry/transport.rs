@@ -32,55 +32,8 @@ use super::error::{parse_error_body, redact_url, RegistryError};
 use super::guard::{check_hop, ForbiddenAddress, GuardedResolver, Hop};
 use super::tls::{TlsConnector, TlsFailure, Trust, DEFAULT_CERTS_D};
 use crate::progress::Reporter;
-
-/// Retry policy for one request.
-#[derive(Debug, Clone)]
-pub struct Retry {
-    /// Attempts in all, the first included.
-    pub attempts: u32,
-    /// Delay before the first retry; doubles each time.
-    pub base: Duration,
-    /// Upper bound for one delay (also caps `Retry-After`).
-    pub max: Duration,
-}
-
-impl Default for Retry {
-    fn default() -> Self {
-        Retry {
-            attempts: 5,
-            base: Duration::from_millis(500),
-            max: Duration::from_secs(10),
-        }
-    }
-}
-
-impl Retry {
-    /// The delay before retry number `n` (1-based), with up to 50 % random jitter so parallel
-    /// workers do not retry in lock step.
-    pub fn delay(&self, n: u32, retry_after: Option<u64>) -> Duration {
-        if let Some(s) = retry_after {
-            return Duration::from_secs(s).min(self.max);
-        }
-        let exp = self
-            .base
-            .saturating_mul(1u32 << (n.saturating_sub(1)).min(16));
-        let d = exp.min(self.max);
-        let jitter = (jitter_seed() % 1000) as u32; // 0..999 per mille
-        d + d.mul_f64(f64::from(jitter) / 2000.0)
-    }
-}
-
-fn jitter_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0),
-    );
-    h.finish()
-}
+pub use crate::retry::Retry;
+use crate::retry::{Again, Budget};
 
 /// How the client reaches registries.
 #[derive(Debug, Clone)]
@@ -267,30 +220,6 @@ impl Kind {
     }
 }
 
-/// Retries left for one request, shared by its redirect hops.
-pub(super) struct Budget {
-    attempts: u32,
-    used: u32,
-}
-
-impl Budget {
-    pub(super) fn new(attempts: u32) -> Budget {
-        Budget {
-            attempts: attempts.max(1),
-            used: 0,
-        }
-    }
-
-    /// Takes one retry; false when none is left (or an interrupt arrived).
-    fn take(&mut self) -> bool {
-        if self.used + 1 >= self.attempts || crate::interrupt::received().is_some() {
-            return false;
-        }
-        self.used += 1;
-        true
-    }
-}
-
 /// A discovered (or failed) scheme for one registry, found once.
 type Discovery = Arc<OnceLock<Result<Endpoint, RegistryError>>>;
 
@@ -433,7 +362,7 @@ impl Client {
         self.trust_host(&tls);
         let probe = |e: &Endpoint| {
             let url = format!("{}/v2/", e.base());
-            let mut budget = Budget::new(self.opts.retry.attempts);
+            let mut budget = self.opts.retry.budget();
             self.call_with_retry(
                 &Call::get(&url, Kind::Small),
                 &mut budget,
@@ -598,26 +527,24 @@ impl Client {
         budget: &mut Budget,
         retryable: Retryable,
     ) -> Result<Response<Body>, RegistryError> {
-        loop {
-            let result = match self.call_once(call) {
+        budget.run(
+            &self.opts.retry,
+            || match self.call_once(call) {
                 Ok(resp) if resp.status().as_u16() == 429 => self.check_pull_limit(call, resp),
                 r => r,
-            };
-            let retry_after = match &result {
-                Ok(resp) => {
-                    let s = resp.status().as_u16();
-                    (s == 429 || s >= 500).then(|| retry_after(resp))
+            },
+            |result| match result {
+                Ok(resp) if resp.status().as_u16() == 429 || resp.status().as_u16() >= 500 => {
+                    retry_after(resp).map_or(Again::Yes, Again::After)
                 }
-                Err(e) => self.may_retry(e, call.url, retryable).then_some(None),
-            };
-            match retry_after {
-                Some(after) if budget.take() => {
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(self.opts.retry.delay(budget.used, after));
-                }
-                _ => return result,
-            }
-        }
+                Ok(_) => Again::No,
+                Err(e) if self.may_retry(e, call.url, retryable) => Again::Yes,
+                Err(_) => Again::No,
+            },
+            || {
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            },
+        )
     }
 
     /// Whether a failed call may be tried again.
@@ -1058,29 +985,11 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_and_caps() {
-        let r = Retry {
-            attempts: 5,
-            base: Duration::from_millis(100),
-            max: Duration::from_millis(300),
-        };
-        assert!(r.delay(1, None) >= Duration::from_millis(100));
-        assert!(r.delay(1, None) <= Duration::from_millis(150));
-        assert!(r.delay(5, None) <= Duration::from_millis(450));
-        assert_eq!(r.delay(1, Some(100)), Duration::from_millis(300));
+    fn encodes_query_values() {
         assert_eq!(
             encode_query("repository:a/b:pull,push"),
             "repository%3Aa%2Fb%3Apull%2Cpush"
         );
-    }
-
-    #[test]
-    fn a_budget_is_shared_and_bounded() {
-        let mut b = Budget::new(3);
-        assert!(b.take());
-        assert!(b.take());
-        assert!(!b.take(), "three attempts in all");
-        assert!(!Budget::new(1).take());
     }
 
     #[test]

@@ -194,20 +194,21 @@ pub fn run(args: &[&str], o: &Opts<'_>) -> Run {
     }
 }
 
-/// A bundle case written for three readers: the seekable file, the same frames without their
-/// seek table (a plain zstd stream, as the zstd tool reads it), and that plain file again for
-/// standard input.
+/// A bundle case written for three readers ([`Case::frames`]): the seekable file, the same
+/// frames without their seek table (a plain zstd stream, as the zstd tool reads it), and that
+/// plain file again for standard input.
 struct Drivers {
     dir: tempfile::TempDir,
+    case: Case,
 }
 
 impl Drivers {
     fn new(frames: &Frames) -> Drivers {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("bundle.tar.zst"), frames.file()).unwrap();
-        let plain: Vec<u8> = frames.0.iter().flat_map(|f| f.compressed.clone()).collect();
-        std::fs::write(dir.path().join("plain.tar.zst"), plain).unwrap();
-        Drivers { dir }
+        let case = Case::frames(frames);
+        std::fs::write(dir.path().join("bundle.tar.zst"), case.input(Way::Seekable)).unwrap();
+        std::fs::write(dir.path().join("plain.tar.zst"), case.input(Way::Plain)).unwrap();
+        Drivers { dir, case }
     }
 
     fn seekable(&self) -> PathBuf {
@@ -218,37 +219,27 @@ impl Drivers {
         self.dir.path().join("plain.tar.zst")
     }
 
-    /// Runs `cmd BUNDLE rest..` for each driver, the three at once; `check` judges each run.
+    /// Runs `cmd BUNDLE rest..` for each driver, the three at once; `check` judges each run,
+    /// and the three must end with the same exit code.
     fn each(&self, cmd: &str, rest: &[&str], check: impl Fn(&str, &Run) + Sync) {
         let (seekable, plain) = (self.seekable(), self.plain());
-        let drivers = [
-            ("seekable", seekable.to_str().unwrap(), None),
-            ("plain zstd", plain.to_str().unwrap(), None),
-            ("stdin", "-", Some(plain.as_path())),
-        ];
-        std::thread::scope(|s| {
-            let runs: Vec<_> = drivers
-                .iter()
-                .map(|(what, path, stdin)| {
-                    let mut args = vec![cmd, *path];
-                    args.extend_from_slice(rest);
-                    let what = format!("{cmd} ({what})");
-                    s.spawn(move || {
-                        let r = run(
-                            &args,
-                            &Opts {
-                                stdin: *stdin,
-                                ..Opts::default()
-                            },
-                        );
-                        (what, r)
-                    })
-                })
-                .collect();
-            for h in runs {
-                let (what, r) = h.join().unwrap();
-                check(&what, &r);
-            }
+        self.case.each(|way, _| {
+            let (label, path, stdin) = match way {
+                Way::Seekable => ("seekable", seekable.to_str().unwrap(), None),
+                Way::Plain => ("plain zstd", plain.to_str().unwrap(), None),
+                Way::Stdin => ("stdin", "-", Some(plain.as_path())),
+            };
+            let mut args = vec![cmd, path];
+            args.extend_from_slice(rest);
+            let r = run(
+                &args,
+                &Opts {
+                    stdin,
+                    ..Opts::default()
+                },
+            );
+            check(&format!("{cmd} ({label})"), &r);
+            r.code
         });
     }
 
@@ -563,7 +554,7 @@ fn sparse(path: &Path, len: u64) {
 
 /// Writes `bundle` as parts of `split` bytes beside `base`, with parts.json and the checksum
 /// file, as `pack --split` does; the part paths.
-fn write_parts(base: &Path, bundle: &[u8], split: u64) -> Vec<PathBuf> {
+pub(crate) fn write_parts(base: &Path, bundle: &[u8], split: u64) -> Vec<PathBuf> {
     let mut w = airlock::parts::SplitWriter::new(base, split);
     w.write_all(bundle).unwrap();
     let m = w.finish().unwrap();

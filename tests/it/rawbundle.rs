@@ -260,6 +260,113 @@ impl Model {
     }
 }
 
+/// One way of reading a bundle: the hostile and bounds cases run every way and demand the
+/// same verdict (issue 14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Way {
+    /// The file as `pack` writes it, read through its seek table.
+    Seekable,
+    /// The same tar without a seek table, as a file: recompressed with plain zstd, or (for a
+    /// case about frames) the same frames without their table.
+    Plain,
+    /// Standard input (`-`), fed the plain file.
+    Stdin,
+}
+
+/// A case and its input for each way it is read.
+pub struct Case {
+    pub ways: Vec<(Way, Vec<u8>)>,
+}
+
+impl Case {
+    /// A bundle model, three ways.
+    pub fn model(m: &Model) -> Case {
+        Case::chunks(&m.chunks())
+    }
+
+    /// A tar stream cut where airlock cuts frames, three ways: the tar recompressed as the
+    /// plain zstd tool does for the file and standard input.
+    pub fn chunks(chunks: &[Chunk]) -> Case {
+        let tar: Vec<u8> = chunks.iter().flat_map(|c| c.bytes.clone()).collect();
+        let plain = plain_zstd(&tar);
+        Case {
+            ways: vec![
+                (Way::Seekable, Frames::from_chunks(chunks).file()),
+                (Way::Plain, plain.clone()),
+                (Way::Stdin, plain),
+            ],
+        }
+    }
+
+    /// Frames three ways: with their seek table, and without it as a file and on standard
+    /// input (for cases about where headers lie in frames).
+    pub fn frames(f: &Frames) -> Case {
+        let plain: Vec<u8> = f.0.iter().flat_map(|f| f.compressed.clone()).collect();
+        Case {
+            ways: vec![
+                (Way::Seekable, f.file()),
+                (Way::Plain, plain.clone()),
+                (Way::Stdin, plain),
+            ],
+        }
+    }
+
+    /// A file damaged in its zstd container: the file, and the same bytes through `-`.
+    pub fn container(file: Vec<u8>) -> Case {
+        Case {
+            ways: vec![(Way::Seekable, file.clone()), (Way::Stdin, file)],
+        }
+    }
+
+    /// A file whose seek table lets a reader skip one damaged frame: through the table only.
+    pub fn table_only(file: Vec<u8>) -> Case {
+        Case {
+            ways: vec![(Way::Seekable, file)],
+        }
+    }
+
+    /// The input of `way`.
+    pub fn input(&self, way: Way) -> &[u8] {
+        &self
+            .ways
+            .iter()
+            .find(|(w, _)| *w == way)
+            .unwrap_or_else(|| panic!("no {way:?} way"))
+            .1
+    }
+
+    /// Runs `f` for every way at once, then demands that the ways agree on what `f` returns
+    /// (the verdict).
+    pub fn each<V: PartialEq + std::fmt::Debug + Send>(&self, f: impl Fn(Way, &[u8]) -> V + Sync) {
+        let verdicts: Vec<(Way, V)> = std::thread::scope(|s| {
+            let runs: Vec<_> = self
+                .ways
+                .iter()
+                .map(|(way, bytes)| {
+                    let f = &f;
+                    s.spawn(move || (*way, f(*way, bytes)))
+                })
+                .collect();
+            runs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let (first_way, first) = &verdicts[0];
+        for (way, v) in &verdicts[1..] {
+            assert_eq!(
+                v, first,
+                "{way:?} and {first_way:?} disagree on the verdict"
+            );
+        }
+    }
+}
+
+/// `tar` compressed as the plain zstd tool does: one frame, with its checksum, no seek table.
+pub fn plain_zstd(tar: &[u8]) -> Vec<u8> {
+    let mut e = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+    e.include_checksum(true).unwrap();
+    std::io::Write::write_all(&mut e, tar).unwrap();
+    e.finish().unwrap()
+}
+
 /// A piece of the tar stream that becomes one zstd frame.
 #[derive(Clone, Debug)]
 pub struct Chunk {

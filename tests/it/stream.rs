@@ -51,6 +51,25 @@ fn client_for(reg: &Registry) -> Client {
     Client::new(o).unwrap()
 }
 
+/// `verify` of a bundle without seek table, through the library.
+fn verify_plain(plain: &Path) -> airlock::verify::VerifyReport {
+    let mut opened = airlock::bundle::open::open(plain).unwrap();
+    assert!(opened.sequential_reason().is_some());
+    airlock::verify::verify(opened.source(), 2, &Silent).unwrap()
+}
+
+/// `unpack` of a bundle without seek table into `target`, through the library.
+fn unpack_plain(
+    target: &Registry,
+    plain: &Path,
+) -> (
+    Vec<airlock::unpack::Mapping>,
+    Option<airlock::unpack::UnpackReport>,
+) {
+    let mut opened = airlock::bundle::open::open(plain).unwrap();
+    airlock::unpack::unpack(&client_for(target), opened.source(), &opts(target), &Silent).unwrap()
+}
+
 fn opts(reg: &Registry) -> UnpackOptions {
     UnpackOptions {
         registry: reg.host(),
@@ -63,20 +82,12 @@ fn opts(reg: &Registry) -> UnpackOptions {
 #[test]
 fn verifies_and_unpacks_a_bundle_without_seek_table() {
     let (_dir, bundle, plain) = packed_and_plain();
-    let r = airlock::stream::verify_stream(std::fs::File::open(&plain).unwrap(), &plain, &Silent)
-        .unwrap();
+    let r = verify_plain(&plain);
     assert!(r.problems.is_empty(), "{:?}", r.problems);
     assert_eq!(r.images, 17);
 
     let target = Registry::start();
-    let (_, report) = airlock::stream::unpack_stream(
-        &client_for(&target),
-        std::fs::File::open(&plain).unwrap(),
-        &plain,
-        &opts(&target),
-        &Silent,
-    )
-    .unwrap();
+    let (_, report) = unpack_plain(&target, &plain);
     let report = report.unwrap();
     assert_eq!(report.failed(), 0, "{:?}", report.images);
     // Same digests as the seekable bundle records, at every target.
@@ -102,8 +113,7 @@ fn a_corrupt_layer_in_a_stream_fails_only_its_image() {
         }
     });
     let plain = recompress(&bad, &dir.path().join("bad-plain.tar.zst"));
-    let r = airlock::stream::verify_stream(std::fs::File::open(&plain).unwrap(), &plain, &Silent)
-        .unwrap();
+    let r = verify_plain(&plain);
     let text: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
     assert_eq!(r.problems.len(), 1, "{text:?}");
     assert!(
@@ -112,14 +122,7 @@ fn a_corrupt_layer_in_a_stream_fails_only_its_image() {
     );
 
     let target = Registry::start();
-    let (_, report) = airlock::stream::unpack_stream(
-        &client_for(&target),
-        std::fs::File::open(&plain).unwrap(),
-        &plain,
-        &opts(&target),
-        &Silent,
-    )
-    .unwrap();
+    let (_, report) = unpack_plain(&target, &plain);
     let report = report.unwrap();
     for img in &report.images {
         if img.source.contains("/k8s:") {

@@ -220,7 +220,7 @@ fn r5_a_flipped_byte_fails_sha256sum_and_verify_names_the_part() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|p| p["subject"] == "file bundle.tar.zst.001"),
+            .any(|p| p["kind"] == "file" && p["subject"] == "bundle.tar.zst.001"),
         "{v}"
     );
 }
@@ -585,5 +585,58 @@ fn r5_the_free_space_check_refuses_and_a_full_disk_leaves_nothing() {
             stderr(&o)
         );
         assert!(small.files().is_empty(), "{extra:?}: {:?}", small.files());
+    }
+}
+
+#[test]
+fn r14_a_registry_that_denies_its_catalog_is_said_to_in_a_delta_unpack() {
+    // The delta's omitted blobs are only in repositories the delta does not name (its base was
+    // unpacked under another --prefix), so unpack must list the registry's repositories to
+    // find them. A registry that refuses the listing used to look like one without the blobs
+    // (the error was dropped: unwrap_or_default); it is now said.
+    let rel = Releases::start();
+    let (base, o) = rel.pack("base.txt", "base.tar.zst", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (delta, o) = rel.pack("update.txt", "delta.tar.zst", &["--base".into(), s(&base)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for deny in [false, true] {
+        let reg = crate::harness::registry::RegistryBuilder::new()
+            .token_auth(crate::harness::token::TokenPolicy {
+                deny_catalog: deny,
+                ..crate::harness::token::TokenPolicy::new("ops", "pw")
+            })
+            .start();
+        let unpack = |bundle: &Path, prefix: &str| {
+            airlock_with(
+                &[
+                    "unpack",
+                    bundle.to_str().unwrap(),
+                    "--registry",
+                    &reg.url(),
+                    "--prefix",
+                    prefix,
+                    "--username",
+                    "ops",
+                    "--password-stdin",
+                ],
+                Some(b"pw"),
+                &[],
+            )
+        };
+        let o = unpack(&base, "old/");
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = unpack(&delta, "");
+        if deny {
+            assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+            let err = stderr(&o);
+            assert!(err.contains("lacks 3 blobs"), "{err}");
+            assert!(
+                err.contains("refused to list its other repositories") && err.contains("_catalog"),
+                "{err}"
+            );
+        } else {
+            // The control: with the listing allowed, the blobs are found and mounted.
+            assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+        }
     }
 }

@@ -94,6 +94,13 @@ fn main() {
 
     write(&root.join("bundle"), "seed-bundle", &bundle);
     write(&root.join("bundle_tar"), "seed-tar", &tar);
+    // The sequential reader: the tar (read as a file and through a seek table), and the plain
+    // stream and the bundle itself as standard input.
+    let seq = root.join("sequential");
+    write(&seq, "seed-tar", &[&[0u8][..], &tar].concat());
+    let plain = zstd::stream::encode_all(&tar[..], 3).expect("compress");
+    write(&seq, "seed-plain-stdin", &[&[1u8][..], &plain].concat());
+    write(&seq, "seed-bundle-stdin", &[&[1u8][..], &bundle].concat());
     let mut sw = SeekableWriter::new(Vec::new(), 3, 1000);
     sw.write_all(&tar[..tar.len().min(5000)]).expect("write");
     write(

@@ -46,6 +46,9 @@ pub struct TokenPolicy {
     /// An OAuth2 refresh token (Docker's `identitytoken`) that `POST /token` with
     /// `grant_type=refresh_token` exchanges for a token of `user`.
     pub refresh_token: Option<String>,
+    /// Grant no `registry:catalog:*` access, to anyone (a registry that keeps its list of
+    /// repositories to itself).
+    pub deny_catalog: bool,
 }
 
 impl TokenPolicy {
@@ -57,6 +60,7 @@ impl TokenPolicy {
             anonymous_pull: false,
             refresh_token: None,
             token_ttl: Duration::from_secs(300),
+            deny_catalog: false,
         }
     }
 }
@@ -375,6 +379,9 @@ impl Shared {
             .filter(|(k, _)| k == "scope")
             .filter_map(|(_, scope)| parse_scope(scope))
             .map(|mut access| {
+                if self.policy.deny_catalog && access.kind == "registry" {
+                    access.actions.clear();
+                }
                 if subject.is_none() {
                     // Anonymous: at most pull, and only when the policy allows it.
                     access.actions.retain(|a| {

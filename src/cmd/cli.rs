@@ -1,7 +1,9 @@
-//! Command-line types (clap derive). No logic lives here: `app.rs` runs the commands.
+//! Command-line types (clap derive). No logic lives here: the other files of `cmd/` run the
+//! commands, one file each.
 
 use std::path::PathBuf;
 
+use airlock::registry::Endpoint;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Move the container images of a Rancher 1.6 Kubernetes environment into an air-gapped
@@ -35,8 +37,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct InventoryArgs {
     /// The registry: host[:port], or http(s)://host[:port].
-    #[arg(long, value_name = "REGISTRY")]
-    pub registry: String,
+    #[arg(long, value_name = "REGISTRY", value_parser = RegistryTarget::parse)]
+    pub registry: RegistryTarget,
     /// Parallel requests.
     #[arg(long, default_value_t = 6)]
     pub jobs: usize,
@@ -63,8 +65,8 @@ pub struct UnpackArgs {
     /// for standard input (read in one sequential pass).
     pub bundle: PathBuf,
     /// The private registry: host[:port], or http(s)://host[:port].
-    #[arg(long, value_name = "REGISTRY")]
-    pub registry: String,
+    #[arg(long, value_name = "REGISTRY", value_parser = RegistryTarget::parse)]
+    pub registry: RegistryTarget,
     /// Put every image under this path (a Harbor project, e.g. `rancher-mirror/`).
     #[arg(long, value_name = "PATH", default_value = "")]
     pub prefix: String,
@@ -175,7 +177,36 @@ pub struct UpstreamArgs {
 }
 
 fn parse_split(s: &str) -> Result<u64, String> {
-    crate::parts::parse_size(s).map_err(|e| e.to_string())
+    airlock::parts::parse_size(s).map_err(|e| e.to_string())
+}
+
+/// The registry `unpack` and `inventory` talk to (`--registry`): `host[:port]`, or a URL that
+/// also says the scheme (`http://host[:port]`).
+#[derive(Debug, Clone)]
+pub struct RegistryTarget {
+    /// `host[:port]`, the name credentials and references use.
+    pub host: String,
+    /// The endpoint a URL named; `None` for a bare `host[:port]` (https, or discovered with
+    /// --insecure).
+    pub endpoint: Option<Endpoint>,
+}
+
+impl RegistryTarget {
+    /// Parses `--registry`; a path is refused (that is what --prefix is for).
+    pub fn parse(s: &str) -> Result<RegistryTarget, String> {
+        let (host, endpoint) = if s.contains("://") {
+            let e = Endpoint::parse(s).map_err(|e| e.to_string())?;
+            (e.host.clone(), Some(e))
+        } else {
+            (s.trim_end_matches('/').to_string(), None)
+        };
+        if host.is_empty() || host.contains('/') {
+            return Err(
+                "give host[:port] or http(s)://host[:port]; use --prefix for a path".into(),
+            );
+        }
+        Ok(RegistryTarget { host, endpoint })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -250,7 +281,7 @@ pub struct RegistryArgs {
         long = "certs-dir",
         value_name = "DIR",
         env = "AIRLOCK_CERTS_D",
-        default_value = crate::registry::DEFAULT_CERTS_D
+        default_value = airlock::registry::DEFAULT_CERTS_D
     )]
     pub certs_dir: PathBuf,
     /// Send requests for REGISTRY to URL instead, same repository paths

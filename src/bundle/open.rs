@@ -1,0 +1,72 @@
+//! Opening a bundle for reading, whichever way it comes: a file or its split parts with the
+//! seek table `pack` writes ([`BundleReader`]), the same without one (recompressed with the
+//! plain `zstd` tool: [`Sequential`], in order), or standard input given as `-`.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::reader::{BundleError, BundleReader};
+use super::sequential::Sequential;
+use super::BundleSource;
+use crate::parts::{self, Layout, PartsError, PartsSource};
+use crate::seekable::ReadAt;
+
+/// A bundle opened for reading.
+pub enum Opened {
+    /// Through its seek table.
+    Seekable(BundleReader),
+    /// In order: no seek table, or standard input.
+    Sequential(Box<Sequential>),
+}
+
+impl Opened {
+    /// The reader, for `verify` and `unpack`.
+    pub fn source(&mut self) -> &mut dyn BundleSource {
+        match self {
+            Opened::Seekable(r) => r,
+            Opened::Sequential(s) => s.as_mut(),
+        }
+    }
+
+    /// Why the bundle is read in order, when it is: standard input, or a file without a
+    /// seek table.
+    pub fn sequential_reason(&self) -> Option<String> {
+        match self {
+            Opened::Seekable(_) => None,
+            Opened::Sequential(s) => Some(match s.why_no_seek_table() {
+                Some(_) => format!("{} has no seek table", s.path().display()),
+                None => "standard input".into(),
+            }),
+        }
+    }
+}
+
+/// Opens `path`: `-` for standard input; else a bundle file, its first part, or the base name
+/// of its parts ([`parts::locate`] checks them all first). A file without a seek table is read
+/// in order; an empty one is refused.
+pub fn open(path: &Path) -> Result<Opened, PartsError> {
+    if path == Path::new("-") {
+        let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
+        return Ok(Opened::Sequential(Box::new(Sequential::stdin(path, stdin))));
+    }
+    let layout = parts::locate(path)?;
+    let src: Arc<dyn ReadAt> = match &layout {
+        Layout::Single(p) => {
+            let file = crate::input_file::open_regular(p).map_err(|e| BundleError::Open {
+                path: p.to_path_buf(),
+                source: e.into(),
+            })?;
+            Arc::new(file)
+        }
+        Layout::Split { parts, .. } => Arc::new(PartsSource::open(parts)?),
+    };
+    let base = layout.base();
+    match BundleReader::from_source(base, src.clone()) {
+        Ok(r) => Ok(Opened::Seekable(r)),
+        Err(e @ BundleError::NoSeekTable { len, .. }) if len > 0 => Ok(Opened::Sequential(
+            Box::new(Sequential::file(base, src, e.to_string())),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,254 @@
+//! `airlock pack`: every image of a release (or a list) into one bundle.
+
+use airlock::bundle::format::{ImageListSource, Request};
+use airlock::bundle::writer::WriteOptions;
+use airlock::cache::Cache;
+use airlock::catalog;
+use airlock::digest::Digest;
+use airlock::escape::Escaped;
+use airlock::manifest::Platform;
+use airlock::pack::{CacheMode, PackOptions, PackSummary, PlannedImage, Platforms};
+use airlock::progress::human_bytes;
+use airlock::reference::Reference;
+use airlock::registry::Client;
+use airlock::upstream::{self, Pins, Relocation};
+use anyhow::{Context as _, Result};
+
+use super::cli::PackArgs;
+use super::progress::Stderr;
+use super::{err, registry_options, selection, upstream_options};
+
+pub fn run(args: PackArgs) -> Result<i32> {
+    let (relocations, pins) = upstream_options(&args.upstream)?;
+    let (planned, mut request) = match &args.images {
+        Some(file) => from_list(file, &relocations, &pins)?,
+        None => from_release(&args, &relocations, &pins)?,
+    };
+    request.relocations = relocations.iter().map(|r| r.to_string()).collect();
+    request.pins = Some(pins.source.clone());
+    request.keep_digests = args.keep_digests;
+    let opts = options(&args)?;
+    let client = Client::new(registry_options(&args.registry, None)?)?;
+    let reporter = Stderr::new(args.quiet);
+    let summary = client
+        .observe(&reporter, || {
+            airlock::pack::pack(&client, &planned, request, &opts, &reporter)
+        })
+        .with_context(|| format!("packing {}", args.output.display()))?;
+    let retries = client
+        .stats()
+        .retries
+        .load(std::sync::atomic::Ordering::Relaxed);
+    Ok(report(&args, &summary, retries))
+}
+
+/// The images of an `--images` list, each at its own place, and the request that names the
+/// list.
+fn from_list(
+    file: &std::path::Path,
+    relocations: &[Relocation],
+    pins: &Pins,
+) -> Result<(Vec<PlannedImage>, Request)> {
+    let refs = catalog::read_image_list(file)?;
+    let content = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let planned = refs
+        .into_iter()
+        .map(|r| PlannedImage {
+            target: list_target(&r),
+            alt_targets: vec![],
+            group: "list".into(),
+            places: places(&r, relocations),
+            pin: pins.get(&r).cloned(),
+            reference: r,
+        })
+        .collect();
+    let request = Request {
+        image_list: Some(ImageListSource {
+            file: file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            sha256: Digest::of(&content),
+        }),
+        ..Request::default()
+    };
+    Ok((planned, request))
+}
+
+/// The images of the Rancher release the flags select, and the request that names it.
+fn from_release(
+    args: &PackArgs,
+    relocations: &[Relocation],
+    pins: &Pins,
+) -> Result<(Vec<PlannedImage>, Request)> {
+    let sel = selection(&args.select)?;
+    let mut selected = catalog::Selected::resolve(&sel)?;
+    selected.with_upstream(relocations, pins);
+    let planned = selected
+        .images()
+        .into_iter()
+        .map(|c| PlannedImage {
+            target: c.private_path.clone(),
+            alt_targets: c.alt_paths.clone(),
+            group: c.group.as_str().into(),
+            places: c.places.iter().map(|p| p.reference.clone()).collect(),
+            pin: c.pin.clone(),
+            reference: c.reference.clone(),
+        })
+        .collect();
+    let request = Request {
+        rancher_version: Some(sel.version.clone()),
+        k8s_templates: selected.template_names(),
+        groups: sel.groups.iter().map(|g| g.as_str().to_string()).collect(),
+        server: selected.server.as_ref().map(|s| s.request()),
+        ..Request::default()
+    };
+    Ok((planned, request))
+}
+
+/// Where an image is fetched from, in order.
+fn places(r: &Reference, relocations: &[Relocation]) -> Vec<Reference> {
+    upstream::places(r, relocations)
+        .into_iter()
+        .map(|p| p.reference)
+        .collect()
+}
+
+/// Where an image from an `--images` list goes: its repository path and tag (or digest).
+fn list_target(r: &Reference) -> String {
+    match (r.tag(), r.digest()) {
+        (Some(t), _) => format!("{}:{t}", r.repository()),
+        (None, Some(d)) => format!("{}@{d}", r.repository()),
+        (None, None) => format!("{}:latest", r.repository()),
+    }
+}
+
+/// The platforms `--platform` and `--all-platforms` ask for.
+fn platforms(args: &PackArgs) -> Result<Platforms> {
+    let mut asked: Vec<Platform> = Vec::new();
+    for p in &args.platform {
+        let p: Platform = p.parse()?;
+        if !asked.contains(&p) {
+            asked.push(p);
+        }
+    }
+    Ok(match (args.all_platforms, asked.len()) {
+        (true, _) => Platforms::All,
+        (false, 0) => Platforms::One(Platform::linux_amd64()),
+        (false, 1) => Platforms::One(asked.remove(0)),
+        (false, _) => Platforms::Several(asked),
+    })
+}
+
+/// `SOURCE_DATE_EPOCH`, when set: the only wall-clock time a bundle may carry.
+fn source_date_epoch() -> Result<Option<u64>> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => {
+            Ok(Some(v.trim().parse().with_context(|| {
+                format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")
+            })?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The pack options the flags ask for.
+fn options(args: &PackArgs) -> Result<PackOptions> {
+    let created = source_date_epoch()?;
+    Ok(PackOptions {
+        output: args.output.clone(),
+        cache: if args.no_cache {
+            CacheMode::Transient {
+                lookahead: airlock::pack::LOOKAHEAD,
+            }
+        } else {
+            CacheMode::Keep(args.cache.clone().unwrap_or_else(Cache::default_dir))
+        },
+        jobs: args.jobs.clamp(1, 64),
+        platforms: platforms(args)?,
+        keep_going: args.keep_going,
+        write: WriteOptions {
+            level: args.level,
+            mtime: created.unwrap_or(0),
+            ..WriteOptions::default()
+        },
+        created,
+        split: args.split,
+        base: match (&args.base, &args.base_registry_inventory) {
+            (Some(b), _) => Some(airlock::delta::from_bundle(b)?),
+            (None, Some(i)) => Some(airlock::delta::from_inventory(i)?),
+            (None, None) => None,
+        },
+        keep_digests: args.keep_digests,
+    })
+}
+
+/// Says what was packed; the exit code.
+fn report(args: &PackArgs, summary: &PackSummary, retries: u64) -> i32 {
+    err(&format!(
+        "packed {} images, {} blobs: {} summed, {} after dedup, {} downloaded ({} blobs from cache); bundle {} is {} (sha256 {}) in {:.1}s{}",
+        summary.images,
+        summary.blobs,
+        human_bytes(summary.bytes_summed),
+        human_bytes(summary.bytes_dedup),
+        human_bytes(summary.bytes_downloaded),
+        summary.blobs_from_cache,
+        args.output.display(),
+        human_bytes(summary.bundle_size),
+        summary.bundle_sha256.hex(),
+        summary.elapsed.as_secs_f64(),
+        if retries > 0 { format!(", {retries} retries") } else { String::new() }
+    ));
+    if summary.files.len() > 1 {
+        err(&format!(
+            "{} parts: {} (checksums in {})",
+            summary.files.len(),
+            summary
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            airlock::parts::sidecar_path(&args.output).display()
+        ));
+    }
+    for r in &summary.records {
+        let Some(u) = &r.upstream else { continue };
+        if u.fetched_from != r.source {
+            err(&format!("{}: fetched from {}", r.source, u.fetched_from));
+        }
+        if let Some(c) = &u.conversion {
+            err(&format!(
+                "{}: converted {} ({}) to {} ({}) for Docker 1.12-17.03{}",
+                r.source,
+                u.digest,
+                Escaped(&u.media_type),
+                r.digest,
+                r.media_type,
+                if c.dropped.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} non-image index entries left out", c.dropped.len())
+                }
+            ));
+        }
+    }
+    if summary.omitted_blobs > 0 {
+        err(&format!(
+            "delta bundle: {} blobs ({}) the base carries were left out",
+            summary.omitted_blobs,
+            human_bytes(summary.omitted_bytes)
+        ));
+    }
+    if summary.failures.is_empty() {
+        return 0;
+    }
+    err(&format!(
+        "error: {} images could not be fetched and are NOT in the bundle:",
+        summary.failures.len()
+    ));
+    for f in &summary.failures {
+        err(&format!("  {}: {}", f.source, Escaped(&f.error)));
+    }
+    1
+}

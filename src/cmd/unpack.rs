@@ -1,0 +1,137 @@
+//! `airlock unpack`: every image of a bundle into the private registry, and what to set in
+//! Rancher.
+
+use std::fmt::Write as _;
+
+use airlock::bundle::open::open;
+use airlock::escape::Escaped;
+use airlock::progress::{human_bytes, Reporter as _};
+use airlock::unpack::{Mapping, Status, UnpackOptions, UnpackReport};
+use anyhow::{Context as _, Result};
+
+use super::cli::{OutputFormat, UnpackArgs};
+use super::progress::Stderr;
+use super::{client_for, err, out};
+
+pub fn run(args: UnpackArgs) -> Result<i32> {
+    let registry = args.registry.host.clone();
+    let prefix = match args.prefix.trim_matches('/') {
+        "" => String::new(),
+        p => format!("{p}/"),
+    };
+    let mut opened = open(&args.bundle)?;
+    let client = client_for(&args.registry_args, &args.registry)?;
+    let reporter = Stderr::new(args.quiet || args.output == OutputFormat::Json);
+    let opts = UnpackOptions {
+        registry: registry.clone(),
+        prefix,
+        jobs: args.jobs.clamp(1, 64),
+        dry_run: args.dry_run,
+    };
+    if let Some(why) = opened.sequential_reason() {
+        reporter.warn(&format!("{why}: reading it in one sequential pass"));
+    }
+    let (mappings, report) = client
+        .observe(&reporter, || {
+            airlock::unpack::unpack(&client, opened.source(), &opts, &reporter)
+        })
+        .with_context(|| format!("unpacking {} into {registry}", args.bundle.display()))?;
+    let Some(report) = report else {
+        return dry_run(&args, &registry, &mappings);
+    };
+    if args.output == OutputFormat::Json {
+        out(&serde_json::to_string_pretty(&report)?);
+    } else {
+        out(render(&report).trim_end());
+    }
+    let failed = report.failed();
+    if failed > 0 {
+        err(&format!("error: {failed} of {} images were not pushed (see above); rerun the same command to retry them", report.images.len()));
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// `--dry-run`: where each image would go.
+fn dry_run(args: &UnpackArgs, registry: &str, mappings: &[Mapping]) -> Result<i32> {
+    if args.output == OutputFormat::Json {
+        out(&serde_json::to_string_pretty(&mappings)?);
+        return Ok(0);
+    }
+    out(&format!(
+        "would push {} images to {registry} (nothing was pushed):",
+        mappings.len()
+    ));
+    for m in mappings {
+        let targets: Vec<String> = m.targets.iter().map(|t| Escaped(t).to_string()).collect();
+        out(&format!(
+            "{}\n    -> {}  ({})",
+            Escaped(&m.source),
+            targets.join("\n    -> "),
+            m.digest
+        ));
+    }
+    Ok(0)
+}
+
+/// The closing report of `unpack`.
+fn render(r: &UnpackReport) -> String {
+    let mut s = String::new();
+    for i in &r.images {
+        let status = match i.status {
+            Status::Pushed => "pushed",
+            Status::AlreadyPresent => "already present",
+            Status::Failed => "FAILED",
+        };
+        let _ = writeln!(s, "{status:16} {}", Escaped(&i.source));
+        for t in &i.targets {
+            let _ = writeln!(s, "{:16}   -> {}", "", Escaped(t));
+        }
+        let _ = writeln!(s, "{:16}   {}", "", i.digest);
+        if let Some(from) = &i.converted_from {
+            let _ = writeln!(
+                s,
+                "{:16}   converted at pack time from {}",
+                "",
+                Escaped(from)
+            );
+        }
+        if let Some(e) = &i.error {
+            let _ = writeln!(s, "{:16}   error: {}", "", Escaped(e));
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\n{} images into {}: {} blobs uploaded ({}), {} mounted, {} already there, in {:.1}s",
+        r.images.len(),
+        r.registry,
+        r.blobs_uploaded,
+        human_bytes(r.bytes_uploaded),
+        r.blobs_mounted,
+        r.blobs_present,
+        r.elapsed.as_secs_f64()
+    );
+    if r.retries > 0 {
+        let _ = writeln!(
+            s,
+            "{} requests were retried after transient failures",
+            r.retries
+        );
+    }
+    let converted = r
+        .images
+        .iter()
+        .filter(|i| i.converted_from.is_some())
+        .count();
+    if converted > 0 {
+        let _ = writeln!(
+            s,
+            "{converted} images were converted at pack time to Docker schema 2 for Docker 1.12-17.03 (their digests differ from upstream's; `airlock inspect` says why)"
+        );
+    }
+    s.push_str(&airlock::rancher::render(
+        r.rancher_server.as_ref(),
+        &r.rancher_settings,
+    ));
+    s
+}

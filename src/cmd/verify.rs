@@ -1,0 +1,103 @@
+//! `airlock verify`: every byte of a bundle, offline, and the checksum file beside it.
+
+use airlock::bundle::open::open;
+use airlock::escape::Escaped;
+use airlock::parts;
+use airlock::progress::{human_bytes, Reporter as _};
+use airlock::verify::VerifyReport;
+use anyhow::{Context as _, Result};
+
+use super::cli::{OutputFormat, VerifyArgs};
+use super::progress::Stderr;
+use super::{err, out};
+
+pub fn run(args: VerifyArgs) -> Result<i32> {
+    let reporter = Stderr::new(args.quiet || args.output == OutputFormat::Json);
+    let stdin = args.bundle.as_os_str() == "-";
+    let side = parts::sidecar_path(&parts::base_name(&args.bundle));
+    let mut opened = open(&args.bundle);
+    let jobs = rayon::current_num_threads();
+    // The checksum file is checked alongside the bundle: file hashes on one side, the bundle's
+    // own digests on the other.
+    let (report, sidecar) = rayon::join(
+        || {
+            let o = opened.as_mut().ok()?;
+            if let Some(why) = o.sequential_reason() {
+                reporter.warn(&format!("{why}: reading it in one sequential pass"));
+            }
+            Some(airlock::verify::verify(o.source(), jobs, &reporter))
+        },
+        || match stdin {
+            true => Ok(None),
+            false => airlock::sidecar::check(&side),
+        },
+    );
+    let sidecar = sidecar.with_context(|| format!("reading {}", side.display()))?;
+    let mut report = match (report, opened) {
+        (Some(r), Ok(_)) => r?,
+        (_, Err(e)) => {
+            // The bundle cannot even be opened: still say which file differs from its checksum.
+            if let Some(problems) = sidecar.filter(|p| !p.is_empty()) {
+                err(&format!(
+                    "error: {} differs from {}:",
+                    args.bundle.display(),
+                    side.display()
+                ));
+                for p in &problems {
+                    err(&format!("  {p}"));
+                }
+            }
+            return Err(e.into());
+        }
+        (None, Ok(_)) => unreachable!("verified whenever the bundle opened"),
+    };
+    report.problems.extend(sidecar.into_iter().flatten());
+    print(&args, &report)
+}
+
+/// Prints a verify report; the exit code.
+fn print(args: &VerifyArgs, report: &VerifyReport) -> Result<i32> {
+    if args.output == OutputFormat::Json {
+        out(&serde_json::to_string_pretty(report)?);
+    }
+    if report.is_ok() {
+        if args.output == OutputFormat::Text {
+            out(&format!(
+                "{}: OK: {} images, {} blobs, {} verified in {:.1}s",
+                args.bundle.display(),
+                report.images,
+                report.blobs,
+                human_bytes(report.bytes),
+                report.elapsed.as_secs_f64()
+            ));
+            if report.omitted_blobs > 0 {
+                out(&format!(
+                    "delta bundle: {} blobs ({}) are omitted; the target registry must already hold them (unpack checks)",
+                    report.omitted_blobs,
+                    human_bytes(report.omitted_bytes)
+                ));
+            }
+            for c in &report.converted {
+                out(&format!(
+                    "converted at pack time for Docker 1.12-17.03: {} ({} {} -> {} {})",
+                    Escaped(&c.source),
+                    Escaped(&c.upstream_media_type),
+                    c.upstream_digest,
+                    Escaped(&c.media_type),
+                    c.digest
+                ));
+            }
+        }
+        return Ok(0);
+    }
+    err(&format!(
+        "error: {} is damaged: {} problems",
+        args.bundle.display(),
+        report.problems.len()
+    ));
+    for p in &report.problems {
+        err(&format!("  {p}"));
+    }
+    err("  hint: copy the bundle again from the source (sha256sum -c bundle.tar.zst.sha256 tells whether the copy differs)");
+    Ok(1)
+}
