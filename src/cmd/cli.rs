@@ -32,6 +32,34 @@ pub enum Command {
     /// Print what a registry holds (repositories, tags, manifest and blob digests) as JSON,
     /// for `pack --base-registry-inventory` on the connected side.
     Inventory(InventoryArgs),
+    /// Check a user name and password against a registry and save them in Docker's
+    /// config.json (or its credential helper), as `docker login` does.
+    Login(LoginArgs),
+    /// Remove a registry's credentials from Docker's config.json (and its credential helper).
+    Logout(LogoutArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry: HOST[:PORT], http(s)://HOST[:PORT], or docker.io for Docker Hub.
+    #[arg(value_name = "REGISTRY", value_parser = RegistryTarget::parse_login)]
+    pub registry: RegistryTarget,
+    /// User name (asked for on a terminal when not given).
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Read the password from standard input (asked for without echo when standard input is
+    /// a terminal). Without it, the password is asked for on the terminal.
+    #[arg(long = "password-stdin", requires = "username")]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry: HOST[:PORT], http(s)://HOST[:PORT], or docker.io for Docker Hub.
+    #[arg(value_name = "REGISTRY", value_parser = RegistryTarget::parse_login)]
+    pub registry: RegistryTarget,
 }
 
 #[derive(Debug, Args)]
@@ -207,6 +235,18 @@ impl RegistryTarget {
         }
         Ok(RegistryTarget { host, endpoint })
     }
+
+    /// Parses the registry of `login` and `logout`: as `--registry`, and Docker Hub under any
+    /// of the names Docker gives it (`https://index.docker.io/v1/` included).
+    pub fn parse_login(s: &str) -> Result<RegistryTarget, String> {
+        if airlock::registry::host_key(s) == "docker.io" {
+            return Ok(RegistryTarget {
+                host: "docker.io".into(),
+                endpoint: None,
+            });
+        }
+        RegistryTarget::parse(s)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -266,6 +306,32 @@ const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 /// How to reach registries: shared by every command that talks to one.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RegistryArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Send requests for REGISTRY to URL instead, same repository paths
+    /// (e.g. docker.io=http://127.0.0.1:5001). Repeatable. A mirror gets only its own
+    /// credentials (its host:port in config.json, or --login), never REGISTRY's.
+    #[arg(long = "mirror", value_name = "REGISTRY=URL")]
+    pub mirror: Vec<String>,
+    /// User name (the password is read from standard input) for ONE registry: the --registry
+    /// of unpack and inventory; for pack, the registry named by --login. Other registries get
+    /// their credentials from ~/.docker/config.json (auths, credHelpers, credsStore) or none.
+    #[arg(long, requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the password from standard input (never from the command line); on a terminal it
+    /// is asked for without echo.
+    #[arg(long = "password-stdin", requires = "username")]
+    pub password_stdin: bool,
+    /// The registry --username is for, as HOST[:PORT] (docker.io, gcr.io, or a --mirror's
+    /// 127.0.0.1:5001). Needed by pack; unpack and inventory use --registry.
+    #[arg(long = "login", value_name = "REGISTRY", requires = "username")]
+    pub login: Option<String>,
+}
+
+/// TLS, plain http and time bounds: shared by every command that talks to a registry,
+/// `login` included.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConnectArgs {
     /// Allow plain http, and https without certificate verification. A registry given as
     /// HOST[:PORT] is asked once, over https, before any work: if it answers in plain http,
     /// plain http is used for it from then on.
@@ -284,23 +350,6 @@ pub struct RegistryArgs {
         default_value = airlock::registry::DEFAULT_CERTS_D
     )]
     pub certs_dir: PathBuf,
-    /// Send requests for REGISTRY to URL instead, same repository paths
-    /// (e.g. docker.io=http://127.0.0.1:5001). Repeatable. A mirror gets only its own
-    /// credentials (its host:port in config.json, or --login), never REGISTRY's.
-    #[arg(long = "mirror", value_name = "REGISTRY=URL")]
-    pub mirror: Vec<String>,
-    /// User name (the password is read from standard input) for ONE registry: the --registry
-    /// of unpack and inventory; for pack, the registry named by --login. Other registries get
-    /// their credentials from ~/.docker/config.json (auths, credHelpers, credsStore) or none.
-    #[arg(long, requires = "password_stdin")]
-    pub username: Option<String>,
-    /// Read the password from standard input (never from the command line).
-    #[arg(long = "password-stdin", requires = "username")]
-    pub password_stdin: bool,
-    /// The registry --username is for, as HOST[:PORT] (docker.io, gcr.io, or a --mirror's
-    /// 127.0.0.1:5001). Needed by pack; unpack and inventory use --registry.
-    #[arg(long = "login", value_name = "REGISTRY", requires = "username")]
-    pub login: Option<String>,
     /// Attempts per request in all, the first included (connection failures, 429, 5xx).
     #[arg(long = "retries", value_name = "N", env = "AIRLOCK_RETRY_ATTEMPTS", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(1..=20))]

@@ -79,6 +79,22 @@ impl Client {
         self.opts.credentials.lookup(&origin.host)
     }
 
+    /// Checks the credentials given for `registry` as `docker login` does: `GET /v2/`, answering
+    /// its challenge (a token fetched from its realm with them, or Basic), then `GET /v2/`
+    /// again with what they earned. A refusal is the error ([`RegistryError::Token`] or
+    /// [`RegistryError::Unauthorized`]); a registry that asks for no credentials cannot
+    /// check them ([`LoginCheck::NotAsked`]).
+    pub fn check_login(&self, registry: &str) -> Result<LoginCheck, RegistryError> {
+        let tokens = self.stats.token_fetches.load(Ordering::Relaxed);
+        self.ping(registry)?;
+        let asked = self.stats.token_fetches.load(Ordering::Relaxed) > tokens
+            || !self.basic.lock().unwrap().is_empty();
+        Ok(match asked {
+            true => LoginCheck::Accepted,
+            false => LoginCheck::NotAsked,
+        })
+    }
+
     /// Where the credentials for `origin` come from, for `-v` ("credentials for X from
     /// credential helper docker-credential-Y"); `None` when it has none. Never the value.
     pub fn credential_source(&self, origin: &Endpoint) -> Option<String> {
@@ -339,6 +355,15 @@ impl Client {
             .map_err(|e| terr(format!("reading the answer: {e}")))?;
         Token::from_response(&redact_url(realm), &body)
     }
+}
+
+/// What [`Client::check_login`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginCheck {
+    /// The registry asked for credentials and accepted them.
+    Accepted,
+    /// The registry answered without asking for any: they could not be checked.
+    NotAsked,
 }
 
 /// Adds why there were no credentials (a failed helper) to a token error.

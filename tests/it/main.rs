@@ -10,6 +10,7 @@ mod harness_selftest;
 mod hostile;
 mod interrupt;
 mod list;
+mod login;
 mod pack;
 mod pull;
 mod rawbundle;

@@ -309,3 +309,32 @@ pub fn blob_entries(bundle: &std::path::Path) -> std::collections::BTreeSet<Dige
         .map(|h| Digest::parse(&format!("sha256:{h}")).unwrap())
         .collect()
 }
+
+/// A bundle of the pause fixture, packed from a plain-http registry started for it (and
+/// stopped again), written into `dir`.
+pub fn pause_bundle(dir: &std::path::Path) -> std::path::PathBuf {
+    let up = Registry::start();
+    seed(&up, &[fixture(PAUSE)]);
+    let list = dir.join("pause.images.txt");
+    std::fs::write(&list, format!("{PAUSE}\n")).unwrap();
+    let bundle = dir.join("pause.tar.zst");
+    let mirror = format!("gcr.io={}", up.url());
+    let cache = dir.join("cache");
+    let mut args = vec![
+        "pack",
+        "--images",
+        list.to_str().unwrap(),
+        "-o",
+        bundle.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+        "--mirror",
+        &mirror,
+    ];
+    // The fixture is not upstream's pause (issue 12's pins).
+    let fixture_args = fixture_pack_args();
+    args.extend(fixture_args.iter().map(String::as_str));
+    let o = airlock(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    bundle
+}
