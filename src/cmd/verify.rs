@@ -51,19 +51,27 @@ pub fn run(args: VerifyArgs) -> Result<i32> {
         }
         (None, Ok(_)) => unreachable!("verified whenever the bundle opened"),
     };
+    let checked = match (stdin, &sidecar) {
+        (true, _) => "no checksum file for standard input".to_string(),
+        (false, Some(_)) => format!("checksum file {} checked", side.display()),
+        (false, None) => format!(
+            "no checksum file {} beside it: only the bundle's own digests checked",
+            side.display()
+        ),
+    };
     report.problems.extend(sidecar.into_iter().flatten());
-    print(&args, &report)
+    print(&args, &report, &checked)
 }
 
-/// Prints a verify report; the exit code.
-fn print(args: &VerifyArgs, report: &VerifyReport) -> Result<i32> {
+/// Prints a verify report (`checked`: what was done about the checksum file); the exit code.
+fn print(args: &VerifyArgs, report: &VerifyReport, checked: &str) -> Result<i32> {
     if args.output == OutputFormat::Json {
         out(&serde_json::to_string_pretty(report)?);
     }
     if report.is_ok() {
         if args.output == OutputFormat::Text {
             out(&format!(
-                "{}: OK: {} images, {} blobs, {} verified in {:.1}s",
+                "{}: OK: {} images, {} blobs, {} verified in {:.1}s; {checked}",
                 args.bundle.display(),
                 report.images,
                 report.blobs,

@@ -568,7 +568,7 @@ pub(crate) fn write_parts(base: &Path, bundle: &[u8], split: u64) -> Vec<PathBuf
         .iter()
         .map(|p| (p.sha256.clone(), p.name.clone()))
         .collect();
-    airlock::sidecar::write(&airlock::parts::sidecar_path(base), &lines).unwrap();
+    airlock::sidecar::write(&airlock::parts::sidecar_path(base), &lines, &[]).unwrap();
     (0..m.parts.len())
         .map(|i| airlock::parts::part_path(base, i))
         .collect()
@@ -656,6 +656,7 @@ fn r17_a_checksum_file_naming_a_fifo_or_dev_zero_does_not_hang_verify() {
             (zero.clone(), "zero".into()),
             (zero, "fifo".into()),
         ],
+        &[],
     )
     .unwrap();
     run(&["verify", path.to_str().unwrap()], &Opts::default()).refused(

@@ -4,6 +4,7 @@
 mod bounds;
 mod bundles;
 mod convert;
+mod diagnose;
 mod faults;
 mod harness;
 mod harness_selftest;
