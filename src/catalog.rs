@@ -262,6 +262,9 @@ pub enum CatalogError {
     /// A release the catalog does not know.
     #[error("unknown Rancher release {version:?}; known releases: {known}")]
     UnknownRelease { version: String, known: String },
+    /// Rancher 2 or later: another product, whose images airlock does not resolve.
+    #[error("Rancher {version} is out of scope: airlock resolves the images of Rancher 1.6 (Cattle, with its Kubernetes templates); Rancher 2 and later install differently (rancher-images.txt of their release); known releases: {known}")]
+    OutOfScope { version: String, known: String },
     /// A k8s template the release does not use.
     #[error("Rancher {release} has no k8s template {template:?}; its templates: {known}")]
     UnknownTemplate {
@@ -565,13 +568,20 @@ pub fn release(version: &str) -> Result<Release, CatalogError> {
     let c = catalog()?;
     let want = version.trim();
     let want = want.strip_prefix('v').unwrap_or(want);
+    let major = want.split('.').next().and_then(|m| m.parse::<u64>().ok());
     c.releases
         .iter()
         .find(|r| r.version == want)
         .cloned()
-        .ok_or_else(|| CatalogError::UnknownRelease {
-            version: version.to_string(),
-            known: releases().join(", "),
+        .ok_or_else(|| match major {
+            Some(m) if m >= 2 => CatalogError::OutOfScope {
+                version: version.to_string(),
+                known: releases().join(", "),
+            },
+            _ => CatalogError::UnknownRelease {
+                version: version.to_string(),
+                known: releases().join(", "),
+            },
         })
 }
 
@@ -690,6 +700,30 @@ pub fn union(selected: &[(String, Vec<CatalogImage>)]) -> Vec<CatalogImage> {
         }
     }
     out
+}
+
+/// The image the catalog knows under `reference` in any release, its private path and
+/// alternates merged as [`union`] merges them: an `--images` list naming it gets the paths
+/// `pack --version` gives it (`busybox:latest` without `library/`, pause at both paths).
+pub fn known(reference: &Reference) -> Option<CatalogImage> {
+    static KNOWN: OnceLock<HashMap<Reference, CatalogImage>> = OnceLock::new();
+    let map = KNOWN.get_or_init(|| {
+        let every: Vec<(String, Vec<CatalogImage>)> = releases()
+            .into_iter()
+            .filter_map(|v| release(v).ok())
+            .flat_map(|r| {
+                r.templates
+                    .into_iter()
+                    .map(|t| (t.version, t.images))
+                    .chain([(Group::Server.to_string(), r.server.images)])
+            })
+            .collect();
+        union(&every)
+            .into_iter()
+            .map(|i| (i.reference.clone(), i))
+            .collect()
+    });
+    map.get(reference).cloned()
 }
 
 /// Reads a user image list: one reference per line; see [`parse_image_list`].
@@ -1362,5 +1396,41 @@ mod tests {
             ("gcr.io/google_containers/pause-amd64", Some("3.0"))
         );
         assert_eq!(split_path("a/b"), ("a/b", None));
+    }
+
+    #[test]
+    fn known_images_have_the_paths_every_release_gives_them() {
+        for v in releases() {
+            let sel = Selection {
+                version: v.into(),
+                with_server: true,
+                ..Default::default()
+            };
+            for i in Selected::resolve(&sel).unwrap().images() {
+                let k = known(&i.reference).unwrap();
+                assert_eq!(
+                    (&k.private_path, &k.alt_paths, k.group),
+                    (&i.private_path, &i.alt_paths, i.group),
+                    "{v}: {}",
+                    i.reference
+                );
+            }
+        }
+        let busybox = known(&Reference::parse("busybox").unwrap()).unwrap();
+        assert_eq!(busybox.private_path, "busybox:latest");
+        assert!(known(&Reference::parse("docker.io/x/unknown:1").unwrap()).is_none());
+    }
+
+    #[test]
+    fn rancher_2_is_out_of_scope() {
+        for v in ["2.0.0", "v2.5.7", "2", "3.1"] {
+            let e = release(v).unwrap_err();
+            assert!(matches!(e, CatalogError::OutOfScope { .. }), "{v}: {e}");
+            assert!(e.to_string().contains("out of scope") && e.to_string().contains("1.6.30"));
+        }
+        assert!(matches!(
+            release("1.6.99").unwrap_err(),
+            CatalogError::UnknownRelease { .. }
+        ));
     }
 }

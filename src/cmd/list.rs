@@ -4,7 +4,7 @@ use airlock::catalog;
 use anyhow::Result;
 
 use super::cli::{ListArgs, OutputFormat};
-use super::{out, selection, upstream_options};
+use super::{out, print_error, selection, upstream_options};
 
 pub fn run(args: ListArgs) -> Result<i32> {
     if args.versions {
@@ -13,7 +13,14 @@ pub fn run(args: ListArgs) -> Result<i32> {
     }
     let sel = selection(&args.select)?;
     let (relocations, pins) = upstream_options(&args.upstream)?;
-    let mut selected = catalog::Selected::resolve(&sel)?;
+    let mut selected = match catalog::Selected::resolve(&sel) {
+        // Rancher 2 is another product, not a mistyped 1.6 release: a usage error.
+        Err(e @ catalog::CatalogError::OutOfScope { .. }) => {
+            print_error(&e.into());
+            return Ok(2);
+        }
+        r => r?,
+    };
     selected.with_upstream(&relocations, &pins);
     let text = match args.output {
         OutputFormat::Text => airlock::list::render_text(&sel.version, &selected),

@@ -51,15 +51,22 @@ fn from_list(
 ) -> Result<(Vec<PlannedImage>, Request)> {
     let refs = catalog::read_image_list(file)?;
     let content = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    // An image the catalog knows goes where `pack --version` puts it (Rancher's paths).
     let planned = refs
         .into_iter()
-        .map(|r| PlannedImage {
-            target: list_target(&r),
-            alt_targets: vec![],
-            group: "list".into(),
-            places: places(&r, relocations),
-            pin: pins.get(&r).cloned(),
-            reference: r,
+        .map(|r| {
+            let (target, alt_targets, group) = match catalog::known(&r) {
+                Some(c) => (c.private_path, c.alt_paths, c.group.as_str().into()),
+                None => (list_target(&r), vec![], "list".into()),
+            };
+            PlannedImage {
+                target,
+                alt_targets,
+                group,
+                places: places(&r, relocations),
+                pin: pins.get(&r).cloned(),
+                reference: r,
+            }
         })
         .collect();
     let request = Request {

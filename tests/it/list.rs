@@ -149,3 +149,95 @@ fn list_of_later_releases() {
         "{out}"
     );
 }
+
+#[test]
+fn i15_list_of_rancher_2_says_it_is_out_of_scope() {
+    for v in ["2.0.0", "v2.5.7", "3.0"] {
+        let o = airlock(&["list", "--version", v]);
+        // A usage error: exit 2 whatever the exit codes of other errors become.
+        assert_exit(&o, 2);
+        let e = stderr(&o);
+        assert!(
+            e.contains(&format!("Rancher {v} is out of scope"))
+                && e.contains("known releases: 1.6.0, ")
+                && e.contains("1.6.30"),
+            "{e}"
+        );
+        assert!(stdout(&o).is_empty(), "{}", stdout(&o));
+    }
+}
+
+/// Every image of a bundle: source, target, and alternate targets (sorted).
+fn targets(bundle: &std::path::Path) -> Vec<(String, String, Vec<String>)> {
+    let mut out: Vec<_> = manifest_of(bundle)
+        .images
+        .into_iter()
+        .map(|i| {
+            let mut alt = i.alt_targets;
+            alt.sort();
+            (i.source, i.target, alt)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn i15_list_output_packed_as_images_gives_the_targets_of_pack_version() {
+    // `airlock list --version 1.6.14 > l.txt; airlock pack --images l.txt` against
+    // `airlock pack --version 1.6.14`, both through the stand-ins of today's places.
+    let per = airlock::catalog::select(&airlock::catalog::Selection {
+        version: "1.6.14".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let names: Vec<String> = airlock::catalog::union(&per)
+        .iter()
+        .map(|i| i.reference.to_string())
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let t = crate::harness::upstreams::Today::start(SEED, SCALE, &refs, 1000);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let by_version = dir.path().join("version.tar.zst");
+    let o = pack_today(&t, "1.6.14", &by_version, Some(&cache), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let o = airlock(&["list", "--version", "1.6.14"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list = dir.path().join("l.txt");
+    std::fs::write(&list, &o.stdout).unwrap();
+    let by_list = dir.path().join("list.tar.zst");
+    let pins = t.pins_file().display().to_string();
+    let mut args: Vec<String> = [
+        "pack",
+        "--images",
+        list.to_str().unwrap(),
+        "-o",
+        by_list.to_str().unwrap(),
+        "--pins",
+        &pins,
+        "--cache",
+        cache.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(t.mirror_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = airlock(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let want = targets(&by_version);
+    assert_eq!(targets(&by_list), want);
+    // What the round trip is for: Rancher's paths, not the references' own.
+    assert!(want.contains(&(
+        "docker.io/library/busybox:latest".into(),
+        "busybox:latest".into(),
+        vec![]
+    )));
+    assert!(want.contains(&(
+        "gcr.io/google_containers/pause-amd64:3.0".into(),
+        "google_containers/pause-amd64:3.0".into(),
+        vec!["gcr.io/google_containers/pause-amd64:3.0".into()]
+    )));
+}
