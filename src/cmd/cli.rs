@@ -204,6 +204,15 @@ pub struct UpstreamArgs {
     pub pins: Option<PathBuf>,
 }
 
+/// `--insecure-registry`: a host and an optional port, as Docker's `insecure-registries` takes.
+fn parse_authority(s: &str) -> Result<String, String> {
+    let a = s.trim().trim_end_matches('/').to_ascii_lowercase();
+    match a.is_empty() || a.contains(['/', '@', ' ', '?', '#']) {
+        true => Err("give HOST or HOST:PORT (no scheme, no path)".into()),
+        false => Ok(a),
+    }
+}
+
 fn parse_split(s: &str) -> Result<u64, String> {
     airlock::parts::parse_size(s).map_err(|e| e.to_string())
 }
@@ -337,6 +346,9 @@ pub struct ConnectArgs {
     /// plain http is used for it from then on.
     #[arg(long)]
     pub insecure: bool,
+    /// As --insecure, for this registry only (HOST:PORT, or HOST for every port); repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", value_parser = parse_authority)]
+    pub insecure_registry: Vec<String>,
     /// Trust the CA certificates in this PEM file, on top of the system's (a private
     /// registry's CA, or its self-signed certificate itself).
     #[arg(long = "ca-file", value_name = "PEM")]

@@ -104,6 +104,7 @@ pub(crate) fn selection(args: &SelectArgs) -> Result<Selection> {
 pub(crate) fn connect_options(args: &ConnectArgs) -> registry::Options {
     registry::Options {
         insecure: args.insecure,
+        insecure_registries: args.insecure_registry.clone(),
         ca_file: args.ca_file.clone(),
         certs_d: args.certs_dir.clone(),
         retry: registry::Retry {

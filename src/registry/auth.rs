@@ -61,17 +61,18 @@ impl Client {
 
     /// The credentials configured for `origin`'s host, if they may go there. Credentials are
     /// keyed by host and port only (as Docker keys `config.json`), so over plain http they go
-    /// only to an origin the operator chose plain http for (an `http://` rule, or
-    /// `--insecure`): a redirect from a plain-http registry to `http://ghcr.io` (which anyone
+    /// only to an origin the operator chose plain http for (an `http://` rule,
+    /// `--insecure-registry` naming it, or `--insecure`): a redirect from a plain-http registry to `http://ghcr.io` (which anyone
     /// on that link can inject) must not carry ghcr.io's credentials in the clear, nor hand
     /// them to a token realm that host picks.
     fn lookup(&self, origin: &Endpoint) -> Lookup {
-        let chosen = self.opts.insecure || self.opts.endpoints.iter().any(|(_, e)| e == origin);
+        let chosen = self.opts.insecure_for(&origin.host)
+            || self.opts.endpoints.iter().any(|(_, e)| e == origin);
         if origin.scheme == "http" && !chosen {
             return Lookup {
                 problem: Some(format!(
-                    "airlock sends no credentials over plain http to {}, where a registry's answer pointed it (name it with http:// in --mirror, or give --insecure, to allow it)",
-                    origin.host
+                    "airlock sends no credentials over plain http to {}, where a registry's answer pointed it (name it with http:// in --mirror, or give --insecure-registry {} or --insecure, to allow it)",
+                    origin.host, origin.host
                 )),
                 ..Lookup::default()
             };
@@ -133,7 +134,7 @@ impl Client {
             _ => None,
         });
         if let Some((realm, service, challenge_scope)) = bearer {
-            check_hop(url, realm, self.opts.insecure).map_err(|reason| {
+            check_hop(url, realm, self.opts.insecure_for_url(realm)).map_err(|reason| {
                 RegistryError::Forbidden {
                     request: format!("{} {}", req.method, redact_url(url)),
                     refused: format!("{} {}", Hop::Realm.what(), redact_url(realm)),

@@ -62,6 +62,22 @@ impl TlsFailure {
     }
 }
 
+/// Whether `authority` (`host[:port]`) is one of `entries` (`--insecure-registry`): an entry
+/// with a port names that port only, one without names the host on every port.
+pub(crate) fn insecure_host(entries: &[String], authority: &str) -> bool {
+    let authority = authority.to_ascii_lowercase();
+    let host = match authority.rsplit_once(':') {
+        Some((h, p))
+            if p.bytes().all(|b| b.is_ascii_digit())
+                && (!h.starts_with('[') || h.ends_with(']')) =>
+        {
+            h
+        }
+        _ => authority.as_str(),
+    };
+    entries.iter().any(|e| *e == authority || *e == host)
+}
+
 /// A host's own config (from its `certs.d` directory), none, or why it cannot be built.
 type HostConfig = Result<Option<Arc<ClientConfig>>, String>;
 
@@ -70,6 +86,8 @@ type HostConfig = Result<Option<Arc<ClientConfig>>, String>;
 #[derive(Debug)]
 pub(crate) struct Trust {
     insecure: bool,
+    /// `--insecure-registry`: the registries verified by no one.
+    insecure_hosts: Vec<String>,
     provider: Arc<CryptoProvider>,
     ca_file: Vec<CertificateDer<'static>>,
     certs_d: PathBuf,
@@ -82,6 +100,7 @@ impl Trust {
     /// host when it is first contacted.
     pub(crate) fn new(
         insecure: bool,
+        insecure_hosts: Vec<String>,
         ca_file: Option<&Path>,
         certs_d: PathBuf,
     ) -> Result<Trust, RegistryError> {
@@ -91,6 +110,7 @@ impl Trust {
         };
         Ok(Trust {
             insecure,
+            insecure_hosts,
             provider: Arc::new(rustls::crypto::ring::default_provider()),
             ca_file,
             certs_d,
@@ -110,7 +130,7 @@ impl Trust {
             problem,
             fix,
         };
-        if self.insecure {
+        if self.insecure || insecure_host(&self.insecure_hosts, authority) {
             let c = self
                 .default
                 .get_or_init(|| Ok(self.build(Arc::new(NoVerify(self.provider.clone())))));
@@ -331,5 +351,28 @@ impl Transport for TlsTransport {
 
     fn is_tls(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::insecure_host;
+
+    #[test]
+    fn an_insecure_registry_names_a_port_or_every_port() {
+        let e = vec![
+            "reg.local:5000".to_string(),
+            "[::1]".into(),
+            "10.0.0.1".into(),
+        ];
+        assert!(insecure_host(&e, "reg.local:5000"));
+        assert!(insecure_host(&e, "REG.local:5000"));
+        assert!(!insecure_host(&e, "reg.local:5001"));
+        assert!(!insecure_host(&e, "reg.local"));
+        assert!(insecure_host(&e, "[::1]:5000"));
+        assert!(insecure_host(&e, "10.0.0.1:443"));
+        assert!(insecure_host(&e, "10.0.0.1"));
+        assert!(!insecure_host(&e, "10.0.0.11"));
+        assert!(!insecure_host(&[], "reg.local:5000"));
     }
 }

@@ -20,5 +20,6 @@ mod server;
 mod stream;
 mod support;
 mod transport;
+mod trust;
 mod unpack;
 mod usb;
