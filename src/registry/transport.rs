@@ -671,7 +671,10 @@ impl Client {
         let request = match call.kind {
             Kind::Small => scoped.timeout_global(Some(deadline)),
             Kind::BlobGet => scoped.timeout_recv_response(Some(deadline)),
+            // A write blocked for a whole rate window moved nothing in it: below the minimum
+            // rate, which the body's RateGuard only sees between writes.
             Kind::Upload => scoped
+                .timeout_per_write(Some(self.opts.io_timeout.min(self.opts.min_rate.window)))
                 .timeout_recv_response(Some(deadline.saturating_mul(5)))
                 .timeout_recv_body(Some(deadline)),
         }
@@ -727,6 +730,13 @@ impl Client {
                     ureq::Timeout::Connect | ureq::Timeout::Resolve => format!(
                         "timed out: no connection within {} s (AIRLOCK_CONNECT_TIMEOUT_SECS)",
                         o.connect_timeout.as_secs()
+                    ),
+                    ureq::Timeout::PerWrite if kind == Kind::Upload => format!(
+                        "the upload stalled: the registry took no bytes for {} s, less than the \
+                         minimum rate of {} bytes in every {} s (--min-rate, --rate-window)",
+                        o.io_timeout.min(o.min_rate.window).as_secs(),
+                        o.min_rate.bytes,
+                        o.min_rate.window.as_secs()
                     ),
                     ureq::Timeout::Global | ureq::Timeout::RecvResponse if kind != Kind::Upload => {
                         format!(
