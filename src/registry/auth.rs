@@ -141,6 +141,9 @@ impl Client {
                     reason,
                 }
             })?;
+            if let Some(to) = Endpoint::of_url(realm) {
+                self.trust.adopt(&to.host, &origin.host);
+            }
             // Whatever token we sent (if any) was not good enough: expired during a long push,
             // or scoped too narrowly. Fetch a new one; a second refusal ends in an error.
             let key = token_key(origin, req);

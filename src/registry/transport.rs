@@ -255,6 +255,9 @@ pub struct Client {
     contacted: RwLock<HashSet<String>>,
     /// Host names the operator named; only they may resolve to link-local addresses.
     trusted_hosts: Arc<RwLock<HashSet<String>>>,
+    /// The TLS trust the connector uses: a registry's `certs.d` CAs are adopted by the hosts
+    /// it sends airlock to.
+    pub(super) trust: Arc<Trust>,
     waits: Waits,
     /// Things the operator should know (a missing credential helper), for [`Client::observe`].
     warnings: Mutex<(Vec<String>, HashSet<String>)>,
@@ -289,7 +292,7 @@ impl Client {
         let connector =
             ().chain(ConnectProxyConnector::default())
                 .chain(TcpConnector::default())
-                .chain(TlsConnector(trust));
+                .chain(TlsConnector(trust.clone()));
         let (resolver, trusted_hosts) = GuardedResolver::new();
         Ok(Client {
             agent: ureq::Agent::with_parts(config, connector, resolver),
@@ -300,6 +303,7 @@ impl Client {
             discovered: RwLock::new(HashMap::new()),
             contacted: RwLock::new(HashSet::new()),
             trusted_hosts,
+            trust,
             waits: Waits::default(),
             warnings: Mutex::new((Vec::new(), HashSet::new())),
             stats: Arc::new(Stats::default()),
@@ -520,6 +524,9 @@ impl Client {
                         reason,
                     }
                 })?;
+                if let Some(to) = Endpoint::of_url(&next) {
+                    self.trust.adopt(&to.host, &origin.host);
+                }
                 url = next;
                 continue;
             }
