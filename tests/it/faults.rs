@@ -398,15 +398,7 @@ fn a_stalled_upload_fails_within_the_rate_window_naming_the_blob() {
         },
     );
     // More than loopback's socket buffers hold on both sides, so the writes really block.
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let blob: std::sync::Arc<[u8]> = (0..48 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let blob: std::sync::Arc<[u8]> = noise(48 << 20).into();
     let digest = airlock::digest::Digest::of(&blob);
     let mut o = fast_options();
     o.endpoints

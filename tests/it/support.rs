@@ -338,3 +338,16 @@ pub fn pause_bundle(dir: &std::path::Path) -> std::path::PathBuf {
     assert!(o.status.success(), "{}", stderr(&o));
     bundle
 }
+
+/// `n` incompressible bytes, the same every run (xorshift).
+pub fn noise(n: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
