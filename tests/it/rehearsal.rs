@@ -578,11 +578,15 @@ fn r12_a_token_server_refusing_a_deleted_project_moves_on_to_the_next_place() {
         b.images[0].upstream.as_ref().unwrap().fetched_from,
         "ghcr.io/helm/tiller:v2.6.1"
     );
-    // gcr.io's answer is reported, not dropped.
+    // gcr.io's answer is reported, not dropped, with the token server's own words.
+    let e = stderr(&o);
     assert!(
-        stderr(&o).contains("not at gcr.io/kubernetes-helm/tiller:v2.6.1"),
-        "{}",
-        stderr(&o)
+        e.contains("not at gcr.io/kubernetes-helm/tiller:v2.6.1"),
+        "{e}"
+    );
+    assert!(
+        e.contains("(it said: DENIED: Project kubernetes-helm has been deleted.)"),
+        "{e}"
     );
 }
 
