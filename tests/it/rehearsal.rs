@@ -481,39 +481,57 @@ fn r12_all_platforms_turns_an_oci_index_into_a_docker_list_without_attestations(
 #[test]
 fn r12_the_real_pins_refuse_an_image_that_is_not_upstreams() {
     // The fixture pause is not Kubernetes' pause: airlock's built-in pins (no --pins) refuse
-    // it, naming both digests, and nothing is written.
-    let gcr = Registry::start();
-    seed(&gcr, &[fixture(PAUSE)]);
+    // it, naming both digests, and nothing is written. The pin holds under every name of the
+    // image: an image list that names it as it is served today (registry.k8s.io, or the old
+    // k8s.gcr.io) is checked the same way.
+    let reg = Registry::start();
+    seed(&reg, &[fixture(PAUSE)]);
+    airlock::fixtures::push_raw(&reg.url(), "pause-amd64", "3.0", &fixture(PAUSE).artifact)
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("images.txt");
-    std::fs::write(&list, format!("{PAUSE}\n")).unwrap();
-    let out = dir.path().join("b.tar.zst");
-    let o = airlock_with(
-        &[
-            "pack",
-            "--images",
-            list.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--cache",
-            dir.path().join("cache").to_str().unwrap(),
-            "--mirror",
-            &format!("gcr.io={}", gcr.url()),
-        ],
-        None,
-        &[],
-    );
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let e = stderr(&o);
-    assert!(
-        e.contains(&fixture(PAUSE).artifact.digest().to_string())
-            && e.contains(
-                "sha256:163ac025575b775d1c0f9bf0bdd0f086883171eb475b5068e7defa4ca9e76516"
-            ),
-        "{e}"
-    );
-    assert!(e.contains("--pins"), "{e}");
-    assert!(!out.exists());
+    for name in [
+        PAUSE,
+        PAUSE_TODAY,
+        "k8s.gcr.io/pause-amd64:3.0",
+        "gcr.io/google-containers/pause-amd64:3.0",
+    ] {
+        let list = dir.path().join("images.txt");
+        std::fs::write(&list, format!("{name}\n")).unwrap();
+        let out = dir.path().join("b.tar.zst");
+        let o = airlock_with(
+            &[
+                "pack",
+                "--images",
+                list.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--cache",
+                dir.path().join("cache").to_str().unwrap(),
+                "--relocate",
+                "gcr.io/google-containers=gcr.io/google_containers",
+                "--mirror",
+                &format!("gcr.io={}", reg.url()),
+                "--mirror",
+                &format!("registry.k8s.io={}", reg.url()),
+                "--mirror",
+                &format!("k8s.gcr.io={}", reg.url()),
+            ],
+            None,
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains(&fixture(PAUSE).artifact.digest().to_string())
+                && e.contains(
+                    "sha256:163ac025575b775d1c0f9bf0bdd0f086883171eb475b5068e7defa4ca9e76516"
+                )
+                && e.contains("pin table"),
+            "{name}: {e}"
+        );
+        assert!(e.contains("--pins"), "{e}");
+        assert!(!out.exists());
+    }
 }
 
 #[test]
