@@ -88,19 +88,25 @@ fn pause_as_docker_1_9_pushed_it(layer: fixtures::Blob) -> Schema1Image {
     }
 }
 
-#[test]
-fn r12_a_schema1_image_applying_the_same_empty_layer_twice_pulls_as_docker_17_03_builds_it() {
-    let name = "gcr.io/google_containers/pause-amd64:3.0-layout";
+/// A registry that stores schema 1, holding [`pause_as_docker_1_9_pushed_it`] over a layer of
+/// `size` bytes at `google_containers/pause-amd64:3.0-layout`.
+fn schema1_upstream(label: &str, size: usize) -> (Registry, Schema1Image) {
     let upstream = RegistryBuilder::new().schema1().start();
-    let img = pause_as_docker_1_9_pushed_it(fixtures::layer("pause-bin", SEED, 3000));
-    let artifact = Artifact::Schema1(img.clone());
+    let img = pause_as_docker_1_9_pushed_it(fixtures::layer(label, SEED, size));
     fixtures::push_raw(
         &upstream.url(),
         "google_containers/pause-amd64",
         "3.0-layout",
-        &artifact,
+        &Artifact::Schema1(img.clone()),
     )
     .unwrap();
+    (upstream, img)
+}
+
+#[test]
+fn r12_a_schema1_image_applying_the_same_empty_layer_twice_pulls_as_docker_17_03_builds_it() {
+    let name = "gcr.io/google_containers/pause-amd64:3.0-layout";
+    let (upstream, img) = schema1_upstream("pause-bin", 3000);
     let dir = tempfile::tempdir().unwrap();
     let target = Registry::start();
     for cache in [None, Some(dir.path().join("cache"))] {
@@ -150,16 +156,8 @@ fn r12_a_schema1_layer_corrupted_in_transit_is_reported_as_corrupt_not_as_not_gz
     // network), not that the layer is not gzip (use --keep-digests).
     use crate::harness::fake::FakeServer;
     use crate::harness::upstreams::forward;
-    let upstream = RegistryBuilder::new().schema1().start();
     // Bigger than one read of the download loop, so the deflate error comes before the end.
-    let img = pause_as_docker_1_9_pushed_it(fixtures::layer("pause-bin-big", SEED, 600_000));
-    fixtures::push_raw(
-        &upstream.url(),
-        "google_containers/pause-amd64",
-        "3.0-layout",
-        &Artifact::Schema1(img.clone()),
-    )
-    .unwrap();
+    let (upstream, img) = schema1_upstream("pause-bin-big", 600_000);
     let layer = img.layers[1].digest.hex().to_string();
     let backend = upstream.url();
     let proxy = FakeServer::start(move |r| {
@@ -233,4 +231,70 @@ fn r12_an_index_of_attestations_only_is_refused_not_packed_as_an_empty_list() {
         "{e}"
     );
     assert!(!out.exists());
+}
+
+#[test]
+fn r12_a_tampered_diff_id_in_the_cache_does_not_change_the_converted_config() {
+    // The diff IDs of a schema 1 image's layers are cached (computing one means decompressing
+    // the layer). An entry that was damaged, forged, copied from another layer or written by
+    // an older airlock is not believed: it is computed again, and the bundle is the same.
+    let name = "gcr.io/google_containers/pause-amd64:3.0-layout";
+    let (upstream, img) = schema1_upstream("pause-bin", 3000);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let out = dir.path().join("b.tar.zst");
+    let o = pack_from_gcr(&upstream.url(), name, &out, Some(&cache));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = std::fs::read(&out).unwrap();
+    // The converted config names the real diff IDs.
+    let b = manifest_of(&out);
+    let conversion = b.images[0].upstream.as_ref().unwrap().conversion.as_ref();
+    let config_digest = &conversion.unwrap().generated[0];
+    let raw = BundleReader::open(&out)
+        .unwrap()
+        .read_small(&airlock::bundle::format::blob_entry(config_digest), 1 << 20)
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let diff_ids: Vec<String> = img
+        .applied
+        .iter()
+        .map(|b| b.diff_id.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(config["rootfs"]["diff_ids"], serde_json::json!(diff_ids));
+    let entries = cache.join("diffids/sha256");
+    let entry = |b: &fixtures::Blob| entries.join(b.digest.hex());
+    let (empty, bin) = (&img.layers[0], &img.layers[1]);
+    assert!(entry(empty).exists() && entry(bin).exists());
+    let forged = Digest::of(b"not the layer's tar").to_string();
+    let good = std::fs::read_to_string(entry(bin)).unwrap();
+    let diff = bin.diff_id.as_ref().unwrap().to_string();
+    let tamperings = [
+        (
+            "an older airlock's bare diff ID, forged",
+            format!("{forged}\n"),
+        ),
+        (
+            "the diff ID changed, its checksum not",
+            good.replace(&diff, &forged),
+        ),
+        (
+            "another layer's entry copied over",
+            std::fs::read_to_string(entry(empty)).unwrap(),
+        ),
+    ];
+    for (what, tampered) in tamperings {
+        std::fs::write(entry(bin), tampered).unwrap();
+        std::fs::remove_file(&out).unwrap();
+        let o = pack_from_gcr(&upstream.url(), name, &out, Some(&cache));
+        assert!(o.status.success(), "{what}: {}", stderr(&o));
+        assert!(
+            std::fs::read(&out).unwrap() == want,
+            "{what}: the bundle changed"
+        );
+        assert_eq!(
+            std::fs::read_to_string(entry(bin)).unwrap(),
+            good,
+            "{what}: the entry is written again"
+        );
+    }
 }
