@@ -100,6 +100,7 @@ pub(super) fn resolve(
         }
         Kind::Schema1 => {
             let s = schema1::parse(&what, &top.raw)?;
+            schema1_platform(&what, &s, platforms)?;
             let sizes = layer_sizes(src, place, &s.fs_layers)?;
             if keep {
                 for d in s.fs_layers.iter().collect::<BTreeSet<_>>() {
@@ -419,6 +420,38 @@ fn layer_sizes(
         out.insert(d.clone(), size);
     }
     Ok(out)
+}
+
+/// Refuses a schema 1 image (one platform, no index) for another platform than was asked:
+/// packed anyway, an arm64 pause would land where amd64 hosts pull it. The variant counts only
+/// when both say one (schema 1 images rarely do).
+fn schema1_platform(
+    what: &str,
+    s: &schema1::Schema1,
+    platforms: &Platforms,
+) -> Result<(), ResolveError> {
+    let Some(have) = s.platform() else {
+        return Ok(());
+    };
+    let fits = |want: &Platform| {
+        want.os == have.os
+            && want.architecture == have.architecture
+            && (want.variant.is_none() || have.variant.is_none() || want.variant == have.variant)
+    };
+    let asked: Vec<&Platform> = match platforms {
+        Platforms::One(p) => vec![p],
+        Platforms::Several(ps) => ps.iter().collect(),
+        Platforms::All => return Ok(()),
+    };
+    if asked.iter().any(|p| fits(p)) {
+        return Ok(());
+    }
+    let asked: Vec<String> = asked.iter().map(ToString::to_string).collect();
+    Err(format!(
+        "{what}: its schema 1 manifest is a {have} image, and {} was asked; a schema 1 manifest holds one platform only: refusing it (pack it with --platform {have} if that is the platform you want)",
+        asked.join(", ")
+    )
+    .into())
 }
 
 /// The error for an index without the asked platform, listing the ones it has.

@@ -298,3 +298,52 @@ fn r12_a_tampered_diff_id_in_the_cache_does_not_change_the_converted_config() {
         );
     }
 }
+
+#[test]
+fn r12_a_schema1_image_of_another_architecture_is_refused_naming_both() {
+    // A schema 1 manifest holds one platform, and no index says which: an arm64 one packed
+    // for amd64 hosts would land where the kubelet pulls pause. Converted or kept, it is
+    // refused, naming both platforms; asked for, it is packed.
+    let upstream = RegistryBuilder::new().schema1().start();
+    let img = fixtures::schema1_image_for(
+        "arm64",
+        "google_containers/pause-arm64",
+        "3.0",
+        fixtures::layer("pause-arm64", SEED, 2000),
+        "pause-arm64",
+    );
+    fixtures::push_raw(
+        &upstream.url(),
+        "google_containers/pause-amd64",
+        "3.0-arm",
+        &Artifact::Schema1(img),
+    )
+    .unwrap();
+    let name = "gcr.io/google_containers/pause-amd64:3.0-arm";
+    let mirror = format!("gcr.io={}", upstream.url());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b.tar.zst");
+    for extra in [
+        &[][..],
+        &["--keep-digests"],
+        &["--platform", "linux/amd64", "--platform", "linux/arm/v7"],
+    ] {
+        let mut args = vec!["--mirror", &mirror, "--no-cache"];
+        args.extend_from_slice(extra);
+        let o = pack_images(&[name], &out, &args);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains(name) && e.contains("is a linux/arm64 image") && e.contains("linux/amd64"),
+            "{extra:?}: {e}"
+        );
+        assert!(!out.exists());
+    }
+    for extra in [&["--platform", "linux/arm64"][..], &["--all-platforms"]] {
+        let mut args = vec!["--mirror", &mirror, "--no-cache"];
+        args.extend_from_slice(extra);
+        let o = pack_images(&[name], &out, &args);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        std::fs::remove_file(&out).unwrap();
+    }
+}
