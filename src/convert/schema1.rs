@@ -7,9 +7,10 @@
 //!   answer in `Docker-Content-Digest`, and what a pin or `@sha256:` names) is the sha256 of the
 //!   JWS *payload*: the bytes up to `formatLength` followed by the base64url-decoded
 //!   `formatTail`, both from each signature's protected header (distribution
-//!   `manifest/schema1/sign.go`, libtrust `jsonsign.go` `PrettySignature`). The signatures are not
-//!   checked: anyone can sign with a key of their own, so they prove nothing about the content;
-//!   the digest does.
+//!   `manifest/schema1/sign.go`, libtrust `jsonsign.go` `PrettySignature`). A conversion does not
+//!   need the signatures: anyone can sign with a key of their own, so they prove nothing about
+//!   the content; the digest does. A manifest kept as served (`--keep-digests`) must carry
+//!   signatures a registry accepts ([`super::jws`]).
 //! - **Layers.** `fsLayers[0]` is the top layer and `history[i].v1Compatibility` describes
 //!   `fsLayers[i]`. Before using them Docker removes repeated layers and checks the parent chain
 //!   (moby 17.03 `distribution/pull_v2.go` `fixManifestLayers`), and skips layers whose
@@ -111,7 +112,7 @@ struct HistoryEntry {
 
 /// base64url as JOSE writes it (no padding); padded input and non-zero trailing bits are
 /// accepted too, as Go's decoder accepts them.
-fn b64url(s: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn b64url(s: &str) -> Result<Vec<u8>, String> {
     let engine = base64::engine::GeneralPurpose::new(
         &base64::alphabet::URL_SAFE,
         base64::engine::GeneralPurposeConfig::new()

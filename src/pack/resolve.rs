@@ -11,7 +11,7 @@ use crate::bundle::format::{
     Conversion, ConvertedManifest, DroppedEntry, FromIndex, ImageRecord, OmittedBlob, Upstream,
 };
 use crate::convert::oci::{self, EntryKind};
-use crate::convert::{self, schema1, Converted};
+use crate::convert::{self, jws, schema1, Converted};
 use crate::digest::Digest;
 use crate::manifest::{self, BlobRef, Parsed, Platform};
 use crate::media_type::{self, Kind};
@@ -103,6 +103,13 @@ pub(super) fn resolve(
             schema1_platform(&what, &s, platforms)?;
             let sizes = layer_sizes(src, place, &s.fs_layers)?;
             if keep {
+                // Kept as served, it must be what a registry stores: refused now, not at
+                // unpack after its layers were pushed.
+                jws::verify(&top.raw).map_err(|e| {
+                    format!(
+                        "{what}: its schema 1 manifest cannot be carried unchanged: {e}; a registry refuses to store it (distribution: MANIFEST_UNVERIFIED). Pack it without --keep-digests to convert it to Docker schema 2"
+                    )
+                })?;
                 for d in s.fs_layers.iter().collect::<BTreeSet<_>>() {
                     store.blobs.push(BlobRef {
                         digest: d.clone(),

@@ -347,3 +347,142 @@ fn r12_a_schema1_image_of_another_architecture_is_refused_naming_both() {
         std::fs::remove_file(&out).unwrap();
     }
 }
+
+/// Variants of a signed schema 1 document: `(what, document, valid)`.
+fn signature_cases(payload: &[u8]) -> Vec<(String, Vec<u8>, bool)> {
+    use airlock::fixtures::jws::{sign_with, Curve, SigningKey};
+    let mut cases = Vec::new();
+    for (name, key) in [
+        ("RS256", SigningKey::test_rsa()),
+        ("ES256", SigningKey::generate_ec(Curve::P256)),
+        ("ES384", SigningKey::generate_ec(Curve::P384)),
+    ] {
+        for kid in [false, true] {
+            cases.push((
+                format!("{name}, kid {kid}"),
+                sign_with(payload, &key, kid),
+                true,
+            ));
+        }
+        let doc = String::from_utf8(sign_with(payload, &key, true)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        let h = &v["signatures"][0];
+        let s = h["signature"].as_str().unwrap();
+        let mid = s.len() / 2;
+        let c = if &s[mid..mid + 1] == "A" { "B" } else { "A" };
+        let flipped = format!("{}{c}{}", &s[..mid], &s[mid + 1..]);
+        cases.push((
+            format!("{name}, a signature changed"),
+            doc.replace(s, &flipped).into_bytes(),
+            false,
+        ));
+        let kid = h["header"]["jwk"]["kid"].as_str().unwrap();
+        let other_kid = format!(
+            "{}{}",
+            if kid.starts_with('A') { "B" } else { "A" },
+            &kid[1..]
+        );
+        cases.push((
+            format!("{name}, another key's kid"),
+            doc.replace(kid, &other_kid).into_bytes(),
+            false,
+        ));
+        let other_alg = if name == "RS256" { "RS512" } else { "ES512" };
+        cases.push((
+            format!("{name}, the header names {other_alg}"),
+            doc.replace(&format!("\"{name}\""), &format!("\"{other_alg}\""))
+                .into_bytes(),
+            false,
+        ));
+    }
+    cases.push(("unsigned".into(), payload.to_vec(), false));
+    cases
+}
+
+#[test]
+fn r12_schema1_signatures_are_judged_as_a_schema1_registry_judges_them() {
+    // What `pack --keep-digests` refuses is what distribution (schema 1 enabled) refuses to
+    // store: every variant is PUT there, and both verdicts must agree.
+    let reg = RegistryBuilder::new().schema1().start();
+    let img = fixtures::schema1_image("sig/x", "good", fixtures::layer("sig", SEED, 1500), "sig");
+    fixtures::push_raw(&reg.url(), "sig/x", "good", &Artifact::Schema1(img.clone())).unwrap();
+    let (payload, _) = airlock::convert::schema1::payload("x", &img.manifest).unwrap();
+    let cases = signature_cases(&payload);
+    assert!(cases.len() >= 16);
+    for (i, (what, doc, valid)) in cases.iter().enumerate() {
+        let ours = airlock::convert::jws::verify(doc);
+        assert_eq!(ours.is_ok(), *valid, "{what}: {ours:?}");
+        let url = format!("{}/v2/sig/x/manifests/case-{i}", reg.url());
+        let r = crate::harness::http::request(
+            "PUT",
+            &url,
+            &[("Content-Type", media_type::DOCKER_SCHEMA1_SIGNED)],
+            doc,
+        )
+        .unwrap();
+        assert_eq!(
+            r.status == 201,
+            *valid,
+            "{what}: the registry answered {} {}",
+            r.status,
+            r.text()
+        );
+    }
+    // An unsigned document under its own media type is refused too.
+    let r = crate::harness::http::request(
+        "PUT",
+        &format!("{}/v2/sig/x/manifests/unsigned", reg.url()),
+        &[("Content-Type", media_type::DOCKER_SCHEMA1)],
+        &payload,
+    )
+    .unwrap();
+    assert_ne!(r.status, 201, "{}", r.text());
+}
+
+#[test]
+fn r12_keep_digests_refuses_a_schema1_manifest_a_registry_would_not_store() {
+    // The upstream serves pause with a broken signature, or unsigned (the payload, and so the
+    // digest, unchanged): kept as served, unpack would push its layers and then be refused
+    // the manifest. pack refuses it, naming the image; converted, it packs.
+    use crate::harness::fake::FakeServer;
+    use crate::harness::upstreams::forward;
+    let (upstream, img) = schema1_upstream("pause-bin", 3000);
+    let (payload, _) = airlock::convert::schema1::payload("x", &img.manifest).unwrap();
+    let text = String::from_utf8(img.manifest.clone()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let s = v["signatures"][0]["signature"].as_str().unwrap();
+    let broken = text.replace(s, &s.chars().rev().collect::<String>());
+    let name = "gcr.io/google_containers/pause-amd64:3.0-layout";
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b.tar.zst");
+    for (what, served, says) in [
+        ("a broken signature", broken.into_bytes(), "does not verify"),
+        ("unsigned", payload.clone(), "not signed"),
+    ] {
+        let backend = upstream.url();
+        let body = served.clone();
+        let front = FakeServer::start(move |r| {
+            let reply = forward(&backend, r);
+            if r.method == "GET" && r.path.contains("/manifests/") {
+                return reply.body(body.clone());
+            }
+            reply
+        });
+        let mirror = format!("gcr.io={}", front.url());
+        let o = pack_images(
+            &[name],
+            &out,
+            &["--mirror", &mirror, "--no-cache", "--keep-digests"],
+        );
+        assert_eq!(o.status.code(), Some(1), "{what}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains(name) && e.contains(says) && e.contains("without --keep-digests"),
+            "{what}: {e}"
+        );
+        assert!(!out.exists());
+        let o = pack_images(&[name], &out, &["--mirror", &mirror, "--no-cache"]);
+        assert!(o.status.success(), "{what}: {}", stderr(&o));
+        std::fs::remove_file(&out).unwrap();
+    }
+}
