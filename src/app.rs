@@ -522,8 +522,8 @@ fn pack(args: PackArgs) -> Result<i32> {
             "error: {} images could not be fetched and are NOT in the bundle:",
             summary.failures.len()
         );
-        for f in &summary.failures {
-            eprintln!("  {}: {}", f.source, f.error);
+        for line in crate::pack::failure_lines(&summary.failures) {
+            eprintln!("  {line}");
         }
         return Ok(1);
     }

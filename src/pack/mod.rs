@@ -18,11 +18,13 @@
 mod bounds;
 mod fetch;
 mod locate;
+mod pull_limit;
 mod resolve;
 mod sources;
 mod write;
 
 pub use locate::AllowanceExceeded;
+pub use pull_limit::failure_lines;
 
 pub(crate) use write::write_file;
 pub use write::{estimate_bundle, sync_dir, temp_path_for};
@@ -223,8 +225,9 @@ pub enum PackError {
 }
 
 fn list_failures(f: &[Failure]) -> String {
-    f.iter()
-        .map(|f| format!("  {}", crate::said_of(&f.source, &f.error)))
+    failure_lines(f)
+        .iter()
+        .map(|l| format!("  {l}"))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -284,12 +287,13 @@ pub fn pack(
         CacheMode::Transient { .. } => None,
     };
     reporter.phase("resolve", 0);
+    let limits = pull_limit::PullLimits::default();
     let located: Vec<Result<locate::Located, Failure>> = pool.install(|| {
         images
             .par_iter()
             .with_max_len(1)
             .map(|plan| {
-                locate::locate(client, plan).map_err(|e| Failure {
+                locate::locate(client, plan, &limits).map_err(|e| Failure {
                     source: plan.reference.to_string(),
                     error: crate::error_chain(e.as_ref()),
                 })
@@ -312,6 +316,7 @@ pub fn pack(
         cache: keep_cache.as_ref(),
         pulls: &pulls,
         downloaded: &resolve_downloads,
+        limits: &limits,
     };
     locate::check_allowance(
         keep_cache.as_ref(),
