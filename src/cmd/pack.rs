@@ -247,8 +247,8 @@ fn report(args: &PackArgs, summary: &PackSummary, retries: u64) -> i32 {
         "error: {} images could not be fetched and are NOT in the bundle:",
         summary.failures.len()
     ));
-    for f in &summary.failures {
-        err(&format!("  {}: {}", f.source, Escaped(&f.error)));
+    for line in airlock::pack::failure_lines(&summary.failures) {
+        err(&format!("  {}", Escaped(&line)));
     }
     1
 }

@@ -18,11 +18,13 @@
 mod bounds;
 mod fetch;
 mod locate;
+mod pull_limit;
 mod resolve;
 mod sources;
 mod write;
 
 pub use locate::AllowanceExceeded;
+pub use pull_limit::failure_lines;
 
 pub use write::estimate_bundle;
 
@@ -215,11 +217,9 @@ pub enum PackError {
 }
 
 fn list_failures(f: &[Failure]) -> String {
-    f.iter()
-        .map(|f| {
-            let line = crate::said_of(&f.source, &f.error);
-            format!("  {}", crate::escape::Escaped(&line))
-        })
+    failure_lines(f)
+        .iter()
+        .map(|l| format!("  {}", crate::escape::Escaped(l)))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -343,12 +343,13 @@ fn resolve_all(
     reporter: &dyn Reporter,
 ) -> Result<(Vec<Resolved>, Vec<Failure>, u64), PackError> {
     reporter.phase("resolve", 0);
+    let limits = pull_limit::PullLimits::default();
     let located: Vec<Result<locate::Located, Failure>> = pool.install(|| {
         images
             .par_iter()
             .with_max_len(1)
             .map(|plan| {
-                locate::locate(client, plan).map_err(|e| Failure {
+                locate::locate(client, plan, &limits).map_err(|e| Failure {
                     source: plan.reference.to_string(),
                     error: crate::error_chain(e.as_ref()),
                 })
@@ -371,6 +372,7 @@ fn resolve_all(
         cache: keep_cache,
         pulls: &pulls,
         downloaded: &resolve_downloads,
+        limits: &limits,
     };
     locate::check_allowance(
         keep_cache,

@@ -39,15 +39,7 @@ pub fn fixture(name: &str) -> &'static Fixture {
 pub fn fixture_pins() -> &'static str {
     static P: OnceLock<String> = OnceLock::new();
     P.get_or_init(|| {
-        let builtin = airlock::upstream::Pins::builtin();
-        let mut text =
-            String::from("# the fixture images' digests, for the references airlock pins\n");
-        for f in rancher_fixtures() {
-            let r = Reference::parse(&f.name).unwrap();
-            if builtin.get(&r).is_some() {
-                text.push_str(&format!("{} {}\n", f.name, f.artifact.digest()));
-            }
-        }
+        let text = fixtures::pin_table(rancher_fixtures(), true);
         // Under Cargo's scratch directory for integration tests (not /tmp, where one file per
         // run would stay behind); written under a private name and renamed, as test binaries
         // may run side by side (the content is always the same).
