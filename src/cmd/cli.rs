@@ -3,13 +3,23 @@
 
 use std::path::PathBuf;
 
+use airlock::catalog::Group;
+use airlock::manifest::Platform;
 use airlock::registry::Endpoint;
+use airlock::upstream::Relocation;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Move the container images of a Rancher 1.6 Kubernetes environment into an air-gapped
 /// private registry: `pack` on a connected host, carry one file, `unpack` on the other side.
 #[derive(Debug, Parser)]
-#[command(name = "airlock", version, about, long_about = None)]
+#[command(
+    name = "airlock",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit codes: 0 done, 1 failed, 2 usage error, 3 partial success, 70 internal error, 130/143 interrupted (--help says more).",
+    after_long_help = super::exit::HELP
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -103,9 +113,10 @@ pub struct PackArgs {
     #[arg(
         long = "platform",
         value_name = "PLATFORM",
-        conflicts_with = "all_platforms"
+        conflicts_with = "all_platforms",
+        value_parser = parse_from_str::<Platform>
     )]
-    pub platform: Vec<String>,
+    pub platform: Vec<Platform>,
     /// Keep every platform of multi-platform images, and their index, byte for byte.
     #[arg(long = "all-platforms")]
     pub all_platforms: bool,
@@ -167,8 +178,8 @@ pub struct UpstreamArgs {
     /// proxy cache, say): a prefix of registry/repository rewritten at a path boundary, e.g.
     /// docker.io=harbor.local/dockerhub-proxy. It applies to every place an image is known
     /// at (registry.k8s.io=... covers the gcr.io images). Repeatable.
-    #[arg(long = "relocate", value_name = "FROM=TO")]
-    pub relocate: Vec<String>,
+    #[arg(long = "relocate", value_name = "FROM=TO", value_parser = parse_from_str::<Relocation>)]
+    pub relocate: Vec<Relocation>,
     /// Check upstream digests against the pins in FILE (one `REFERENCE DIGEST` a line)
     /// instead of airlock's built-in table (the Kubernetes legacy backfill list of the
     /// gcr.io/google_containers images). bundle.json records the table used.
@@ -178,6 +189,44 @@ pub struct UpstreamArgs {
 
 fn parse_split(s: &str) -> Result<u64, String> {
     airlock::parts::parse_size(s).map_err(|e| e.to_string())
+}
+
+/// A value clap hands to a type's own parser, so that a wrong one is a usage error (exit 2)
+/// that names the flag, like every other.
+fn parse_from_str<T>(s: &str) -> Result<T, String>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e: T::Err| e.to_string())
+}
+
+/// `--mirror REGISTRY=URL`: requests for a registry sent to another endpoint.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    /// The registry whose requests go to the mirror (`docker.io` for Docker Hub's aliases).
+    pub from: String,
+    pub endpoint: Endpoint,
+}
+
+impl Mirror {
+    pub fn parse(s: &str) -> Result<Mirror, String> {
+        let (from, url) = s.split_once('=').ok_or_else(|| {
+            "expected REGISTRY=URL, e.g. docker.io=http://127.0.0.1:5001".to_string()
+        })?;
+        let endpoint = Endpoint::parse(url).map_err(|e| e.to_string())?;
+        let from = match from {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io",
+            f => f,
+        };
+        if from.is_empty() {
+            return Err("expected REGISTRY=URL: the registry before `=` is empty".into());
+        }
+        Ok(Mirror {
+            from: from.to_string(),
+            endpoint,
+        })
+    }
 }
 
 /// The registry `unpack` and `inventory` talk to (`--registry`): `host[:port]`, or a URL that
@@ -228,8 +277,8 @@ pub struct SelectArgs {
     #[arg(long = "k8s-template", value_name = "TAG")]
     pub k8s_template: Option<String>,
     /// Only these groups: pause, infra, addons (or k8saddons), stacks, server. Repeatable.
-    #[arg(long = "only", value_name = "GROUP")]
-    pub only: Vec<String>,
+    #[arg(long = "only", value_name = "GROUP", value_parser = parse_from_str::<Group>)]
+    pub only: Vec<Group>,
     /// Add the server group: rancher/server, the agent it requires and its load-balancer
     /// image (to install or upgrade Rancher itself behind the air gap).
     #[arg(long = "with-server")]
@@ -287,8 +336,8 @@ pub struct RegistryArgs {
     /// Send requests for REGISTRY to URL instead, same repository paths
     /// (e.g. docker.io=http://127.0.0.1:5001). Repeatable. A mirror gets only its own
     /// credentials (its host:port in config.json, or --login), never REGISTRY's.
-    #[arg(long = "mirror", value_name = "REGISTRY=URL")]
-    pub mirror: Vec<String>,
+    #[arg(long = "mirror", value_name = "REGISTRY=URL", value_parser = Mirror::parse)]
+    pub mirror: Vec<Mirror>,
     /// User name (the password is read from standard input) for ONE registry: the --registry
     /// of unpack and inventory; for pack, the registry named by --login. Other registries get
     /// their credentials from ~/.docker/config.json (auths, credHelpers, credsStore) or none.

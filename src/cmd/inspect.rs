@@ -6,11 +6,11 @@ use std::fmt::Write as _;
 
 use airlock::bundle::format::BundleManifest;
 use airlock::escape::Escaped;
-use airlock::progress::human_bytes;
+use airlock::units::{bytes as human_bytes, count};
 use anyhow::Result;
 
 use super::cli::{InspectArgs, OutputFormat};
-use super::out;
+use super::{exit, out};
 
 pub fn run(args: InspectArgs) -> Result<i32> {
     let (reader, _) = airlock::parts::open_bundle(&args.bundle)?;
@@ -19,7 +19,7 @@ pub fn run(args: InspectArgs) -> Result<i32> {
         OutputFormat::Json => out(&serde_json::to_string_pretty(&bundle)?),
         OutputFormat::Text => out(render(&bundle).trim_end()),
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 /// The text `airlock inspect` prints.
@@ -51,10 +51,10 @@ fn render(b: &BundleManifest) -> String {
     );
     let _ = writeln!(
         s,
-        "{what}; platforms: {}; {} images, {} blobs, {}",
+        "{what}; platforms: {}; {}, {}, {}",
         Escaped(&b.platforms.join(", ")),
-        b.images.len(),
-        b.blobs.count,
+        count(b.images.len(), "image"),
+        count(b.blobs.count, "blob"),
         human_bytes(b.blobs.bytes)
     );
     for i in &b.images {

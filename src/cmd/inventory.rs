@@ -4,7 +4,7 @@ use anyhow::{Context as _, Result};
 
 use super::cli::InventoryArgs;
 use super::progress::Stderr;
-use super::{client_for, out};
+use super::{client_for, exit, out};
 
 pub fn run(args: InventoryArgs) -> Result<i32> {
     let registry = &args.registry.host;
@@ -16,5 +16,5 @@ pub fn run(args: InventoryArgs) -> Result<i32> {
         })
         .with_context(|| format!("taking the inventory of {registry}"))?;
     out(&inv.render()?);
-    Ok(0)
+    Ok(exit::OK)
 }

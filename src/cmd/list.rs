@@ -4,12 +4,12 @@ use airlock::catalog;
 use anyhow::Result;
 
 use super::cli::{ListArgs, OutputFormat};
-use super::{out, selection, upstream_options};
+use super::{exit, out, selection, upstream_options};
 
 pub fn run(args: ListArgs) -> Result<i32> {
     if args.versions {
         print_text(&airlock::list::render_versions());
-        return Ok(0);
+        return Ok(exit::OK);
     }
     let sel = selection(&args.select)?;
     let (relocations, pins) = upstream_options(&args.upstream)?;
@@ -20,7 +20,7 @@ pub fn run(args: ListArgs) -> Result<i32> {
         OutputFormat::Json => airlock::list::render_json(&sel.version, &selected),
     };
     print_text(&text);
-    Ok(0)
+    Ok(exit::OK)
 }
 
 /// Prints rendered lines (each ending with a newline) as they are.

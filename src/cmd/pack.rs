@@ -8,15 +8,15 @@ use airlock::digest::Digest;
 use airlock::escape::Escaped;
 use airlock::manifest::Platform;
 use airlock::pack::{CacheMode, PackOptions, PackSummary, PlannedImage, Platforms};
-use airlock::progress::human_bytes;
 use airlock::reference::Reference;
 use airlock::registry::Client;
+use airlock::units::{bytes as human_bytes, count, count_as, is_are, was_were};
 use airlock::upstream::{self, Pins, Relocation};
 use anyhow::{Context as _, Result};
 
 use super::cli::PackArgs;
 use super::progress::Stderr;
-use super::{err, registry_options, selection, upstream_options};
+use super::{err, exit, registry_options, selection, upstream_options};
 
 pub fn run(args: PackArgs) -> Result<i32> {
     let (relocations, pins) = upstream_options(&args.upstream)?;
@@ -127,9 +127,8 @@ fn list_target(r: &Reference) -> String {
 fn platforms(args: &PackArgs) -> Result<Platforms> {
     let mut asked: Vec<Platform> = Vec::new();
     for p in &args.platform {
-        let p: Platform = p.parse()?;
-        if !asked.contains(&p) {
-            asked.push(p);
+        if !asked.contains(p) {
+            asked.push(p.clone());
         }
     }
     Ok(match (args.all_platforms, asked.len()) {
@@ -143,11 +142,11 @@ fn platforms(args: &PackArgs) -> Result<Platforms> {
 /// `SOURCE_DATE_EPOCH`, when set: the only wall-clock time a bundle may carry.
 fn source_date_epoch() -> Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => {
-            Ok(Some(v.trim().parse().with_context(|| {
-                format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")
-            })?))
-        }
+        Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().parse().map_err(|_| {
+            super::exit::usage(format!(
+                "SOURCE_DATE_EPOCH={v:?} is not a number of seconds"
+            ))
+        })?)),
         _ => Ok(None),
     }
 }
@@ -186,23 +185,23 @@ fn options(args: &PackArgs) -> Result<PackOptions> {
 /// Says what was packed; the exit code.
 fn report(args: &PackArgs, summary: &PackSummary, retries: u64) -> i32 {
     err(&format!(
-        "packed {} images, {} blobs: {} summed, {} after dedup, {} downloaded ({} blobs from cache); bundle {} is {} (sha256 {}) in {:.1}s{}",
-        summary.images,
-        summary.blobs,
+        "packed {}, {}: {} summed, {} after dedup, {} downloaded ({} from cache); bundle {} is {} (sha256 {}) in {:.1}s{}",
+        count(summary.images, "image"),
+        count(summary.blobs, "blob"),
         human_bytes(summary.bytes_summed),
         human_bytes(summary.bytes_dedup),
         human_bytes(summary.bytes_downloaded),
-        summary.blobs_from_cache,
+        count(summary.blobs_from_cache, "blob"),
         args.output.display(),
         human_bytes(summary.bundle_size),
         summary.bundle_sha256.hex(),
         summary.elapsed.as_secs_f64(),
-        if retries > 0 { format!(", {retries} retries") } else { String::new() }
+        if retries > 0 { format!(", {}", count_as(retries, "retry", "retries")) } else { String::new() }
     ));
     if summary.files.len() > 1 {
         err(&format!(
-            "{} parts: {} (checksums in {})",
-            summary.files.len(),
+            "{}: {} (checksums in {})",
+            count(summary.files.len(), "part"),
             summary
                 .files
                 .iter()
@@ -228,27 +227,36 @@ fn report(args: &PackArgs, summary: &PackSummary, retries: u64) -> i32 {
                 if c.dropped.is_empty() {
                     String::new()
                 } else {
-                    format!(", {} non-image index entries left out", c.dropped.len())
+                    format!(
+                        ", {} left out",
+                        count_as(
+                            c.dropped.len(),
+                            "non-image index entry",
+                            "non-image index entries"
+                        )
+                    )
                 }
             ));
         }
     }
     if summary.omitted_blobs > 0 {
         err(&format!(
-            "delta bundle: {} blobs ({}) the base carries were left out",
-            summary.omitted_blobs,
-            human_bytes(summary.omitted_bytes)
+            "delta bundle: {} ({}) the base carries {} left out",
+            count(summary.omitted_blobs, "blob"),
+            human_bytes(summary.omitted_bytes),
+            was_were(summary.omitted_blobs)
         ));
     }
     if summary.failures.is_empty() {
-        return 0;
+        return exit::OK;
     }
     err(&format!(
-        "error: {} images could not be fetched and are NOT in the bundle:",
-        summary.failures.len()
+        "error: {} could not be fetched and {} NOT in the bundle (--keep-going):",
+        count(summary.failures.len(), "image"),
+        is_are(summary.failures.len())
     ));
     for f in &summary.failures {
         err(&format!("  {}: {}", f.source, Escaped(&f.error)));
     }
-    1
+    exit::PARTIAL
 }

@@ -5,13 +5,14 @@ use std::fmt::Write as _;
 
 use airlock::bundle::open::open;
 use airlock::escape::Escaped;
-use airlock::progress::{human_bytes, Reporter as _};
+use airlock::progress::Reporter as _;
+use airlock::units::{bytes as human_bytes, count, was_were};
 use airlock::unpack::{Mapping, Status, UnpackOptions, UnpackReport};
 use anyhow::{Context as _, Result};
 
 use super::cli::{OutputFormat, UnpackArgs};
 use super::progress::Stderr;
-use super::{client_for, err, out};
+use super::{client_for, err, exit, out};
 
 pub fn run(args: UnpackArgs) -> Result<i32> {
     let registry = args.registry.host.clone();
@@ -46,21 +47,31 @@ pub fn run(args: UnpackArgs) -> Result<i32> {
     }
     let failed = report.failed();
     if failed > 0 {
-        err(&format!("error: {failed} of {} images were not pushed (see above); rerun the same command to retry them", report.images.len()));
-        return Ok(1);
+        err(&format!(
+            "error: {failed} of {} {} not pushed (see above); rerun the same command to retry {}",
+            count(report.images.len(), "image"),
+            was_were(failed),
+            if failed == 1 { "it" } else { "them" }
+        ));
+        // Some images are in and usable: a partial success, unless none is.
+        return Ok(if failed < report.images.len() {
+            exit::PARTIAL
+        } else {
+            exit::FAILED
+        });
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 /// `--dry-run`: where each image would go.
 fn dry_run(args: &UnpackArgs, registry: &str, mappings: &[Mapping]) -> Result<i32> {
     if args.output == OutputFormat::Json {
         out(&serde_json::to_string_pretty(&mappings)?);
-        return Ok(0);
+        return Ok(exit::OK);
     }
     out(&format!(
-        "would push {} images to {registry} (nothing was pushed):",
-        mappings.len()
+        "would push {} to {registry} (nothing was pushed):",
+        count(mappings.len(), "image")
     ));
     for m in mappings {
         let targets: Vec<String> = m.targets.iter().map(|t| Escaped(t).to_string()).collect();
@@ -71,7 +82,7 @@ fn dry_run(args: &UnpackArgs, registry: &str, mappings: &[Mapping]) -> Result<i3
             m.digest
         ));
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 /// The closing report of `unpack`.
@@ -102,10 +113,10 @@ fn render(r: &UnpackReport) -> String {
     }
     let _ = writeln!(
         s,
-        "\n{} images into {}: {} blobs uploaded ({}), {} mounted, {} already there, in {:.1}s",
-        r.images.len(),
+        "\n{} into {}: {} uploaded ({}), {} mounted, {} already there, in {:.1}s",
+        count(r.images.len(), "image"),
         r.registry,
-        r.blobs_uploaded,
+        count(r.blobs_uploaded, "blob"),
         human_bytes(r.bytes_uploaded),
         r.blobs_mounted,
         r.blobs_present,
@@ -114,8 +125,11 @@ fn render(r: &UnpackReport) -> String {
     if r.retries > 0 {
         let _ = writeln!(
             s,
-            "{} requests were retried after transient failures",
-            r.retries
+            "{} retried after transient failures",
+            match r.retries {
+                1 => "1 request was".to_string(),
+                n => format!("{n} requests were"),
+            }
         );
     }
     let converted = r
@@ -126,7 +140,9 @@ fn render(r: &UnpackReport) -> String {
     if converted > 0 {
         let _ = writeln!(
             s,
-            "{converted} images were converted at pack time to Docker schema 2 for Docker 1.12-17.03 (their digests differ from upstream's; `airlock inspect` says why)"
+            "{} {} converted at pack time to Docker schema 2 for Docker 1.12-17.03 (their digests differ from upstream's; `airlock inspect` says why)",
+            count(converted, "image"),
+            was_were(converted)
         );
     }
     s.push_str(&airlock::rancher::render(

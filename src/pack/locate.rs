@@ -121,7 +121,7 @@ pub(super) fn locate(client: &Client, plan: &PlannedImage) -> Result<Located, Re
 
 /// Why a pack stops before downloading: a registry's pull allowance is too small.
 #[derive(Debug, thiserror::Error)]
-#[error("{registry} allows {remaining} more manifest pulls{window}, and this pack needs {needed} ({images} images not in the cache, one pull per manifest and per platform); nothing was downloaded. Log in (`docker login`; airlock reads ~/.docker/config.json) for a larger allowance, or run again when the window has passed (manifests already fetched are kept in the cache)", window = window_text(*.limit, *.window))]
+#[error("{registry} allows {}{window}, and this pack needs {needed} ({} not in the cache, one pull per manifest and per platform); nothing was downloaded. Log in (`docker login`; airlock reads ~/.docker/config.json) for a larger allowance, or run again when the window has passed (manifests already fetched are kept in the cache)", crate::units::count(*.remaining, "more manifest pull"), crate::units::count(*.images, "image"), window = window_text(*.limit, *.window))]
 pub struct AllowanceExceeded {
     pub registry: String,
     pub remaining: u64,

@@ -157,7 +157,7 @@ pub struct PackSummary {
 /// Why a pack failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
-    #[error("{} of {total} images could not be fetched:\n{}", .failures.len(), list_failures(.failures))]
+    #[error("{} of {} could not be fetched:\n{}", .failures.len(), crate::units::count(*.total, "image"), list_failures(.failures))]
     ImagesFailed {
         failures: Vec<Failure>,
         total: usize,

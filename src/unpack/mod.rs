@@ -153,7 +153,7 @@ pub enum UnpackError {
         first: String,
         second: String,
     },
-    #[error("this is a delta bundle and {registry} lacks {} blobs it relies on (unpack its base bundle there first); nothing was pushed:\n{}{}", .missing.len(), .missing.join("\n"), .unlisted.as_ref().map_or(String::new(), |e| format!("\n  (only the bundle's own repositories were searched: {registry} refused to list its other repositories: {e})")))]
+    #[error("this is a delta bundle and {registry} lacks {} it relies on (unpack its base bundle there first); nothing was pushed:\n{}{}", crate::units::count(.missing.len(), "blob"), .missing.join("\n"), .unlisted.as_ref().map_or(String::new(), |e| format!("\n  (only the bundle's own repositories were searched: {registry} refused to list its other repositories: {e})")))]
     BaseMissing {
         registry: String,
         missing: Vec<String>,

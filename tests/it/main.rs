@@ -3,6 +3,7 @@
 
 mod bounds;
 mod bundles;
+mod cli;
 mod convert;
 mod faults;
 mod harness;
