@@ -136,6 +136,9 @@ pub struct PackArgs {
     /// stays non-zero; the failures are recorded in bundle.json).
     #[arg(long = "keep-going")]
     pub keep_going: bool,
+    /// Replace an existing output file that airlock did not write (without it, pack refuses).
+    #[arg(long = "force")]
+    pub force: bool,
     /// zstd level (gzip layers do not compress further; higher levels only cost time).
     #[arg(long = "level", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     pub level: i32,

@@ -12,13 +12,17 @@ use airlock::reference::Reference;
 use airlock::registry::Client;
 use airlock::units::{bytes as human_bytes, count, count_as, is_are, was_were};
 use airlock::upstream::{self, Pins, Relocation};
-use anyhow::{Context as _, Result};
+use std::path::Path;
+
+use airlock::parts;
+use anyhow::{bail, Context as _, Result};
 
 use super::cli::PackArgs;
 use super::progress::Stderr;
 use super::{err, exit, registry_options, selection, upstream_options};
 
 pub fn run(args: PackArgs) -> Result<i32> {
+    check_output(&args.output, args.split.is_some(), args.force)?;
     let (relocations, pins) = upstream_options(&args.upstream)?;
     let (planned, mut request) = match &args.images {
         Some(file) => from_list(file, &relocations, &pins)?,
@@ -40,6 +44,140 @@ pub fn run(args: PackArgs) -> Result<i32> {
         .retries
         .load(std::sync::atomic::Ordering::Relaxed);
     Ok(report(&args, &summary, retries))
+}
+
+/// Refuses, before any download, an output pack could not write or should not replace: a
+/// missing directory (with the `mkdir -p` that creates it), or, without `--force`, an
+/// existing file airlock did not write (its bundle, parts, checksum or parts manifest).
+fn check_output(output: &Path, split: bool, force: bool) -> Result<()> {
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => bail!(
+            "{} is not a directory; -o must name a file in a directory",
+            dir.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "the output directory {} does not exist; create it first: mkdir -p {}",
+            dir.display(),
+            shell_quote(&dir.display().to_string())
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("reading the directory {}", dir.display()))
+        }
+    }
+    if output.is_dir() {
+        bail!(
+            "{} is a directory; -o names the bundle file to write, e.g. {}",
+            output.display(),
+            output.join("bundle.tar.zst").display()
+        );
+    }
+    if force {
+        return Ok(());
+    }
+    let mut ours = vec![(parts::sidecar_path(output), Kind::Checksums)];
+    if split {
+        ours.push((parts::manifest_path(output), Kind::PartsManifest));
+        let parts_ok = Kind::PartsManifest.holds(&parts::manifest_path(output));
+        for i in 0.. {
+            let p = parts::part_path(output, i);
+            if !p.exists() {
+                break;
+            }
+            ours.push((p, if parts_ok { Kind::Anything } else { Kind::Part }));
+        }
+    } else {
+        ours.push((output.to_path_buf(), Kind::Bundle));
+    }
+    for (path, kind) in ours {
+        if path.exists() && !kind.holds(&path) {
+            bail!(
+                "{} exists and was not written by airlock ({}); pack will not replace it. Choose another -o, or add --force to replace it",
+                path.display(),
+                kind.what()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What airlock writes at a path, to tell its own files from an operator's.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A bundle: a zstd frame first and a seek table last.
+    Bundle,
+    /// `FILE.NNN` of a split bundle whose `parts.json` is missing or not airlock's.
+    Part,
+    /// `FILE.NNN` beside an airlock `parts.json`.
+    Anything,
+    /// `FILE.sha256`: `sha256sum` lines.
+    Checksums,
+    /// `FILE.parts.json`.
+    PartsManifest,
+}
+
+impl Kind {
+    fn what(self) -> &'static str {
+        match self {
+            Kind::Bundle => "not an airlock bundle",
+            Kind::Part => "a part without an airlock parts.json beside it",
+            Kind::Anything => "",
+            Kind::Checksums => "not a sha256sum checksum file",
+            Kind::PartsManifest => "not an airlock parts manifest",
+        }
+    }
+
+    /// True when `path` holds what airlock writes there (an empty file holds nothing to lose).
+    fn holds(self, path: &Path) -> bool {
+        use std::io::{Read as _, Seek as _, SeekFrom};
+        let Ok(mut f) = std::fs::File::open(path) else {
+            return false;
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if len == 0 || matches!(self, Kind::Anything) {
+            return true;
+        }
+        let mut head = vec![0u8; len.min(1 << 20) as usize];
+        if f.read_exact(&mut head).is_err() {
+            return false;
+        }
+        match self {
+            Kind::Bundle => {
+                let mut tail = [0u8; 4];
+                head.len() >= 4
+                    && u32::from_le_bytes([head[0], head[1], head[2], head[3]])
+                        == airlock::seekable::ZSTD_MAGIC
+                    && f.seek(SeekFrom::End(-4)).is_ok()
+                    && f.read_exact(&mut tail).is_ok()
+                    && u32::from_le_bytes(tail) == airlock::seekable::SEEKABLE_MAGIC
+            }
+            Kind::Part | Kind::Anything => false,
+            Kind::Checksums => std::str::from_utf8(&head).is_ok_and(|t| {
+                t.lines().all(|l| {
+                    l.len() > 66
+                        && l.as_bytes()[..64].iter().all(u8::is_ascii_hexdigit)
+                        && &l[64..66] == "  "
+                })
+            }),
+            Kind::PartsManifest => serde_json::from_slice::<serde_json::Value>(&head)
+                .is_ok_and(|v| v["format"] == airlock::parts::PARTS_FORMAT),
+        }
+    }
+}
+
+/// `s` as one shell word.
+fn shell_quote(s: &str) -> String {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// The images of an `--images` list, each at its own place, and the request that names the

@@ -143,3 +143,79 @@ fn r15_help_lists_the_exit_codes() {
     }
     assert!(long.contains("partial success"), "{long}");
 }
+
+/// `pack -o notes.txt` replaced an operator's text file with a bundle (issue 15).
+#[test]
+fn r15_pack_never_replaces_a_file_it_did_not_write_without_force() {
+    let reg = crate::harness::Registry::start();
+    seed(&reg, &[fixture(PAUSE)]);
+    let image = format!("{}/google_containers/pause-amd64:3.0", reg.host());
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_args = ["--cache", cache.to_str().unwrap(), "--insecure"];
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "meeting notes\n").unwrap();
+    let o = pack_images(&[&image], &notes, &cache_args);
+    assert_exit(&o, 1);
+    let e = stderr(&o);
+    assert!(
+        e.contains("notes.txt exists and was not written by airlock") && e.contains("--force"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "meeting notes\n");
+    assert!(!cache.exists(), "refused before any download");
+
+    // A checksum file beside it that is not one is an operator's file too.
+    let out = dir.path().join("b.tar.zst");
+    std::fs::write(dir.path().join("b.tar.zst.sha256"), "my notes\n").unwrap();
+    let o = pack_images(&[&image], &out, &cache_args);
+    assert_exit(&o, 1);
+    assert!(
+        stderr(&o).contains("b.tar.zst.sha256 exists"),
+        "{}",
+        stderr(&o)
+    );
+    // So is a part of a split bundle with no airlock parts manifest beside it.
+    std::fs::write(dir.path().join("p.tar.zst.000"), "not a part\n").unwrap();
+    let split = dir.path().join("p.tar.zst");
+    let o = pack_images(
+        &[&image],
+        &split,
+        &[&cache_args[..], &["--split", "1M"]].concat(),
+    );
+    assert_exit(&o, 1);
+    assert!(
+        stderr(&o).contains("p.tar.zst.000 exists"),
+        "{}",
+        stderr(&o)
+    );
+
+    // --force replaces it.
+    let mut forced = cache_args.to_vec();
+    forced.push("--force");
+    let o = pack_images(&[&image], &notes, &forced);
+    assert_exit(&o, 0);
+    assert_eq!(manifest_of(&notes).images.len(), 1);
+    // And a bundle airlock wrote is replaced without it: a rerun is no accident.
+    let o = pack_images(&[&image], &notes, &cache_args);
+    assert_exit(&o, 0);
+}
+
+/// `-o nodir/sub/b.tar.zst` said "measuring the free space of nodir/sub / No such file or
+/// directory" (issue 15).
+#[test]
+fn r15_a_missing_output_directory_is_named_with_the_mkdir_that_creates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("nodir/sub");
+    let out = sub.join("b.tar.zst");
+    let o = airlock(&["pack", "--version", "1.6.14", "-o", out.to_str().unwrap()]);
+    assert_exit(&o, 1);
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!(
+            "the output directory {} does not exist",
+            sub.display()
+        )) && e.contains(&format!("mkdir -p {}", sub.display())),
+        "{e}"
+    );
+}
