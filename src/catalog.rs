@@ -96,6 +96,7 @@ impl FromStr for Group {
 
 /// One image a template needs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CatalogImage {
     /// Where to pull it from, fully qualified.
     pub reference: Reference,

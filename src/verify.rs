@@ -20,6 +20,7 @@ use crate::progress::Reporter;
 
 /// What `verify` found.
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     pub images: usize,
     pub blobs: usize,

@@ -61,9 +61,9 @@ pub struct VerifyArgs {
     /// The bundle file, its first part (bundle.tar.zst.000), the base name of its parts, or `-`
     /// for standard input (read in one sequential pass).
     pub bundle: PathBuf,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Format of what is printed on standard output (--output works too).
+    #[arg(long = "format", alias = "output", value_name = "FORMAT", value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
@@ -86,9 +86,9 @@ pub struct UnpackArgs {
     /// Print where each image would go, push nothing.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
-    /// Output format of the closing report.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Format of the closing report on standard output (--output works too).
+    #[arg(long = "format", alias = "output", value_name = "FORMAT", value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
@@ -136,6 +136,10 @@ pub struct PackArgs {
     /// stays non-zero; the failures are recorded in bundle.json).
     #[arg(long = "keep-going")]
     pub keep_going: bool,
+    /// What to print on standard output when done: nothing (text, the summary goes to
+    /// standard error), or a JSON report of the bundle (docs/json.md).
+    #[arg(long = "format", value_name = "FORMAT", value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
     /// Replace an existing output file that airlock did not write (without it, pack refuses).
     #[arg(long = "force")]
     pub force: bool,
@@ -265,9 +269,9 @@ impl RegistryTarget {
 pub struct InspectArgs {
     /// The bundle file, its first part (bundle.tar.zst.000) or the base name of its parts.
     pub bundle: PathBuf,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Format of what is printed on standard output (--output works too).
+    #[arg(long = "format", alias = "output", value_name = "FORMAT", value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 /// Which images of a release: the same flags for `list` and `pack`.
@@ -298,17 +302,32 @@ pub struct ListArgs {
     /// Print the known releases and their Kubernetes templates.
     #[arg(long = "versions", conflicts_with_all = ["version", "k8s_template", "only", "with_server"])]
     pub versions: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Format of what is printed on standard output (--output works too).
+    #[arg(long = "format", alias = "output", value_name = "FORMAT", value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
 }
 
+/// What a command prints on standard output: `--format` (`--output` too, except for pack,
+/// whose `-o/--output` is the bundle it writes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// For people.
     Text,
+    /// One JSON object (docs/json.md).
     Json,
+}
+
+/// `list --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Images per k8s template, with where each is fetched from (`pack --images` reads it).
+    Text,
+    /// One JSON object (docs/json.md).
+    Json,
+    /// One unique reference a line, for other tools and `pack --images`.
+    Refs,
 }
 
 /// Longest connect, read or request timeout accepted (a week): a deadline is now plus the

@@ -10,13 +10,17 @@ use airlock::units::{bytes as human_bytes, count};
 use anyhow::Result;
 
 use super::cli::{InspectArgs, OutputFormat};
-use super::{exit, out};
+use super::{exit, json, out};
 
 pub fn run(args: InspectArgs) -> Result<i32> {
     let (reader, _) = airlock::parts::open_bundle(&args.bundle)?;
     let bundle = reader.bundle_manifest()?;
-    match args.output {
-        OutputFormat::Json => out(&serde_json::to_string_pretty(&bundle)?),
+    match args.format {
+        OutputFormat::Json => json::print(
+            "inspect",
+            true,
+            serde_json::json!({ "bundle": args.bundle, "bundleJson": bundle }),
+        )?,
         OutputFormat::Text => out(render(&bundle).trim_end()),
     }
     Ok(exit::OK)

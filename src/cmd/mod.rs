@@ -10,6 +10,7 @@ mod cli;
 pub mod exit;
 mod inspect;
 mod inventory;
+mod json;
 mod list;
 mod pack;
 mod progress;
@@ -34,13 +35,49 @@ pub fn run(cli: Cli) -> Result<i32> {
     if std::env::var_os("AIRLOCK_TEST_PANIC").is_some() {
         panic!("AIRLOCK_TEST_PANIC is set");
     }
-    match cli.command {
+    let json_input = json_input(&cli.command);
+    let result = match cli.command {
         Command::List(args) => list::run(args),
         Command::Pack(args) => pack::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Unpack(args) => unpack::run(args),
         Command::Inventory(args) => inventory::run(args),
+    };
+    if let (Err(e), Some((command, input))) = (&result, json_input) {
+        json::print_failure(command, &input, e);
+    }
+    result
+}
+
+/// For a command asked for JSON: its name and its input, for the document a failure prints.
+fn json_input(c: &Command) -> Option<(&'static str, Vec<(&'static str, String)>)> {
+    use cli::{ListFormat, OutputFormat::Json};
+    let path = |p: &std::path::Path| p.display().to_string();
+    match c {
+        Command::List(a) if a.format == ListFormat::Json => Some((
+            "list",
+            a.select
+                .version
+                .iter()
+                .map(|v| ("release", v.clone()))
+                .collect(),
+        )),
+        Command::Pack(a) if a.format == Json => Some(("pack", vec![("bundle", path(&a.output))])),
+        Command::Inspect(a) if a.format == Json => {
+            Some(("inspect", vec![("bundle", path(&a.bundle))]))
+        }
+        Command::Verify(a) if a.format == Json => {
+            Some(("verify", vec![("bundle", path(&a.bundle))]))
+        }
+        Command::Unpack(a) if a.format == Json => Some((
+            "unpack",
+            vec![
+                ("bundle", path(&a.bundle)),
+                ("registry", a.registry.host.clone()),
+            ],
+        )),
+        _ => None,
     }
 }
 

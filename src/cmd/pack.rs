@@ -17,11 +17,19 @@ use std::path::Path;
 use airlock::parts;
 use anyhow::{bail, Context as _, Result};
 
+use super::cli::OutputFormat;
 use super::cli::PackArgs;
 use super::progress::Stderr;
-use super::{err, exit, registry_options, selection, upstream_options};
+use super::{err, exit, json, registry_options, selection, upstream_options};
 
 pub fn run(args: PackArgs) -> Result<i32> {
+    if args.output.as_os_str() == "json" || args.output.as_os_str() == "text" {
+        // `pack --output json` wrote a bundle named `json` (issue 15).
+        return Err(exit::usage(format!(
+            "-o/--output names the bundle to write; for a JSON report use --format {0} (to write a bundle named {0}, say -o ./{0})",
+            args.output.display()
+        )));
+    }
     check_output(&args.output, args.split.is_some(), args.force)?;
     let (relocations, pins) = upstream_options(&args.upstream)?;
     let (planned, mut request) = match &args.images {
@@ -43,7 +51,62 @@ pub fn run(args: PackArgs) -> Result<i32> {
         .stats()
         .retries
         .load(std::sync::atomic::Ordering::Relaxed);
-    Ok(report(&args, &summary, retries))
+    let code = report(&args, &summary, retries);
+    if args.format == OutputFormat::Json {
+        json::print(
+            "pack",
+            summary.failures.is_empty(),
+            Body::of(&args, &summary, retries),
+        )?;
+    }
+    Ok(code)
+}
+
+/// `pack --format json`: the bundle written.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    bundle: &'a Path,
+    /// Bytes of the bundle (all parts).
+    size: u64,
+    /// Of the whole bundle stream, as its `.sha256` file has it (one line per part when split).
+    sha256: String,
+    files: &'a [std::path::PathBuf],
+    images: &'a [airlock::bundle::format::ImageRecord],
+    conversions: Vec<airlock::bundle::format::ConversionNote>,
+    failures: &'a [airlock::bundle::format::Failure],
+    blobs: u64,
+    bytes_summed: u64,
+    bytes_dedup: u64,
+    bytes_downloaded: u64,
+    blobs_from_cache: u64,
+    omitted_blobs: u64,
+    omitted_bytes: u64,
+    retries: u64,
+    elapsed_seconds: f64,
+}
+
+impl<'a> Body<'a> {
+    fn of(args: &'a PackArgs, s: &'a PackSummary, retries: u64) -> Body<'a> {
+        Body {
+            bundle: &args.output,
+            size: s.bundle_size,
+            sha256: s.bundle_sha256.hex().to_string(),
+            files: &s.files,
+            images: &s.records,
+            conversions: airlock::bundle::format::conversions(&s.records),
+            failures: &s.failures,
+            blobs: s.blobs,
+            bytes_summed: s.bytes_summed,
+            bytes_dedup: s.bytes_dedup,
+            bytes_downloaded: s.bytes_downloaded,
+            blobs_from_cache: s.blobs_from_cache,
+            omitted_blobs: s.omitted_blobs,
+            omitted_bytes: s.omitted_bytes,
+            retries,
+            elapsed_seconds: s.elapsed.as_secs_f64(),
+        }
+    }
 }
 
 /// Refuses, before any download, an output pack could not write or should not replace: a

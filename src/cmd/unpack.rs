@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result};
 
 use super::cli::{OutputFormat, UnpackArgs};
 use super::progress::Stderr;
-use super::{client_for, err, exit, out};
+use super::{client_for, err, exit, json, out};
 
 pub fn run(args: UnpackArgs) -> Result<i32> {
     let registry = args.registry.host.clone();
@@ -22,7 +22,7 @@ pub fn run(args: UnpackArgs) -> Result<i32> {
     };
     let mut opened = open(&args.bundle)?;
     let client = client_for(&args.registry_args, &args.registry)?;
-    let reporter = Stderr::new(args.quiet || args.output == OutputFormat::Json);
+    let reporter = Stderr::new(args.quiet || args.format == OutputFormat::Json);
     let opts = UnpackOptions {
         registry: registry.clone(),
         prefix,
@@ -40,8 +40,17 @@ pub fn run(args: UnpackArgs) -> Result<i32> {
     let Some(report) = report else {
         return dry_run(&args, &registry, &mappings);
     };
-    if args.output == OutputFormat::Json {
-        out(&serde_json::to_string_pretty(&report)?);
+    if args.format == OutputFormat::Json {
+        json::print(
+            "unpack",
+            report.failed() == 0,
+            Body {
+                bundle: &args.bundle,
+                dry_run: false,
+                report: &report,
+                elapsed_seconds: report.elapsed.as_secs_f64(),
+            },
+        )?;
     } else {
         out(render(&report).trim_end());
     }
@@ -63,10 +72,30 @@ pub fn run(args: UnpackArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
+/// `unpack --format json`: the bundle, the report's keys, the time taken.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    bundle: &'a std::path::Path,
+    dry_run: bool,
+    #[serde(flatten)]
+    report: &'a UnpackReport,
+    elapsed_seconds: f64,
+}
+
 /// `--dry-run`: where each image would go.
 fn dry_run(args: &UnpackArgs, registry: &str, mappings: &[Mapping]) -> Result<i32> {
-    if args.output == OutputFormat::Json {
-        out(&serde_json::to_string_pretty(&mappings)?);
+    if args.format == OutputFormat::Json {
+        json::print(
+            "unpack",
+            true,
+            serde_json::json!({
+                "bundle": args.bundle,
+                "registry": registry,
+                "dryRun": true,
+                "images": mappings,
+            }),
+        )?;
         return Ok(exit::OK);
     }
     out(&format!(

@@ -10,10 +10,10 @@ use anyhow::{Context as _, Result};
 
 use super::cli::{OutputFormat, VerifyArgs};
 use super::progress::Stderr;
-use super::{err, exit, out};
+use super::{err, exit, json, out};
 
 pub fn run(args: VerifyArgs) -> Result<i32> {
-    let reporter = Stderr::new(args.quiet || args.output == OutputFormat::Json);
+    let reporter = Stderr::new(args.quiet || args.format == OutputFormat::Json);
     let stdin = args.bundle.as_os_str() == "-";
     let side = parts::sidecar_path(&parts::base_name(&args.bundle));
     let mut opened = open(&args.bundle);
@@ -56,13 +56,31 @@ pub fn run(args: VerifyArgs) -> Result<i32> {
     print(&args, &report)
 }
 
+/// `verify --format json`: the bundle, the report's keys, the time taken.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    bundle: &'a std::path::Path,
+    #[serde(flatten)]
+    report: &'a VerifyReport,
+    elapsed_seconds: f64,
+}
+
 /// Prints a verify report; the exit code.
 fn print(args: &VerifyArgs, report: &VerifyReport) -> Result<i32> {
-    if args.output == OutputFormat::Json {
-        out(&serde_json::to_string_pretty(report)?);
+    if args.format == OutputFormat::Json {
+        json::print(
+            "verify",
+            report.is_ok(),
+            Body {
+                bundle: &args.bundle,
+                report,
+                elapsed_seconds: report.elapsed.as_secs_f64(),
+            },
+        )?;
     }
     if report.is_ok() {
-        if args.output == OutputFormat::Text {
+        if args.format == OutputFormat::Text {
             out(&format!(
                 "{}: OK: {}, {}, {} verified in {:.1}s",
                 args.bundle.display(),

@@ -88,6 +88,7 @@ impl ImageReport {
 
 /// What unpack did.
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UnpackReport {
     pub registry: String,
     pub images: Vec<ImageReport>,
@@ -98,9 +99,10 @@ pub struct UnpackReport {
     /// Requests that were tried again after a transient failure.
     pub retries: u64,
     /// What to set in Rancher ([`crate::rancher::settings`]).
+    #[serde(serialize_with = "crate::rancher::serialize_settings")]
     pub rancher_settings: Vec<(String, String)>,
     /// How to start the Rancher server, when the bundle holds its server group.
-    #[serde(rename = "rancherServer", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rancher_server: Option<crate::rancher::ServerStart>,
     #[serde(skip)]
     pub elapsed: Duration,

@@ -219,3 +219,270 @@ fn r15_a_missing_output_directory_is_named_with_the_mkdir_that_creates_it() {
         "{e}"
     );
 }
+
+/// The key paths docs/json.md documents for `document` (after its `<!-- document: NAME -->`
+/// marker), each with whether it is always there; `common` adds the keys of every document.
+fn documented(document: &str, common: bool) -> std::collections::BTreeMap<String, bool> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/json.md"))
+        .expect("docs/json.md");
+    let mut keys = std::collections::BTreeMap::new();
+    let mut names = vec![document];
+    if common {
+        names.push("common");
+    }
+    for name in names {
+        let marker = format!("<!-- document: {name} -->");
+        let start = text
+            .find(&marker)
+            .unwrap_or_else(|| panic!("docs/json.md has no {marker}"));
+        for line in text[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| l.starts_with('|'))
+        {
+            let Some(key) = line.strip_prefix("| `").and_then(|l| l.split('`').next()) else {
+                continue;
+            };
+            keys.insert(key.to_string(), !line.contains("| (optional)"));
+        }
+    }
+    assert!(
+        !keys.is_empty(),
+        "docs/json.md documents no key of {document}"
+    );
+    keys
+}
+
+/// The key paths of `v` (`a`, `a.b`, `a[].b`), looking inside a value only where docs/json.md
+/// documents keys below it.
+fn key_paths(
+    v: &serde_json::Value,
+    prefix: &str,
+    docs: &std::collections::BTreeMap<String, bool>,
+    out: &mut std::collections::BTreeSet<String>,
+) {
+    let below = |p: &str| {
+        docs.keys()
+            .any(|k| k.starts_with(&format!("{p}.")) || k.starts_with(&format!("{p}[].")))
+    };
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, child) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                out.insert(p.clone());
+                if below(&p) {
+                    key_paths(child, &p, docs, out);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for i in items {
+                key_paths(i, &format!("{prefix}[]"), docs, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Parses one command's output and holds it against docs/json.md: every key it prints is
+/// documented, every key documented as always there is there (where its parent is).
+fn check_document(document: &str, o: &std::process::Output, common: bool) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{document}: not one JSON document ({e}):\n{}{}",
+            stdout(o),
+            stderr(o)
+        )
+    });
+    assert!(v.is_object(), "{document}: one object\n{v}");
+    let docs = documented(document, common);
+    let mut got = std::collections::BTreeSet::new();
+    key_paths(&v, "", &docs, &mut got);
+    for p in &got {
+        let bare = p.replace("[]", "");
+        assert!(
+            docs.contains_key(p),
+            "{document}: key {p} is not in docs/json.md\n{v}"
+        );
+        assert!(!bare.contains('_'), "{document}: key {p} is not camelCase");
+    }
+    for (p, required) in &docs {
+        let parent = p.rsplit_once('.').map(|(a, _)| a.trim_end_matches("[]"));
+        let parent_there = match parent {
+            None => true,
+            Some(parent) => got.iter().any(|g| {
+                g.starts_with(&format!("{parent}.")) || g.starts_with(&format!("{parent}[]."))
+            }),
+        };
+        if *required && parent_there {
+            assert!(
+                got.contains(p),
+                "{document}: documented key {p} is missing\n{v}"
+            );
+        }
+    }
+    if common {
+        assert_eq!(v["schemaVersion"], 1, "{document}");
+    }
+    v
+}
+
+/// `airlock list --version 1.6.14 --with-server FLAG VALUE`.
+fn list_1_6_14_with_server(flag: &str, value: &str) -> std::process::Output {
+    airlock(&["list", "--version", "1.6.14", "--with-server", flag, value])
+}
+
+/// Every `--format json` document (and the inventory file) parses, is one object and carries
+/// exactly the keys docs/json.md lists (issue 15).
+#[test]
+fn r15_every_json_document_has_the_documented_keys() {
+    let o = list_1_6_14_with_server("--format", "json");
+    assert_exit(&o, 0);
+    let v = check_document("list", &o, true);
+    assert_eq!(
+        (v["command"].as_str(), v["ok"].as_bool()),
+        (Some("list"), Some(true))
+    );
+    assert_eq!(v["release"], "1.6.14");
+    // `--output json` is the same document.
+    let again = list_1_6_14_with_server("--output", "json");
+    assert_eq!(again.stdout, o.stdout);
+    let o = airlock(&["list", "--versions", "--format", "json"]);
+    assert_exit(&o, 0);
+    let v = check_document("list-versions", &o, true);
+    assert!(v["releases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["version"] == "1.6.14"));
+
+    let reg = crate::harness::Registry::start();
+    seed(&reg, &[fixture(PAUSE), fixture(BUSYBOX)]);
+    let images = [
+        format!("{}/google_containers/pause-amd64:3.0", reg.host()),
+        format!("{}/library/busybox:latest", reg.host()),
+    ];
+    let images: Vec<&str> = images.iter().map(String::as_str).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("b.tar.zst");
+    let b = bundle.to_str().unwrap();
+    let cache = dir.path().join("cache");
+    let fixture_args = fixture_pack_args();
+    let mut pack_args = vec![
+        "--cache",
+        cache.to_str().unwrap(),
+        "--insecure",
+        "--format",
+        "json",
+    ];
+    pack_args.extend(fixture_args.iter().map(String::as_str));
+    let o = pack_images(&images, &bundle, &pack_args);
+    assert_exit(&o, 0);
+    let v = check_document("pack", &o, true);
+    assert_eq!(v["bundle"], b);
+    assert_eq!(v["images"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        v["size"].as_u64(),
+        Some(std::fs::metadata(&bundle).unwrap().len())
+    );
+    let sidecar = std::fs::read_to_string(dir.path().join("b.tar.zst.sha256")).unwrap();
+    assert!(
+        sidecar.starts_with(v["sha256"].as_str().unwrap()),
+        "{sidecar}"
+    );
+    assert!(!dir.path().join("json").exists(), "no file named json");
+
+    let o = airlock(&["inspect", b, "--format", "json"]);
+    assert_exit(&o, 0);
+    let v = check_document("inspect", &o, true);
+    assert_eq!(v["bundleJson"]["images"].as_array().unwrap().len(), 2);
+
+    let o = airlock(&["verify", b, "--format", "json"]);
+    assert_exit(&o, 0);
+    let v = check_document("verify", &o, true);
+    assert_eq!(
+        (v["ok"].as_bool(), v["bundle"].as_str()),
+        (Some(true), Some(b))
+    );
+
+    let target = crate::harness::Registry::start();
+    let url = target.url();
+    let o = airlock(&[
+        "unpack",
+        b,
+        "--registry",
+        &url,
+        "--dry-run",
+        "--format",
+        "json",
+    ]);
+    assert_exit(&o, 0);
+    let v = check_document("unpack-dry-run", &o, true);
+    assert_eq!(v["dryRun"], true);
+    let o = airlock(&["unpack", b, "--registry", &url, "--format", "json"]);
+    assert_exit(&o, 0);
+    let v = check_document("unpack", &o, true);
+    assert_eq!(v["images"][0]["status"], "pushed");
+
+    let o = airlock(&["inventory", "--registry", &url]);
+    assert_exit(&o, 0);
+    check_document("inventory", &o, false);
+
+    // A failure is a document too, beside the error on standard error.
+    let missing = dir.path().join("missing.tar.zst");
+    let o = airlock(&["verify", missing.to_str().unwrap(), "--format", "json"]);
+    assert_exit(&o, 1);
+    let v = check_document("error", &o, true);
+    assert_eq!(v["ok"], false);
+    assert!(
+        v["error"].as_str().unwrap().contains("missing.tar.zst"),
+        "{v}"
+    );
+
+    // `pack --output json` wrote a bundle named `json`: now a usage error that says why.
+    let o = airlock(&["pack", "--version", "1.6.14", "--output", "json"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("--format json"), "{}", stderr(&o));
+}
+
+/// `list --format refs` prints each image once, one a line, and `pack --images` reads it.
+#[test]
+fn r15_list_refs_is_one_unique_reference_a_line() {
+    let o = list_1_6_14_with_server("--format", "refs");
+    assert_exit(&o, 0);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    let unique: std::collections::BTreeSet<&str> = lines.iter().copied().collect();
+    assert_eq!(unique.len(), lines.len(), "each reference once:\n{out}");
+    for l in &lines {
+        airlock::reference::Reference::parse(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+        assert!(!l.contains(' ') && !l.starts_with('#'), "{l}");
+    }
+    // The same images as the JSON listing, both templates and the server group.
+    let o = list_1_6_14_with_server("--format", "json");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut from_json: std::collections::BTreeSet<String> = v["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["images"].as_array().unwrap())
+        .chain(v["server"]["images"].as_array().unwrap())
+        .map(|i| i["reference"].as_str().unwrap().to_string())
+        .collect();
+    let mut from_refs: std::collections::BTreeSet<String> =
+        unique.iter().map(|s| s.to_string()).collect();
+    assert_eq!(from_refs.len(), from_json.len());
+    from_refs.retain(|r| !from_json.remove(r));
+    assert!(from_refs.is_empty() && from_json.is_empty());
+    assert!(lines.contains(&"docker.io/rancher/server:v1.6.14"), "{out}");
+    // What pack reads back from it.
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("refs.txt");
+    std::fs::write(&list, &out).unwrap();
+    let read = airlock::catalog::read_image_list(&list).unwrap();
+    assert_eq!(read.len(), lines.len());
+}
