@@ -42,9 +42,34 @@ pub enum Command {
     /// Print what a registry holds (repositories, tags, manifest and blob digests) as JSON,
     /// for `pack --base-registry-inventory` on the connected side.
     Inventory(InventoryArgs),
+    /// Print the shell completion script for bash, zsh, fish or powershell.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write every page into a directory.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = super::examples::COMPLETIONS)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = super::examples::MAN)]
+pub struct ManArgs {
+    /// The page of this command (airlock-COMMAND(1)) instead of airlock(1).
+    #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+    pub command: Option<String>,
+    /// Write airlock.1 and airlock-COMMAND.1 for every command into DIR (e.g.
+    /// /usr/local/share/man/man1) instead of printing one page.
+    #[arg(long = "dir", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = super::examples::INVENTORY)]
 pub struct InventoryArgs {
     /// The registry: host[:port], or http(s)://host[:port].
     #[arg(long, value_name = "REGISTRY", value_parser = RegistryTarget::parse)]
@@ -57,6 +82,7 @@ pub struct InventoryArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = super::examples::VERIFY)]
 pub struct VerifyArgs {
     /// The bundle file, its first part (bundle.tar.zst.000), the base name of its parts, or `-`
     /// for standard input (read in one sequential pass).
@@ -70,6 +96,7 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = super::examples::UNPACK)]
 pub struct UnpackArgs {
     /// The bundle file, its first part (bundle.tar.zst.000), the base name of its parts, or `-`
     /// for standard input (read in one sequential pass).
@@ -97,6 +124,7 @@ pub struct UnpackArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = super::examples::PACK)]
 pub struct PackArgs {
     #[command(flatten)]
     pub select: SelectArgs,
@@ -266,6 +294,7 @@ impl RegistryTarget {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = super::examples::INSPECT)]
 pub struct InspectArgs {
     /// The bundle file, its first part (bundle.tar.zst.000) or the base name of its parts.
     pub bundle: PathBuf,
@@ -296,6 +325,7 @@ pub struct SelectArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = super::examples::LIST)]
 pub struct ListArgs {
     #[command(flatten)]
     pub select: SelectArgs,

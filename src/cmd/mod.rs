@@ -7,11 +7,13 @@
 //! cannot forge a line of airlock's own.
 
 mod cli;
+mod examples;
 pub mod exit;
 mod inspect;
 mod inventory;
 mod json;
 mod list;
+mod manual;
 mod pack;
 mod progress;
 mod unpack;
@@ -43,6 +45,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Verify(args) => verify::run(args),
         Command::Unpack(args) => unpack::run(args),
         Command::Inventory(args) => inventory::run(args),
+        Command::Completions(args) => manual::completions(args),
+        Command::Man(args) => manual::man(args),
     };
     if let (Err(e), Some((command, input))) = (&result, json_input) {
         json::print_failure(command, &input, e);
@@ -83,7 +87,22 @@ fn json_input(c: &Command) -> Option<(&'static str, Vec<(&'static str, String)>)
 
 /// Prints a line of a command's result on standard output.
 pub fn out(line: &str) {
-    println!("{}", escape::terminal(line));
+    write_stdout(format!("{}\n", escape::terminal(line)).as_bytes());
+}
+
+/// Writes `bytes` to standard output as they are. A reader that went away (`airlock list |
+/// head`) ends the run quietly with exit code 0, as ripgrep does: what it read was what it
+/// wanted. Any other write error ends it with exit code 1 and says so.
+pub fn write_stdout(bytes: &[u8]) {
+    use std::io::Write as _;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(bytes).and_then(|_| o.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(exit::OK);
+        }
+        err(&format!("error: writing to standard output: {e}"));
+        std::process::exit(exit::FAILED);
+    }
 }
 
 /// Prints a line for the operator on standard error.

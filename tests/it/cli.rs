@@ -486,3 +486,131 @@ fn r15_list_refs_is_one_unique_reference_a_line() {
     let read = airlock::catalog::read_image_list(&list).unwrap();
     assert_eq!(read.len(), lines.len());
 }
+
+/// The commands every completion script and the help must know.
+const COMMANDS: [&str; 8] = [
+    "list",
+    "pack",
+    "inspect",
+    "verify",
+    "unpack",
+    "inventory",
+    "completions",
+    "man",
+];
+
+/// `airlock completions SHELL` prints a script that offers every command and their flags.
+#[test]
+fn r15_completions_offer_every_command() {
+    let o = airlock(&["completions", "bash"]);
+    assert_exit(&o, 0);
+    let bash = stdout(&o);
+    assert!(bash.contains("complete -F _airlock"), "{bash}");
+    for c in COMMANDS {
+        assert!(
+            bash.contains(&format!("cmd=\"airlock__subcmd__{c}\"")),
+            "bash lacks {c}"
+        );
+    }
+    assert!(bash.contains("--split") && bash.contains("--registry"));
+    for (shell, marker) in [
+        ("zsh", "#compdef airlock"),
+        ("fish", "complete -c airlock"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let o = airlock(&["completions", shell]);
+        assert_exit(&o, 0);
+        let script = stdout(&o);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("unpack"), "{shell}");
+    }
+    assert_exit(&airlock(&["completions", "tcsh"]), 2);
+}
+
+/// `airlock man` prints airlock(1) as roff, `airlock man pack` airlock-pack(1) with its flags
+/// and examples, and `--dir` writes every page.
+#[test]
+fn r15_man_prints_roff_pages() {
+    let o = airlock(&["man"]);
+    assert_exit(&o, 0);
+    let page = stdout(&o);
+    let th = page
+        .lines()
+        .find(|l| l.starts_with(".TH "))
+        .unwrap_or_else(|| panic!("no .TH line:\n{page}"));
+    assert!(th.starts_with(".TH airlock 1 "), "{th}");
+    assert!(page.lines().all(|l| !l.starts_with(".TH ") || l == th));
+    assert!(page.contains(".SH NAME") && page.contains(".SH SYNOPSIS"));
+    assert!(
+        page.contains("airlock\\-pack(1)"),
+        "links to the command pages"
+    );
+
+    let o = airlock(&["man", "pack"]);
+    assert_exit(&o, 0);
+    let page = stdout(&o);
+    assert!(page.contains(".TH airlock-pack 1 "), "{page}");
+    assert!(page.contains("\\-\\-split") && page.contains("Examples:"));
+
+    let o = airlock(&["man", "bogus"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("unpack"), "{}", stderr(&o));
+
+    let dir = tempfile::tempdir().unwrap();
+    assert_exit(&airlock(&["man", "--dir", dir.path().to_str().unwrap()]), 0);
+    for c in COMMANDS {
+        let f = dir.path().join(format!("airlock-{c}.1"));
+        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{f:?}: {e}"));
+        assert!(text.contains(&format!(".TH airlock-{c} 1 ")), "{f:?}");
+    }
+    assert!(dir.path().join("airlock.1").exists());
+}
+
+/// Every command's `--help` ends with examples of itself; `-h` is the short help, without them.
+#[test]
+fn r15_help_ends_with_examples_and_dash_h_stays_short() {
+    for c in COMMANDS {
+        let short = airlock(&[c, "-h"]);
+        let long = airlock(&[c, "--help"]);
+        assert_exit(&short, 0);
+        assert_exit(&long, 0);
+        let (short, long) = (stdout(&short), stdout(&long));
+        assert!(
+            short.lines().count() < long.lines().count(),
+            "{c}: -h is not shorter than --help"
+        );
+        assert!(!short.contains("Examples:"), "{c} -h:\n{short}");
+        let examples = long
+            .split_once("\nExamples:\n")
+            .unwrap_or_else(|| panic!("{c} --help has no examples:\n{long}"))
+            .1;
+        let runs: Vec<&str> = examples
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#') && l.contains("airlock "))
+            .collect();
+        assert!(
+            (2..=3).contains(&runs.len())
+                && runs.iter().any(|l| l.contains(&format!("airlock {c} "))),
+            "{c}: {} examples:\n{examples}",
+            runs.len()
+        );
+    }
+}
+
+/// `airlock list ... | head -1`: a reader that goes away ends the run quietly with exit 0,
+/// not with a panic (exit 70).
+#[test]
+fn r15_a_closed_pipe_on_standard_output_is_not_a_bug() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_airlock"))
+        .args(["list", "--version", "1.6.14", "--format", "refs"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reading end closes before airlock has started, let alone written.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_exit(&o, 0);
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+}
