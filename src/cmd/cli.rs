@@ -23,6 +23,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log what airlock does on standard error: -v each decision (skipped, mounted, cached,
+    /// retried and why), -vv each registry request too (method, redacted URL, status, bytes,
+    /// time). AIRLOCK_LOG takes env_logger's filter syntax instead (e.g. AIRLOCK_LOG=debug).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 // Parsed once per run: the size of the largest variant does not matter.
@@ -75,7 +80,7 @@ pub struct InventoryArgs {
     #[arg(long, value_name = "REGISTRY", value_parser = RegistryTarget::parse)]
     pub registry: RegistryTarget,
     /// Parallel requests.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, env = "AIRLOCK_JOBS", default_value_t = 6)]
     pub jobs: usize,
     #[command(flatten)]
     pub registry_args: RegistryArgs,
@@ -108,7 +113,7 @@ pub struct UnpackArgs {
     #[arg(long, value_name = "PATH", default_value = "")]
     pub prefix: String,
     /// Parallel uploads.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, env = "AIRLOCK_JOBS", default_value_t = 6)]
     pub jobs: usize,
     /// Print where each image would go, push nothing.
     #[arg(long = "dry-run")]
@@ -149,10 +154,10 @@ pub struct PackArgs {
     #[arg(long = "all-platforms")]
     pub all_platforms: bool,
     /// Parallel downloads.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, env = "AIRLOCK_JOBS", default_value_t = 8)]
     pub jobs: usize,
     /// Blob cache directory (default: ~/.cache/airlock).
-    #[arg(long = "cache", value_name = "DIR")]
+    #[arg(long = "cache", value_name = "DIR", env = "AIRLOCK_CACHE_DIR")]
     pub cache: Option<PathBuf>,
     /// Keep no cache: blobs are downloaded beside the output, at most 256 MiB ahead of the
     /// writer, and each is removed once it is in the bundle, so the bundle is about all that
@@ -374,7 +379,7 @@ pub struct RegistryArgs {
     pub insecure: bool,
     /// Trust the CA certificates in this PEM file, on top of the system's (a private
     /// registry's CA, or its self-signed certificate itself).
-    #[arg(long = "ca-file", value_name = "PEM")]
+    #[arg(long = "ca-file", value_name = "PEM", env = "AIRLOCK_CA_FILE")]
     pub ca_file: Option<PathBuf>,
     /// Docker's per-registry certificate directory, read as Docker reads it: the *.crt files
     /// in DIR/HOST:PORT/ (or DIR/HOST/ for port 443) are trusted for that registry.
@@ -420,7 +425,7 @@ pub struct RegistryArgs {
           value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub connect_timeout: u64,
     /// Seconds a connection may stay silent during one read or write.
-    #[arg(long = "read-timeout", value_name = "SECS", env = "AIRLOCK_IO_TIMEOUT_SECS", default_value_t = 60,
+    #[arg(long = "read-timeout", alias = "io-timeout", value_name = "SECS", env = "AIRLOCK_IO_TIMEOUT_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub read_timeout: u64,
     /// Seconds for a whole small request (manifest, token, HEAD, /v2/, error answer), and

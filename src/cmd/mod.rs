@@ -13,6 +13,7 @@ mod inspect;
 mod inventory;
 mod json;
 mod list;
+mod logging;
 mod manual;
 mod pack;
 mod progress;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     if std::env::var_os("AIRLOCK_TEST_PANIC").is_some() {
         panic!("AIRLOCK_TEST_PANIC is set");
     }
+    logging::init(cli.verbose);
     let json_input = json_input(&cli.command);
     let result = match cli.command {
         Command::List(args) => list::run(args),

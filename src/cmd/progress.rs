@@ -29,7 +29,8 @@ impl Stderr {
     pub fn new(quiet: bool) -> Stderr {
         Stderr {
             bar: Mutex::new(None),
-            tty: std::io::stderr().is_terminal(),
+            // Log lines (-v) would tear a bar apart: with them, progress is plain lines.
+            tty: std::io::stderr().is_terminal() && !super::logging::enabled(),
             quiet,
             plain: Mutex::new(PlainState {
                 name: String::new(),

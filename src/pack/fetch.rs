@@ -204,6 +204,7 @@ pub(super) fn fetch_blob(
 ) -> Result<FetchOutcome, Box<dyn std::error::Error + Send + Sync>> {
     let b = &w.blob;
     if cache.check(&b.digest, b.size)? == Cached::Valid {
+        log::info!("{} ({} B): in the cache, not downloaded", b.digest, b.size);
         return Ok(FetchOutcome::Cached);
     }
     // Bytes already shown for this blob: a retry shows only what goes beyond them, so the
@@ -252,8 +253,16 @@ pub(super) fn fetch_blob(
                 Err(e) if !final_error(e.as_ref()) => Again::Yes,
                 _ => Again::No,
             },
-            || {
+            |r| {
                 client.stats().retries.fetch_add(1, Ordering::Relaxed);
+                match r {
+                    Err(e) => format!(
+                        "downloading {}: {}",
+                        b.digest,
+                        crate::error_chain(e.as_ref())
+                    ),
+                    Ok(_) => format!("downloading {}", b.digest),
+                }
             },
         )
         .map(|_| FetchOutcome::Downloaded)

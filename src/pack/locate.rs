@@ -84,8 +84,12 @@ pub(super) fn locate(client: &Client, plan: &PlannedImage) -> Result<Located, Re
             }
         };
         let Some((digest, media_type, rate_limit)) = found else {
+            if let Some(miss) = misses.last() {
+                log::info!("{image}: {miss}; trying the next place");
+            }
             continue;
         };
+        log::info!("{image}: found at {place} as {digest}");
         if let Some(pin) = &plan.pin {
             if *pin != digest {
                 let at = if place == image {

@@ -21,3 +21,4 @@ mod support;
 mod transport;
 mod unpack;
 mod usb;
+mod verbose;
