@@ -214,7 +214,7 @@ fn packs_the_1_6_14_set_with_every_digest_and_each_blob_once() {
     assert!(stdout(&o).contains("17 images"), "{}", stdout(&o));
     let o = airlock(&["inspect", "--output", "json", out.to_str().unwrap()]);
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(j["images"].as_array().unwrap().len(), 17);
+    assert_eq!(j["bundleJson"]["images"].as_array().unwrap().len(), 17);
 }
 
 #[test]
