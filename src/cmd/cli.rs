@@ -98,6 +98,11 @@ pub struct VerifyArgs {
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Progress on standard error: auto draws bars on a terminal and a plain line every few
+    /// seconds elsewhere; always draws bars even where standard error is not a terminal;
+    /// never draws none (as --quiet).
+    #[arg(long, value_name = "WHEN", value_enum, env = "AIRLOCK_PROGRESS", default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +129,11 @@ pub struct UnpackArgs {
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Progress on standard error: auto draws bars on a terminal and a plain line every few
+    /// seconds elsewhere; always draws bars even where standard error is not a terminal;
+    /// never draws none (as --quiet).
+    #[arg(long, value_name = "WHEN", value_enum, env = "AIRLOCK_PROGRESS", default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
     #[command(flatten)]
     pub registry_args: RegistryArgs,
 }
@@ -206,6 +216,11 @@ pub struct PackArgs {
     /// No progress output.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Progress on standard error: auto draws bars on a terminal and a plain line every few
+    /// seconds elsewhere; always draws bars even where standard error is not a terminal;
+    /// never draws none (as --quiet).
+    #[arg(long, value_name = "WHEN", value_enum, env = "AIRLOCK_PROGRESS", default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -352,6 +367,14 @@ pub enum OutputFormat {
     Text,
     /// One JSON object (docs/json.md).
     Json,
+}
+
+/// `--progress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    Always,
+    Never,
 }
 
 /// `list --format`.

@@ -22,7 +22,10 @@ pub fn run(args: UnpackArgs) -> Result<i32> {
     };
     let mut opened = open(&args.bundle)?;
     let client = client_for(&args.registry_args, &args.registry)?;
-    let reporter = Stderr::new(args.quiet || args.format == OutputFormat::Json);
+    let reporter = Stderr::new(
+        args.quiet || args.format == OutputFormat::Json,
+        args.progress,
+    );
     let opts = UnpackOptions {
         registry: registry.clone(),
         prefix,
@@ -114,6 +117,67 @@ fn dry_run(args: &UnpackArgs, registry: &str, mappings: &[Mapping]) -> Result<i3
     Ok(exit::OK)
 }
 
+/// The line after the images: what was pushed and how the blobs got there, in words when
+/// there was nothing to do.
+fn summary(r: &UnpackReport) -> String {
+    let secs = r.elapsed.as_secs_f64();
+    let n = r.images.len();
+    let present = r
+        .images
+        .iter()
+        .filter(|i| i.status == Status::AlreadyPresent)
+        .count();
+    if present == n {
+        let all = match n {
+            1 => "The image was".to_string(),
+            n => format!("All {n} images were"),
+        };
+        return format!(
+            "{all} in {} already, with the digests of the bundle: nothing to push ({secs:.1}s)",
+            r.registry
+        );
+    }
+    let failed = r.failed();
+    let pushed = n - present - failed;
+    let mut images = vec![format!(
+        "{} pushed to {}",
+        count(pushed, "image"),
+        r.registry
+    )];
+    if present > 0 {
+        images.push(format!("{present} already there"));
+    }
+    if failed > 0 {
+        images.push(format!("{failed} FAILED"));
+    }
+    let mut blobs = Vec::new();
+    if r.blobs_uploaded > 0 {
+        blobs.push(format!(
+            "{} uploaded ({})",
+            count(r.blobs_uploaded, "blob"),
+            human_bytes(r.bytes_uploaded)
+        ));
+    }
+    if r.blobs_mounted > 0 {
+        blobs.push(format!(
+            "{} mounted from another repository",
+            count(r.blobs_mounted, "blob")
+        ));
+    }
+    if r.blobs_present > 0 {
+        blobs.push(format!(
+            "{} in the registry already",
+            count(r.blobs_present, "blob")
+        ));
+    }
+    let blobs = if blobs.is_empty() {
+        "no blob to send".to_string()
+    } else {
+        blobs.join(", ")
+    };
+    format!("{}: {blobs}, in {secs:.1}s", images.join(", "))
+}
+
 /// The closing report of `unpack`.
 fn render(r: &UnpackReport) -> String {
     let mut s = String::new();
@@ -123,6 +187,17 @@ fn render(r: &UnpackReport) -> String {
             Status::AlreadyPresent => "already present",
             Status::Failed => "FAILED",
         };
+        if i.status == Status::AlreadyPresent {
+            // A rerun: one line each, what was pushed before is not news.
+            let targets: Vec<String> = i.targets.iter().map(|t| Escaped(t).to_string()).collect();
+            let _ = writeln!(
+                s,
+                "{status:16} {} -> {}",
+                Escaped(&i.source),
+                targets.join(", ")
+            );
+            continue;
+        }
         let _ = writeln!(s, "{status:16} {}", Escaped(&i.source));
         for t in &i.targets {
             let _ = writeln!(s, "{:16}   -> {}", "", Escaped(t));
@@ -140,17 +215,7 @@ fn render(r: &UnpackReport) -> String {
             let _ = writeln!(s, "{:16}   error: {}", "", Escaped(e));
         }
     }
-    let _ = writeln!(
-        s,
-        "\n{} into {}: {} uploaded ({}), {} mounted, {} already there, in {:.1}s",
-        count(r.images.len(), "image"),
-        r.registry,
-        count(r.blobs_uploaded, "blob"),
-        human_bytes(r.bytes_uploaded),
-        r.blobs_mounted,
-        r.blobs_present,
-        r.elapsed.as_secs_f64()
-    );
+    let _ = writeln!(s, "\n{}", summary(r));
     if r.retries > 0 {
         let _ = writeln!(
             s,

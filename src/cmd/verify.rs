@@ -13,7 +13,10 @@ use super::progress::Stderr;
 use super::{err, exit, json, out};
 
 pub fn run(args: VerifyArgs) -> Result<i32> {
-    let reporter = Stderr::new(args.quiet || args.format == OutputFormat::Json);
+    let reporter = Stderr::new(
+        args.quiet || args.format == OutputFormat::Json,
+        args.progress,
+    );
     let stdin = args.bundle.as_os_str() == "-";
     let side = parts::sidecar_path(&parts::base_name(&args.bundle));
     let mut opened = open(&args.bundle);

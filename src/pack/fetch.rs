@@ -9,7 +9,7 @@ use std::sync::{Condvar, Mutex};
 use super::Wanted;
 use crate::cache::{Cache, CacheError, Cached};
 use crate::digest::Digest;
-use crate::progress::{Reporter, Silent};
+use crate::progress::{Phase, Reporter, Silent};
 use crate::registry::{Client, RegistryError};
 use crate::retry::Again;
 
@@ -175,7 +175,7 @@ pub(super) fn fetch_all(
                 let r = match fetched {
                     Ok(FetchOutcome::Cached) => {
                         stats.from_cache.fetch_add(1, Ordering::Relaxed);
-                        reporter.advance(w.blob.size);
+                        reporter.advance(Phase::Download, w.blob.size);
                         Ok(())
                     }
                     Ok(FetchOutcome::Downloaded) => {
@@ -226,6 +226,7 @@ pub(super) fn fetch_blob(
             inner: Counting {
                 inner: stream.reader,
                 reporter: &Silent,
+                phase: Phase::Download,
             },
             reporter,
             read: 0,
@@ -283,17 +284,19 @@ impl<R: Read> Read for Beyond<'_, R> {
         let n = self.inner.read(buf)?;
         self.read += n as u64;
         if self.read > self.shown {
-            self.reporter.advance(self.read - self.shown);
+            self.reporter
+                .advance(Phase::Download, self.read - self.shown);
             self.shown = self.read;
         }
         Ok(n)
     }
 }
 
-/// Reports bytes as they pass.
+/// Reports bytes as they pass, in `phase`.
 pub(super) struct Counting<'a, R> {
     pub(super) inner: R,
     pub(super) reporter: &'a dyn Reporter,
+    pub(super) phase: Phase,
 }
 
 impl<R: Read> Read for Counting<'_, R> {
@@ -301,7 +304,7 @@ impl<R: Read> Read for Counting<'_, R> {
         // A signal ends in-flight downloads and writes at their next read.
         crate::interrupt::check().map_err(io::Error::other)?;
         let n = self.inner.read(buf)?;
-        self.reporter.advance(n as u64);
+        self.reporter.advance(self.phase, n as u64);
         Ok(n)
     }
 }

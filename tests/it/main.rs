@@ -12,6 +12,7 @@ mod hostile;
 mod interrupt;
 mod list;
 mod pack;
+mod progress;
 mod pull;
 mod rawbundle;
 mod rehearsal;

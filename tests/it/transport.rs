@@ -955,12 +955,12 @@ struct Recording {
 }
 
 impl airlock::progress::Reporter for Recording {
-    fn phase(&self, name: &str, _: u64) {
-        *self.phase.lock().unwrap() = name.to_string();
+    fn phase(&self, phase: airlock::progress::Phase, _: u64) {
+        *self.phase.lock().unwrap() = phase.name().to_string();
     }
-    fn advance(&self, n: u64) {
+    fn advance(&self, phase: airlock::progress::Phase, n: u64) {
         self.advanced.fetch_add(n, Ordering::SeqCst);
-        if self.phase.lock().unwrap().as_str() == "download" {
+        if phase == airlock::progress::Phase::Download {
             self.download.fetch_add(n, Ordering::SeqCst);
         }
     }
@@ -968,7 +968,7 @@ impl airlock::progress::Reporter for Recording {
     fn warn(&self, w: &str) {
         self.warnings.lock().unwrap().push(w.to_string());
     }
-    fn finish_phase(&self) {}
+    fn finish_phase(&self, _: airlock::progress::Phase) {}
     fn waiting(&self, what: Option<&str>) {
         self.waits.lock().unwrap().push(what.map(str::to_string));
     }
