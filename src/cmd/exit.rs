@@ -51,7 +51,12 @@ fn is_argument_error(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         matches!(
             c.downcast_ref::<C>(),
-            Some(C::UnknownRelease { .. } | C::UnknownTemplate { .. } | C::UnknownGroup(_))
+            Some(
+                C::UnknownRelease { .. }
+                    | C::OutOfScope { .. }
+                    | C::UnknownTemplate { .. }
+                    | C::UnknownGroup(_)
+            )
         )
     })
 }

@@ -150,3 +150,19 @@ fn list_of_later_releases() {
         "{out}"
     );
 }
+
+/// A Rancher 2 release is out of scope, and airlock says so rather than "unknown" (issue 15).
+#[test]
+fn r15_list_of_rancher_2_says_it_is_out_of_scope() {
+    for v in ["2.0.0", "v2.6.9", "2.x"] {
+        let o = airlock(&["list", "--version", v]);
+        assert_exit(&o, 2);
+        let e = stderr(&o);
+        assert!(
+            e.contains("out of scope") && e.contains("Rancher 1.6") && e.contains("1.6.30"),
+            "{v}: {e}"
+        );
+    }
+    let e = stderr(&airlock(&["list", "--version", "1.6.99"]));
+    assert!(!e.contains("out of scope"), "{e}");
+}
