@@ -23,9 +23,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Log what airlock does on standard error: -v each decision (skipped, mounted, cached,
-    /// retried and why), -vv each registry request too (method, redacted URL, status, bytes,
-    /// time). AIRLOCK_LOG takes env_logger's filter syntax instead (e.g. AIRLOCK_LOG=debug).
+    /// Log what airlock does on standard error (-v decisions, -vv every request too).
+    ///
+    /// -v logs each decision: skipped (the registry has it), mounted, taken from the cache,
+    /// uploaded, retried and why. -vv adds each registry request: method, redacted URL,
+    /// status, bytes, time. AIRLOCK_LOG takes env_logger's filter syntax instead (e.g.
+    /// AIRLOCK_LOG=debug, AIRLOCK_LOG=airlock::registry::transport=debug).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 }
@@ -95,14 +98,8 @@ pub struct VerifyArgs {
     /// Format of what is printed on standard output (--output works too).
     #[arg(long = "format", alias = "output", value_name = "FORMAT", value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
-    /// No progress output.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Progress on standard error: auto draws bars on a terminal and a plain line every few
-    /// seconds elsewhere; always draws bars even where standard error is not a terminal;
-    /// never draws none (as --quiet).
-    #[arg(long, value_name = "WHEN", value_enum, env = "AIRLOCK_PROGRESS", default_value_t = ProgressMode::Auto)]
-    pub progress: ProgressMode,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 }
 
 #[derive(Debug, Args)]
@@ -126,14 +123,8 @@ pub struct UnpackArgs {
     /// Format of the closing report on standard output (--output works too).
     #[arg(long = "format", alias = "output", value_name = "FORMAT", value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
-    /// No progress output.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Progress on standard error: auto draws bars on a terminal and a plain line every few
-    /// seconds elsewhere; always draws bars even where standard error is not a terminal;
-    /// never draws none (as --quiet).
-    #[arg(long, value_name = "WHEN", value_enum, env = "AIRLOCK_PROGRESS", default_value_t = ProgressMode::Auto)]
-    pub progress: ProgressMode,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
     #[command(flatten)]
     pub registry_args: RegistryArgs,
 }
@@ -213,14 +204,8 @@ pub struct PackArgs {
     pub keep_digests: bool,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
-    /// No progress output.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Progress on standard error: auto draws bars on a terminal and a plain line every few
-    /// seconds elsewhere; always draws bars even where standard error is not a terminal;
-    /// never draws none (as --quiet).
-    #[arg(long, value_name = "WHEN", value_enum, env = "AIRLOCK_PROGRESS", default_value_t = ProgressMode::Auto)]
-    pub progress: ProgressMode,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -369,11 +354,25 @@ pub enum OutputFormat {
     Json,
 }
 
+/// How progress is shown: the same flags for `pack`, `verify` and `unpack`.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct ProgressArgs {
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// When to draw progress bars on standard error.
+    #[arg(long = "progress", value_name = "WHEN", value_enum, env = "AIRLOCK_PROGRESS", default_value_t = ProgressMode::Auto)]
+    pub mode: ProgressMode,
+}
+
 /// `--progress`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProgressMode {
+    /// Bars on a terminal, a plain line every few seconds elsewhere.
     Auto,
+    /// Bars, even where standard error is not a terminal.
     Always,
+    /// No progress (as --quiet).
     Never,
 }
 

@@ -41,7 +41,7 @@ pub fn run(args: PackArgs) -> Result<i32> {
     request.keep_digests = args.keep_digests;
     let opts = options(&args)?;
     let client = Client::new(registry_options(&args.registry, None)?)?;
-    let reporter = Stderr::new(args.quiet, args.progress);
+    let reporter = Stderr::new(args.progress.quiet, args.progress.mode);
     let summary = client
         .observe(&reporter, || {
             airlock::pack::pack(&client, &planned, request, &opts, &reporter)

@@ -23,8 +23,8 @@ pub fn run(args: UnpackArgs) -> Result<i32> {
     let mut opened = open(&args.bundle)?;
     let client = client_for(&args.registry_args, &args.registry)?;
     let reporter = Stderr::new(
-        args.quiet || args.format == OutputFormat::Json,
-        args.progress,
+        args.progress.quiet || args.format == OutputFormat::Json,
+        args.progress.mode,
     );
     let opts = UnpackOptions {
         registry: registry.clone(),

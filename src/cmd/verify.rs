@@ -14,8 +14,8 @@ use super::{err, exit, json, out};
 
 pub fn run(args: VerifyArgs) -> Result<i32> {
     let reporter = Stderr::new(
-        args.quiet || args.format == OutputFormat::Json,
-        args.progress,
+        args.progress.quiet || args.format == OutputFormat::Json,
+        args.progress.mode,
     );
     let stdin = args.bundle.as_os_str() == "-";
     let side = parts::sidecar_path(&parts::base_name(&args.bundle));
