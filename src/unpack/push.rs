@@ -266,6 +266,8 @@ pub(super) fn manifests(
     pool: &rayon::ThreadPool,
 ) -> Vec<ImageReport> {
     reporter.phase(Phase::Manifests, 0);
+    let todo = present.iter().filter(|p| !**p).count();
+    let finished = std::sync::atomic::AtomicUsize::new(0);
     let reports = pool.install(|| {
         images
             .par_iter()
@@ -295,6 +297,9 @@ pub(super) fn manifests(
                         rep.error = Some(e);
                     }
                 }
+                let n = 1 + finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let line = format!("{n} of {}", crate::units::count(todo, "image"));
+                reporter.working_on(Phase::Manifests, Some(&line));
                 rep
             })
             .collect()
