@@ -127,28 +127,3 @@ impl Reporter for Tally {
             .finished = true;
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn overlapping_phases_count_apart() {
-        let t = Tally::default();
-        t.phase(Phase::Download, 100);
-        t.advance(Phase::Download, 60);
-        t.phase(Phase::Write, 100);
-        t.advance(Phase::Write, 30);
-        t.advance(Phase::Download, 40);
-        t.advance(Phase::Write, 70);
-        t.finish_phase(Phase::Download);
-        t.finish_phase(Phase::Write);
-        let done = Counts {
-            total: 100,
-            done: 100,
-            finished: true,
-        };
-        assert_eq!(t.all(), vec![(Phase::Download, done), (Phase::Write, done)]);
-        assert_eq!(t.get(Phase::Push), None);
-    }
-}
