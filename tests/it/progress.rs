@@ -81,3 +81,39 @@ fn r15_progress_on_a_pipe_is_plain_and_can_be_turned_off_or_forced() {
     );
     assert!(err.contains('\u{1b}'), "drawn and cleared: {err:?}");
 }
+
+/// `pack --progress always` draws a download bar and a write bar, both cleared before the
+/// summary (their totals are checked by `pack::r15_pack_progress_...`).
+#[test]
+fn r15_pack_draws_a_download_and_a_write_bar_and_clears_them() {
+    let reg = Registry::start();
+    seed(&reg, &[fixture(PAUSE)]);
+    let image = format!("{}/google_containers/pause-amd64:3.0", reg.host());
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let mut args = vec![
+        "--cache",
+        cache.to_str().unwrap(),
+        "--insecure",
+        "--progress",
+        "always",
+    ];
+    let fixture_args = fixture_pack_args();
+    args.extend(fixture_args.iter().map(String::as_str));
+    let o = pack_images(&[&image], &dir.path().join("b.tar.zst"), &args);
+    assert_exit(&o, 0);
+    let err = stderr(&o);
+    for bar in ["download  [", "write     ["] {
+        assert!(err.contains(bar), "no {bar:?} in {err:?}");
+    }
+    let summary = err.find("packed 1 image").expect("the summary");
+    let last_bar = err.rfind("write     [").unwrap();
+    assert!(
+        err[last_bar..summary].contains("\u{1b}[2K"),
+        "the bar is cleared before the summary: {err:?}"
+    );
+    assert!(
+        !err[summary..].contains(" of "),
+        "no bar after the summary: {err:?}"
+    );
+}
