@@ -229,8 +229,8 @@ bench_upstream() {
   # Docker 17.03; --keep-digests stores every manifest as served, like the skopeo ways.
   "$FIXTURES" pins --set rancher-1.6.14 --scale "$scale" >"$BENCH_WORK/pins.txt"
   UP_MIRRORS+=(--pins "$BENCH_WORK/pins.txt" --keep-digests)
-  "$AIRLOCK" list "${BENCH_SELECT[@]}" --output json |
-    jq -r '.templates[].images[] | [.reference, .private_path, (.alt_paths[0] // "-")] | @tsv' |
+  "$AIRLOCK" list "${BENCH_SELECT[@]}" --format json |
+    jq -r '.templates[].images[] | [.reference, .privatePath, (.altPaths[0] // "-")] | @tsv' |
     sort -u >"$BENCH_WORK/list.tsv"
   local n=0 src priv alt host path port raw mt digest
   : >"$BENCH_WORK/images.tsv"

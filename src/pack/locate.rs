@@ -113,8 +113,12 @@ pub(super) fn locate(
             }
         };
         let Some((digest, media_type, rate_limit)) = found else {
+            if let Some(miss) = misses.last() {
+                log::info!("{image}: {miss}; trying the next place");
+            }
             continue;
         };
+        log::info!("{image}: found at {place} as {digest}");
         if let Some(pin) = &plan.pin {
             if *pin != digest {
                 let at = if place == image {
@@ -160,7 +164,7 @@ pub(super) fn locate(
 
 /// Why a pack stops before downloading: a registry's pull allowance is too small.
 #[derive(Debug, thiserror::Error)]
-#[error("{registry} allows {remaining} more manifest pulls{window}, and this pack needs {needed} ({images} images not in the cache, one pull per manifest and per platform); nothing was downloaded. Log in (`docker login`; airlock reads ~/.docker/config.json) for a larger allowance, or run again when the window has passed (manifests already fetched are kept in the cache)", window = window_text(*.limit, *.window))]
+#[error("{registry} allows {}{window}, and this pack needs {needed} ({} not in the cache, one pull per manifest and per platform); nothing was downloaded. Log in (`docker login`; airlock reads ~/.docker/config.json) for a larger allowance, or run again when the window has passed (manifests already fetched are kept in the cache)", crate::units::count(*.remaining, "more manifest pull"), crate::units::count(*.images, "image"), window = window_text(*.limit, *.window))]
 pub struct AllowanceExceeded {
     pub registry: String,
     pub remaining: u64,

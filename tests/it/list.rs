@@ -100,15 +100,15 @@ fn list_json_carries_groups_and_private_paths() {
         .iter()
         .find(|i| i["reference"] == "docker.io/library/busybox:latest")
         .unwrap();
-    assert_eq!(busybox["private_path"], "busybox:latest");
+    assert_eq!(busybox["privatePath"], "busybox:latest");
     assert_eq!(busybox["group"], "infra");
     let pause = images
         .iter()
         .find(|i| i["reference"] == "gcr.io/google_containers/pause-amd64:3.0")
         .unwrap();
-    assert_eq!(pause["private_path"], "google_containers/pause-amd64:3.0");
+    assert_eq!(pause["privatePath"], "google_containers/pause-amd64:3.0");
     assert_eq!(
-        pause["alt_paths"][0],
+        pause["altPaths"][0],
         "gcr.io/google_containers/pause-amd64:3.0"
     );
 }
@@ -116,7 +116,8 @@ fn list_json_carries_groups_and_private_paths() {
 #[test]
 fn list_unknown_version_names_the_known_ones() {
     let o = airlock(&["list", "--version", "1.6.99"]);
-    assert_exit(&o, 1);
+    // A value that is not a release: a usage error (issue 15).
+    assert_exit(&o, 2);
     let e = stderr(&o);
     assert!(
         e.contains("1.6.99") && e.contains("1.6.0") && e.contains("1.6.30"),
@@ -148,4 +149,20 @@ fn list_of_later_releases() {
         out.contains("docker.io/rancher/tiller:v2.11.0") && out.contains("inferred"),
         "{out}"
     );
+}
+
+/// A Rancher 2 release is out of scope, and airlock says so rather than "unknown" (issue 15).
+#[test]
+fn r15_list_of_rancher_2_says_it_is_out_of_scope() {
+    for v in ["2.0.0", "v2.6.9", "2.x"] {
+        let o = airlock(&["list", "--version", v]);
+        assert_exit(&o, 2);
+        let e = stderr(&o);
+        assert!(
+            e.contains("out of scope") && e.contains("Rancher 1.6") && e.contains("1.6.30"),
+            "{v}: {e}"
+        );
+    }
+    let e = stderr(&airlock(&["list", "--version", "1.6.99"]));
+    assert!(!e.contains("out of scope"), "{e}");
 }

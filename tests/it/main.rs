@@ -3,6 +3,7 @@
 
 mod bounds;
 mod bundles;
+mod cli;
 mod convert;
 mod faults;
 mod harness;
@@ -11,6 +12,7 @@ mod hostile;
 mod interrupt;
 mod list;
 mod pack;
+mod progress;
 mod pull;
 mod rawbundle;
 mod rehearsal;
@@ -20,3 +22,4 @@ mod support;
 mod transport;
 mod unpack;
 mod usb;
+mod verbose;

@@ -301,3 +301,36 @@ pub fn blob_entries(bundle: &std::path::Path) -> std::collections::BTreeSet<Dige
         .map(|h| Digest::parse(&format!("sha256:{h}")).unwrap())
         .collect()
 }
+
+/// A one-image bundle (pause) packed from a local registry, in `dir`, with the cache in
+/// `dir/cache` named by AIRLOCK_CACHE_DIR.
+pub fn small_bundle(dir: &std::path::Path) -> std::path::PathBuf {
+    let reg = crate::harness::Registry::start();
+    seed(&reg, &[fixture(PAUSE)]);
+    let list = dir.join("images.txt");
+    std::fs::write(
+        &list,
+        format!("{}/google_containers/pause-amd64:3.0\n", reg.host()),
+    )
+    .unwrap();
+    let bundle = dir.join("b.tar.zst");
+    let cache = dir.join("cache");
+    let mut args = vec![
+        "pack",
+        "--images",
+        list.to_str().unwrap(),
+        "-o",
+        bundle.to_str().unwrap(),
+        "--insecure",
+    ];
+    let fixture_args = fixture_pack_args();
+    args.extend(fixture_args.iter().map(String::as_str));
+    let o = airlock_with(
+        &args,
+        None,
+        &[("AIRLOCK_CACHE_DIR", cache.to_str().unwrap())],
+    );
+    assert_exit(&o, 0);
+    assert!(cache.is_dir(), "AIRLOCK_CACHE_DIR names the cache");
+    bundle
+}
