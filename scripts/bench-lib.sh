@@ -106,16 +106,19 @@ bench_tls_init() {
   cp "$TLS_CA" "$TLS_CERT_DIR/ca.crt"
 }
 
-# bench_start_registry NAME [tls]: starts a distribution registry on 127.0.0.1 with its own data
-# dir (https with the bench CA's certificate when asked); sets REG_PORT and REG_PID (no
-# subshell, so the pid is tracked for the trap).
+# bench_start_registry NAME [tls|schema1]: starts a distribution registry on 127.0.0.1 with its
+# own data dir (https with the bench CA's certificate, or storing schema 1 manifests, when
+# asked); sets REG_PORT and REG_PID (no subshell, so the pid is tracked for the trap). Used by
+# scripts/demo.sh too.
 bench_start_registry() {
-  local name=$1 tls=${2:-} port dir try _ tls_yaml=""
+  local name=$1 tls=${2:-} port dir try _ tls_yaml="" more_yaml=""
   dir=$BENCH_WORK/reg-$name
   if [ "$tls" = tls ]; then
     bench_tls_init
     tls_yaml=", tls: {certificate: $TLS_DIR/server.crt, key: $TLS_DIR/server.key}"
   fi
+  # distribution 2.7+ stores schema 1 manifests only when told to.
+  [ "$tls" = schema1 ] && more_yaml="compatibility: {schema1: {enabled: true}}"
   for try in 1 2 3 4 5; do
     port=$(bench_free_port)
     rm -rf "$dir"
@@ -127,6 +130,7 @@ storage:
   filesystem: {rootdirectory: $dir/data}
   delete: {enabled: true}
 http: {addr: 127.0.0.1:$port$tls_yaml}
+$more_yaml
 YAML
     /usr/bin/docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
     REG_PID=$!
@@ -225,8 +229,8 @@ bench_upstream() {
   # Docker 17.03; --keep-digests stores every manifest as served, like the skopeo ways.
   "$FIXTURES" pins --set rancher-1.6.14 --scale "$scale" >"$BENCH_WORK/pins.txt"
   UP_MIRRORS+=(--pins "$BENCH_WORK/pins.txt" --keep-digests)
-  "$AIRLOCK" list "${BENCH_SELECT[@]}" --output json |
-    jq -r '.templates[].images[] | [.reference, .private_path, (.alt_paths[0] // "-")] | @tsv' |
+  "$AIRLOCK" list "${BENCH_SELECT[@]}" --format json |
+    jq -r '.templates[].images[] | [.reference, .privatePath, (.altPaths[0] // "-")] | @tsv' |
     sort -u >"$BENCH_WORK/list.tsv"
   local n=0 src priv alt host path port raw mt digest
   : >"$BENCH_WORK/images.tsv"

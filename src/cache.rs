@@ -8,15 +8,20 @@
 //!   `GET`s a manifest only when it is not here;
 //! - `<dir>/diffids/sha256/<hex>`: the sha256 of a gzip layer's decompressed tar (its diff ID),
 //!   computed once for a schema 1 image's conversion, so a rerun need not download the layer
-//!   to build the config again;
+//!   to build the config again. The entry names its layer and carries a checksum of itself
+//!   (`DiffIdEntry`);
 //! - `<dir>/tmp/`: downloads in flight.
 //!
 //! A blob is written under a temporary name, checked (size and sha256) while it streams, and
 //! only then renamed to its digest name (ocidir `complete_verified_as`), so a file under a
 //! digest name is always complete. Re-running an interrupted pack finds what is already there;
-//! a cached blob or manifest is hashed again before use, and a damaged one is replaced. Diff
-//! IDs are trusted as written (recomputing one means decompressing the layer): the cache is the
-//! operator's own directory.
+//! a cached blob or manifest is hashed again before use, and a damaged one is replaced. A diff
+//! ID cannot be checked against its name without decompressing the layer, so its entry checks
+//! itself instead: one that is damaged, stored under another layer's name, or written by hand
+//! or by an older airlock fails its checksum, is removed, and the diff ID is computed again
+//! from the layer. (A checksum is not a signature: whoever can write the cache can write a
+//! consistent entry, as they could replace the bundle. It keeps an accident or a stray file
+//! from reaching a config.)
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
@@ -206,18 +211,29 @@ impl Cache {
         self.write_small(&format!("manifests/sha256/{}", digest.hex()), raw)
     }
 
-    /// The diff ID recorded for a gzip layer, if any.
+    /// The diff ID recorded for a gzip layer, if there is an entry and it checks out
+    /// (`DiffIdEntry::parse`); an entry that does not is removed.
     pub fn diff_id(&self, layer: &Digest) -> Option<Digest> {
         let path = self.dir.join("diffids/sha256").join(layer.hex());
-        let text = fs::read_to_string(path).ok()?;
-        Digest::parse(text.trim()).ok()
+        // Entries are a few hundred bytes: anything bigger is not one.
+        let mut text = String::new();
+        File::open(&path)
+            .ok()?
+            .take(1024)
+            .read_to_string(&mut text)
+            .ok();
+        let d = DiffIdEntry::parse(layer, &text);
+        if d.is_none() {
+            let _ = fs::remove_file(&path);
+        }
+        d
     }
 
     /// Records the diff ID of a gzip layer (computed from its verified bytes).
     pub fn insert_diff_id(&self, layer: &Digest, diff_id: &Digest) -> Result<(), CacheError> {
         self.write_small(
             &format!("diffids/sha256/{}", layer.hex()),
-            format!("{diff_id}\n").as_bytes(),
+            DiffIdEntry::render(layer, diff_id).as_bytes(),
         )
     }
 
@@ -244,6 +260,46 @@ impl Cache {
                 let _ = fs::remove_file(e.path());
             }
         }
+    }
+}
+
+/// The text of a diff ID entry: what it is, the layer it belongs to, the diff ID, and the
+/// sha256 of those three lines, so that an entry is used only whole, unchanged and for its
+/// own layer.
+///
+/// ```text
+/// airlock diff-id 1
+/// layer sha256:<the gzip blob>
+/// diff-id sha256:<its decompressed tar>
+/// check sha256:<sha256 of the three lines above, newlines included>
+/// ```
+struct DiffIdEntry;
+
+impl DiffIdEntry {
+    const HEADER: &'static str = "airlock diff-id 1\n";
+
+    fn body(layer: &Digest, diff_id: &Digest) -> String {
+        format!("{}layer {layer}\ndiff-id {diff_id}\n", Self::HEADER)
+    }
+
+    /// The entry for `layer`.
+    fn render(layer: &Digest, diff_id: &Digest) -> String {
+        let body = Self::body(layer, diff_id);
+        format!("{body}check {}\n", Digest::of(body.as_bytes()))
+    }
+
+    /// The diff ID of an entry read for `layer`: `None` unless it is exactly what
+    /// [`DiffIdEntry::render`] writes for `layer`.
+    fn parse(layer: &Digest, text: &str) -> Option<Digest> {
+        let rest = text.strip_prefix(Self::HEADER)?;
+        let rest = rest.strip_prefix("layer ")?;
+        let (named, rest) = rest.split_once('\n')?;
+        if named != layer.to_string() {
+            return None;
+        }
+        let (diff_id, _) = rest.strip_prefix("diff-id ")?.split_once('\n')?;
+        let diff_id = Digest::parse(diff_id).ok()?;
+        (text == Self::render(layer, &diff_id)).then_some(diff_id)
     }
 }
 
@@ -297,5 +353,37 @@ mod tests {
         c.insert_diff_id(&layer, &d).unwrap();
         assert_eq!(c.diff_id(&layer), Some(d));
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_diff_id_entry_is_used_only_whole_unchanged_and_for_its_own_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cache::open(dir.path()).unwrap();
+        let (layer, other) = (Digest::of(b"gz"), Digest::of(b"other gz"));
+        let (good, forged) = (Digest::of(b"tar"), Digest::of(b"forged tar"));
+        let path = |l: &Digest| dir.path().join("diffids/sha256").join(l.hex());
+        let entry = DiffIdEntry::render(&layer, &good);
+        let tampered = [
+            // An older airlock's entry, or one written by hand: the bare diff ID.
+            format!("{forged}\n"),
+            // The diff ID changed, the checksum not.
+            entry.replace(&good.to_string(), &forged.to_string()),
+            // A consistent entry, but of another layer, under this layer's name.
+            DiffIdEntry::render(&other, &forged),
+            // Cut short, or with something after it.
+            entry[..entry.len() - 10].to_string(),
+            format!("{entry}x"),
+            // Bigger than any entry.
+            format!("{entry}{}", " ".repeat(2000)),
+            String::new(),
+        ];
+        for bad in tampered {
+            fs::write(path(&layer), &bad).unwrap();
+            assert_eq!(c.diff_id(&layer), None, "{bad:?}");
+            assert!(!path(&layer).exists(), "{bad:?} is removed");
+        }
+        c.insert_diff_id(&layer, &good).unwrap();
+        assert_eq!(fs::read_to_string(path(&layer)).unwrap(), entry);
+        assert_eq!(c.diff_id(&layer), Some(good));
     }
 }

@@ -96,6 +96,7 @@ impl FromStr for Group {
 
 /// One image a template needs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CatalogImage {
     /// Where to pull it from, fully qualified.
     pub reference: Reference,
@@ -262,8 +263,12 @@ pub enum CatalogError {
     /// A release the catalog does not know.
     #[error("unknown Rancher release {version:?}; known releases: {known}")]
     UnknownRelease { version: String, known: String },
-    /// Rancher 2 or later: another product, whose images airlock does not resolve.
-    #[error("Rancher {version} is out of scope: airlock resolves the images of Rancher 1.6 (Cattle, with its Kubernetes templates); Rancher 2 and later install differently (rancher-images.txt of their release); known releases: {known}")]
+    /// A Rancher 2 (or later) release: another product, out of airlock's scope.
+    #[error(
+        "Rancher {version} is out of scope: airlock moves the images of Rancher 1.6 (Cattle \
+         environments running Kubernetes); Rancher 2 and later list their images in the \
+         rancher-images.txt of each release. Known releases: {known}"
+    )]
     OutOfScope { version: String, known: String },
     /// A k8s template the release does not use.
     #[error("Rancher {release} has no k8s template {template:?}; its templates: {known}")]
@@ -568,20 +573,18 @@ pub fn release(version: &str) -> Result<Release, CatalogError> {
     let c = catalog()?;
     let want = version.trim();
     let want = want.strip_prefix('v').unwrap_or(want);
-    let major = want.split('.').next().and_then(|m| m.parse::<u64>().ok());
     c.releases
         .iter()
         .find(|r| r.version == want)
         .cloned()
-        .ok_or_else(|| match major {
-            Some(m) if m >= 2 => CatalogError::OutOfScope {
-                version: version.to_string(),
-                known: releases().join(", "),
-            },
-            _ => CatalogError::UnknownRelease {
-                version: version.to_string(),
-                known: releases().join(", "),
-            },
+        .ok_or_else(|| {
+            let known = releases().join(", ");
+            let version = version.to_string();
+            let major = want.split('.').next().and_then(|m| m.parse::<u32>().ok());
+            match major {
+                Some(m) if m >= 2 => CatalogError::OutOfScope { version, known },
+                _ => CatalogError::UnknownRelease { version, known },
+            }
         })
 }
 

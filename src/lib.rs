@@ -36,6 +36,7 @@ pub mod safe_write;
 pub mod seekable;
 pub mod sidecar;
 pub mod space;
+pub mod units;
 pub mod unpack;
 pub mod upstream;
 pub mod verify;

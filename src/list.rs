@@ -95,8 +95,11 @@ fn fetch_line(i: &CatalogImage) -> Option<String> {
     Some(s)
 }
 
+/// A release's images for JSON: `{"release", "templates": [{"template", "source", "images":
+/// [..]}]}`, and `"server": {"sources": [..], "images": [..]}` when the server group is
+/// selected (docs/json.md).
 #[derive(serde::Serialize)]
-struct JsonList<'a> {
+pub struct Listing<'a> {
     release: &'a str,
     templates: Vec<JsonTemplate<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,10 +113,9 @@ struct JsonTemplate<'a> {
     images: &'a [CatalogImage],
 }
 
-/// JSON listing: `{"release", "templates": [{"template", "source", "images": [..]}]}`, and
-/// `"server": {"sources": [..], "images": [..]}` when the server group is selected; pretty-printed.
-pub fn render_json(release: &str, selected: &Selected) -> String {
-    let doc = JsonList {
+/// The images of `selected` for JSON.
+pub fn listing<'a>(release: &'a str, selected: &'a Selected) -> Listing<'a> {
+    Listing {
         release,
         server: selected.server.as_ref(),
         templates: selected
@@ -125,11 +127,55 @@ pub fn render_json(release: &str, selected: &Selected) -> String {
                 images,
             })
             .collect(),
-    };
-    // Plain structs of strings, bools and string-serialised references cannot fail to serialise.
-    let mut s = serde_json::to_string_pretty(&doc).expect("list JSON serialises");
-    s.push('\n');
-    s
+    }
+}
+
+/// Every reference of `selected` once, in the order `list` shows them: one a line, for other
+/// tools and for `pack --images`.
+pub fn render_refs(selected: &Selected) -> String {
+    selected
+        .images()
+        .iter()
+        .map(|i| format!("{}\n", i.reference))
+        .collect()
+}
+
+/// A known release for JSON: its templates, the final catalog's first.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KnownRelease {
+    version: String,
+    templates: Vec<KnownTemplate>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KnownTemplate {
+    template: String,
+    /// Which catalog offers it: the final one, or the one at release.
+    source: Option<String>,
+    /// True when the add-on images are inferred, not read from sources.
+    addons_inferred: bool,
+}
+
+/// Every known release and its templates (`list --versions --format json`).
+pub fn versions() -> Vec<KnownRelease> {
+    catalog::releases()
+        .iter()
+        .filter_map(|v| catalog::release(v).ok().map(|rel| (v, rel)))
+        .map(|(v, rel)| KnownRelease {
+            version: v.to_string(),
+            templates: rel
+                .templates
+                .iter()
+                .map(|t| KnownTemplate {
+                    template: t.version.clone(),
+                    source: Some(t.source.clone()),
+                    addons_inferred: t.images.iter().any(|i| i.inferred),
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// One line per known release: its final-catalog template, and the at-release one when it differs.
@@ -240,7 +286,7 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let s = render_json("1.6.14", &k8s(&per));
+        let s = serde_json::to_string_pretty(&listing("1.6.14", &k8s(&per))).unwrap();
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["release"], "1.6.14");
         let t = &v["templates"][0];
@@ -252,9 +298,9 @@ mod tests {
             "gcr.io/google_containers/pause-amd64:3.0"
         );
         assert_eq!(pause["group"], "pause");
-        assert_eq!(pause["private_path"], "google_containers/pause-amd64:3.0");
+        assert_eq!(pause["privatePath"], "google_containers/pause-amd64:3.0");
         assert_eq!(
-            pause["alt_paths"][0],
+            pause["altPaths"][0],
             "gcr.io/google_containers/pause-amd64:3.0"
         );
         assert_eq!(pause["inferred"], false);
@@ -274,12 +320,12 @@ mod tests {
             t["images"][3]["reference"],
             "docker.io/library/busybox:latest"
         );
-        assert_eq!(t["images"][3]["private_path"], "busybox:latest");
+        assert_eq!(t["images"][3]["privatePath"], "busybox:latest");
         assert_eq!(t["images"].as_array().unwrap().len(), 9);
         // Field order as documented.
         let i = s.find("\"reference\"").unwrap();
         let j = s.find("\"group\"").unwrap();
-        let k = s.find("\"private_path\"").unwrap();
+        let k = s.find("\"privatePath\"").unwrap();
         assert!(i < j && j < k);
     }
 
@@ -335,7 +381,7 @@ mod tests {
             ..Default::default()
         })
         .unwrap();
-        let v: serde_json::Value = serde_json::from_str(&render_json("1.6.30", &selected)).unwrap();
+        let v: serde_json::Value = serde_json::to_value(listing("1.6.30", &selected)).unwrap();
         assert_eq!(v["templates"].as_array().unwrap().len(), 0);
         let server = &v["server"];
         let images: Vec<(&str, &str, &str)> = server["images"]
@@ -346,7 +392,7 @@ mod tests {
                 (
                     i["reference"].as_str().unwrap(),
                     i["role"].as_str().unwrap(),
-                    i["private_path"].as_str().unwrap(),
+                    i["privatePath"].as_str().unwrap(),
                 )
             })
             .collect();
@@ -382,7 +428,7 @@ mod tests {
             "resources/content/cattle-global.properties"
         );
         // Without the group, no key at all (the documented shape of issue 12 stays).
-        let plain = render_json("1.6.30", &k8s(&sel("1.6.30")));
+        let plain = serde_json::to_string(&listing("1.6.30", &k8s(&sel("1.6.30")))).unwrap();
         assert!(!plain.contains("\"server\""), "{plain}");
     }
 

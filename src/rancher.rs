@@ -51,6 +51,19 @@ pub struct ServerStart {
     pub registry_default: String,
 }
 
+/// Settings as JSON objects, `[{"name": "registry.default", "value": "reg.local"}]`.
+pub fn serialize_settings<S: serde::Serializer>(
+    settings: &[(String, String)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(serde::Serialize)]
+    struct Setting<'a> {
+        name: &'a str,
+        value: &'a str,
+    }
+    s.collect_seq(settings.iter().map(|(name, value)| Setting { name, value }))
+}
+
 /// `registry` and the `--prefix` path under it, as Rancher's settings take them:
 /// `reg.local:5000` or `reg.local:5000/project`.
 fn registry_path(registry: &str, prefix: &str) -> String {

@@ -104,13 +104,13 @@ impl Budget {
 
     /// Runs `attempt` until `again` calls its outcome final, the budget is spent or a signal
     /// arrives, waiting `policy`'s backoff in between (cut short by a signal). `retried` is told
-    /// of every retry (for the statistics).
+    /// of every retry (for the statistics) and says what failed, for the log (`-v`).
     pub fn run<T>(
         &mut self,
         policy: &Retry,
         mut attempt: impl FnMut() -> T,
         mut again: impl FnMut(&T) -> Again,
-        mut retried: impl FnMut(),
+        mut retried: impl FnMut(&T) -> String,
     ) -> T {
         loop {
             let outcome = attempt();
@@ -120,10 +120,25 @@ impl Budget {
                 Again::After(s) => Some(s),
             };
             if !self.take() {
+                if self.used > 0 {
+                    log::info!("giving up after {} attempts", self.used + 1);
+                }
                 return outcome;
             }
-            retried();
-            crate::interrupt::sleep(policy.delay(self.used, after));
+            let what = retried(&outcome);
+            let delay = policy.delay(self.used, after);
+            log::info!(
+                "retry {} of {} in {} ms{}: {what}",
+                self.used,
+                self.attempts - 1,
+                delay.as_millis(),
+                if after.is_some() {
+                    " (Retry-After)"
+                } else {
+                    ""
+                }
+            );
+            crate::interrupt::sleep(delay);
         }
     }
 }
@@ -169,7 +184,10 @@ mod tests {
                 calls
             },
             |n| if *n < 3 { Again::Yes } else { Again::No },
-            || retries += 1,
+            |n| {
+                retries += 1;
+                format!("attempt {n}")
+            },
         );
         assert_eq!((r, retries), (3, 2));
         let mut calls = 0;
@@ -180,7 +198,7 @@ mod tests {
                 calls
             },
             |_| Again::After(0),
-            || {},
+            |_| String::new(),
         );
         assert_eq!(r, 4, "four attempts in all");
     }

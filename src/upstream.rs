@@ -164,12 +164,25 @@ struct DataRelocation {
 #[serde(deny_unknown_fields)]
 struct DataPins {
     source: String,
+    aliases: DataAliases,
     images: BTreeMap<String, String>,
+}
+
+/// Names under which the pinned images are served with the same digests.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataAliases {
+    of: String,
+    names: Vec<String>,
+    #[allow(dead_code)] // for readers of the data file
+    source: String,
 }
 
 struct Known {
     /// (rule, where it comes from)
     relocations: Vec<(Relocation, String)>,
+    /// Rewrites of another name of a pinned image to the name the pin table uses.
+    aliases: Vec<Relocation>,
     pins: Pins,
 }
 
@@ -195,6 +208,17 @@ fn load(text: &str) -> Result<Known, String> {
             relocations.push((rule, r.source.clone()));
         }
     }
+    let aliases = data
+        .pins
+        .aliases
+        .names
+        .iter()
+        .map(|a| {
+            format!("{a}={}", data.pins.aliases.of)
+                .parse()
+                .map_err(|e: UpstreamError| e.to_string())
+        })
+        .collect::<Result<Vec<Relocation>, _>>()?;
     let mut map = BTreeMap::new();
     for (r, d) in &data.pins.images {
         let r = Reference::parse(r).map_err(|e| e.to_string())?;
@@ -208,8 +232,15 @@ fn load(text: &str) -> Result<Known, String> {
                 record: data.pins.source,
             },
             map,
+            aliases: aliases.clone(),
         },
+        aliases,
     })
+}
+
+/// The built-in alias rules (none if the embedded data were broken, which the tests catch).
+fn known_aliases() -> Vec<Relocation> {
+    known().map(|k| k.aliases.clone()).unwrap_or_default()
 }
 
 /// The places to fetch `image` from, in order: the operator's `user` rules applied to each
@@ -258,10 +289,18 @@ pub enum PinSource {
 }
 
 /// Upstream digests by reference: what each tag must resolve to.
+///
+/// A pin holds for every name the image is served under with the same digests: a pin of
+/// `gcr.io/google_containers/X:T` holds for `gcr.io/google-containers/X:T`, `k8s.gcr.io/X:T`
+/// and `registry.k8s.io/X:T` too (`pins.aliases` in `data/upstreams-today.json`), in the
+/// built-in table and in a `--pins` file alike, so an image list that names the image as it
+/// is served today is checked the same way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pins {
     pub source: PinSource,
     map: BTreeMap<Reference, Digest>,
+    /// Other name → the name `map` uses.
+    aliases: Vec<Relocation>,
 }
 
 impl Pins {
@@ -272,11 +311,13 @@ impl Pins {
                 record: String::new(),
             },
             map: BTreeMap::new(),
+            aliases: Vec::new(),
         })
     }
 
     /// Reads a pin table: one `REFERENCE DIGEST` pair a line; blank lines and `#` comments are
-    /// skipped. A reference listed twice is refused.
+    /// skipped. A reference listed twice is refused, and so is one pinned under two of its
+    /// names with different digests.
     pub fn read(path: &Path) -> Result<Pins, UpstreamError> {
         let raw = std::fs::read(path).map_err(|source| UpstreamError::ReadPins {
             path: path.to_path_buf(),
@@ -300,6 +341,14 @@ impl Pins {
             };
             let r = Reference::parse(r).map_err(|e| err(e.to_string()))?;
             let d = Digest::parse(d).map_err(|e| err(e.to_string()))?;
+            let aliases = known_aliases();
+            let same =
+                |a: &Reference, b: &Reference| canonical(&aliases, a) == canonical(&aliases, b);
+            if let Some((other, _)) = map.iter().find(|(o, od)| same(o, &r) && **od != d) {
+                return Err(err(format!(
+                    "{r} is the image {other} names (the same digests under another name), pinned to another digest"
+                )));
+            }
             if map.insert(r.clone(), d).is_some() {
                 return Err(err(format!("{r} is pinned twice")));
             }
@@ -313,12 +362,21 @@ impl Pins {
                 sha256: Digest::of(&raw),
             },
             map,
+            aliases: known_aliases(),
         })
     }
 
-    /// The digest `image` must resolve to, if the table pins it.
+    /// The digest `image` must resolve to, if the table pins it under this name or under
+    /// another name of the same image.
     pub fn get(&self, image: &Reference) -> Option<&Digest> {
-        self.map.get(image)
+        self.map.get(image).or_else(|| {
+            self.map
+                .iter()
+                .find(|(pinned, _)| {
+                    canonical(&self.aliases, pinned) == canonical(&self.aliases, image)
+                })
+                .map(|(_, d)| d)
+        })
     }
 
     /// How many references the table pins.
@@ -330,6 +388,14 @@ impl Pins {
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
+}
+
+/// `image` under the name the pin tables use for it (`k8s.gcr.io/X` → `gcr.io/google_containers/X`).
+fn canonical(aliases: &[Relocation], image: &Reference) -> Reference {
+    aliases
+        .iter()
+        .find_map(|a| a.apply(image))
+        .unwrap_or_else(|| image.clone())
 }
 
 #[cfg(test)]
@@ -366,6 +432,71 @@ mod tests {
             "sha256:1a3fc069de481ae690188f6f1ba4664b5cc7760af37120f70c86505c79eea61d"
         );
         assert!(pins.get(&r("docker.io/library/busybox:latest")).is_none());
+    }
+
+    #[test]
+    fn a_pin_holds_for_every_name_of_the_image() {
+        let pause = "sha256:163ac025575b775d1c0f9bf0bdd0f086883171eb475b5068e7defa4ca9e76516";
+        let pins = Pins::builtin();
+        for name in [
+            "gcr.io/google_containers/pause-amd64:3.0",
+            "gcr.io/google-containers/pause-amd64:3.0",
+            "k8s.gcr.io/pause-amd64:3.0",
+            "registry.k8s.io/pause-amd64:3.0",
+        ] {
+            assert_eq!(
+                pins.get(&r(name)).map(ToString::to_string).as_deref(),
+                Some(pause),
+                "{name}"
+            );
+        }
+        // Other tags, other repositories and look-alike hosts are not pinned.
+        for name in [
+            "registry.k8s.io/pause-amd64:3.1",
+            "registry.k8s.io/pause:3.0",
+            "registry.k8s.io.example.com/pause-amd64:3.0",
+            "docker.io/library/pause-amd64:3.0",
+            "gcr.io/other/pause-amd64:3.0",
+        ] {
+            assert_eq!(pins.get(&r(name)), None, "{name}");
+        }
+
+        // A --pins file: the same, and a file that pins one image under two of its names
+        // with different digests is refused.
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pins.txt");
+        let d = Digest::of(b"mine");
+        std::fs::write(&f, format!("registry.k8s.io/pause-amd64:3.0 {d}\n")).unwrap();
+        let p = Pins::read(&f).unwrap();
+        assert_eq!(
+            p.get(&r("gcr.io/google_containers/pause-amd64:3.0")),
+            Some(&d)
+        );
+        assert_eq!(p.get(&r("k8s.gcr.io/pause-amd64:3.0")), Some(&d));
+        std::fs::write(
+            &f,
+            format!(
+                "gcr.io/google_containers/pause-amd64:3.0 {d}\nk8s.gcr.io/pause-amd64:3.0 {d}\n"
+            ),
+        )
+        .unwrap();
+        assert!(
+            Pins::read(&f).is_ok(),
+            "the same digest twice is consistent"
+        );
+        let other = Digest::of(b"other");
+        std::fs::write(
+            &f,
+            format!("gcr.io/google_containers/pause-amd64:3.0 {d}\nk8s.gcr.io/pause-amd64:3.0 {other}\n"),
+        )
+        .unwrap();
+        let e = Pins::read(&f).unwrap_err().to_string();
+        assert!(
+            e.contains("pins.txt:2")
+                && e.contains("k8s.gcr.io/pause-amd64:3.0")
+                && e.contains("another digest"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -16,10 +16,11 @@ use crate::bundle::reader::BundleError;
 use crate::bundle::BundleSource;
 use crate::digest::{Digest, Hasher};
 use crate::problem::Problem;
-use crate::progress::Reporter;
+use crate::progress::{Phase, Reporter};
 
 /// What `verify` found.
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     pub images: usize,
     pub blobs: usize,
@@ -57,7 +58,7 @@ pub fn verify(
     let wanted: BTreeMap<Digest, u64> = used.iter().map(|(d, u)| (d.clone(), u.size)).collect();
     // Sizes from descriptors; a progress total, never wrapped.
     let bytes = crate::space::total(wanted.values().copied()).unwrap_or(u64::MAX);
-    reporter.phase("verify", bytes);
+    reporter.phase(Phase::Verify, bytes);
     let bad: Mutex<BTreeMap<Digest, String>> = Mutex::new(BTreeMap::new());
     let hashed = Mutex::new(0usize);
     let entries = src.blobs(&wanted, jobs, &|d, b| {
@@ -71,7 +72,7 @@ pub fn verify(
             bad.lock().unwrap().insert(d.clone(), what);
         }
     })?;
-    reporter.finish_phase();
+    reporter.finish_phase(Phase::Verify);
     if checked.entries.is_none() {
         contract::complete(&mut checked, entries.clone());
     }
@@ -114,6 +115,6 @@ fn hash(b: Bytes<'_>, reporter: &dyn Reporter) -> std::io::Result<Digest> {
             return Ok(h.finish());
         }
         h.update(&buf[..n]);
-        reporter.advance(n as u64);
+        reporter.advance(Phase::Verify, n as u64);
     }
 }

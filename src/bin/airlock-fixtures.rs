@@ -7,6 +7,11 @@
 //! airlock-fixtures layout --set rancher-1.6.14 DIR
 //! airlock-fixtures list --set rancher-1.6.14 --extra-names docker.io/rancher/k8s:v1.8.10-rancher1-1
 //! airlock-fixtures pins --set rancher-1.6.14 > pins.txt     # for `airlock pack --pins`
+//! # today's internet (scripts/demo.sh): pause schema 1 at registry.k8s.io, busybox an OCI
+//! # index with attestations, tiller at ghcr.io
+//! airlock-fixtures seed --set rancher-1.6.14-today --registry docker.io=http://127.0.0.1:5001 \
+//!     --registry registry.k8s.io=http://127.0.0.1:5002 --registry ghcr.io=http://127.0.0.1:5003
+//! airlock-fixtures pins --set rancher-1.6.14-today --builtin-only > pins.txt
 //! ```
 
 use std::collections::BTreeMap;
@@ -57,6 +62,10 @@ enum Command {
     Pins {
         #[command(flatten)]
         select: Select,
+        /// Only the references airlock's built-in table pins (the gcr.io/google_containers
+        /// images), as upstream: the others are not pinned there either.
+        #[arg(long)]
+        builtin_only: bool,
     },
 }
 
@@ -96,21 +105,13 @@ impl Select {
         if !(self.scale.is_finite() && self.scale > 0.0) {
             bail!("--scale must be a positive number, not {}", self.scale);
         }
-        let mut out = match self.set {
+        let set = match self.set {
             Set::Rancher1614 => fixtures::rancher_1_6_14(self.seed, self.scale),
             Set::Rancher1614Today => fixtures::rancher_1_6_14_today(self.seed, self.scale),
             Set::None => Vec::new(),
         };
-        // A name the set already has is the set's image: seeding it twice (in parallel) would
-        // leave either one under the tag.
-        let extra: Vec<&str> = self
-            .extra_names
-            .iter()
-            .map(String::as_str)
-            .filter(|n| !out.iter().any(|f| f.name == *n))
-            .collect();
-        out.extend(fixtures::generic(&extra, self.seed, self.scale));
-        Ok(out)
+        let extra: Vec<&str> = self.extra_names.iter().map(String::as_str).collect();
+        Ok(fixtures::with_extra(set, &extra, self.seed, self.scale))
     }
 }
 
@@ -170,13 +171,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             select.fixtures()?.iter().for_each(print_line);
             Ok(())
         }
-        Command::Pins { select } => {
-            println!(
-                "# airlock-fixtures pins: the digests of generated test images, not upstream's"
-            );
-            for f in select.fixtures()? {
-                println!("{} {}", f.name, f.artifact.digest());
-            }
+        Command::Pins {
+            select,
+            builtin_only,
+        } => {
+            print!("{}", fixtures::pin_table(&select.fixtures()?, builtin_only));
             Ok(())
         }
     }

@@ -116,22 +116,27 @@ pub struct ConversionNote {
     pub media_type: String,
 }
 
+/// The images of `images` converted at pack time, in order.
+pub fn conversions(images: &[ImageRecord]) -> Vec<ConversionNote> {
+    images
+        .iter()
+        .filter_map(|i| {
+            let u = i.upstream.as_ref().filter(|u| u.conversion.is_some())?;
+            Some(ConversionNote {
+                source: i.source.clone(),
+                upstream_digest: u.digest.clone(),
+                upstream_media_type: u.media_type.clone(),
+                digest: i.digest.clone(),
+                media_type: i.media_type.clone(),
+            })
+        })
+        .collect()
+}
+
 impl BundleManifest {
     /// The images converted at pack time, in bundle order.
     pub fn conversions(&self) -> Vec<ConversionNote> {
-        self.images
-            .iter()
-            .filter_map(|i| {
-                let u = i.upstream.as_ref().filter(|u| u.conversion.is_some())?;
-                Some(ConversionNote {
-                    source: i.source.clone(),
-                    upstream_digest: u.digest.clone(),
-                    upstream_media_type: u.media_type.clone(),
-                    digest: i.digest.clone(),
-                    media_type: i.media_type.clone(),
-                })
-            })
-            .collect()
+        conversions(&self.images)
     }
 
     /// The configs and layers a delta bundle leaves to its base (empty for a full bundle).

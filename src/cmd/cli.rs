@@ -3,16 +3,34 @@
 
 use std::path::PathBuf;
 
+use airlock::catalog::Group;
+use airlock::manifest::Platform;
 use airlock::registry::Endpoint;
+use airlock::upstream::Relocation;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Move the container images of a Rancher 1.6 Kubernetes environment into an air-gapped
 /// private registry: `pack` on a connected host, carry one file, `unpack` on the other side.
 #[derive(Debug, Parser)]
-#[command(name = "airlock", version, about, long_about = None)]
+#[command(
+    name = "airlock",
+    version,
+    about,
+    long_about = None,
+    after_help = "Exit codes: 0 done, 1 failed, 2 usage error, 3 partial success, 70 internal error, 130/143 interrupted (--help says more).",
+    after_long_help = super::exit::HELP
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log what airlock does on standard error (-v decisions, -vv every request too).
+    ///
+    /// -v logs each decision: skipped (the registry has it), mounted, taken from the cache,
+    /// uploaded, retried and why. -vv adds each registry request: method, redacted URL,
+    /// status, bytes, time. AIRLOCK_LOG takes env_logger's filter syntax instead (e.g.
+    /// AIRLOCK_LOG=debug, AIRLOCK_LOG=airlock::registry::transport=debug).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 // Parsed once per run: the size of the largest variant does not matter.
@@ -32,6 +50,10 @@ pub enum Command {
     /// Print what a registry holds (repositories, tags, manifest and blob digests) as JSON,
     /// for `pack --base-registry-inventory` on the connected side.
     Inventory(InventoryArgs),
+    /// Print the shell completion script for bash, zsh, fish or powershell.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write every page into a directory.
+    Man(ManArgs),
     /// Check a user name and password against a registry and save them in Docker's
     /// config.json (or its credential helper), as `docker login` does.
     Login(LoginArgs),
@@ -40,6 +62,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = super::examples::LOGIN)]
 pub struct LoginArgs {
     /// The registry: HOST[:PORT], http(s)://HOST[:PORT], or docker.io for Docker Hub.
     #[arg(value_name = "REGISTRY", value_parser = RegistryTarget::parse_login)]
@@ -56,6 +79,7 @@ pub struct LoginArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = super::examples::LOGOUT)]
 pub struct LogoutArgs {
     /// The registry: HOST[:PORT], http(s)://HOST[:PORT], or docker.io for Docker Hub.
     #[arg(value_name = "REGISTRY", value_parser = RegistryTarget::parse_login)]
@@ -63,31 +87,53 @@ pub struct LogoutArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = super::examples::COMPLETIONS)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = super::examples::MAN)]
+pub struct ManArgs {
+    /// The page of this command (airlock-COMMAND(1)) instead of airlock(1).
+    #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+    pub command: Option<String>,
+    /// Write airlock.1 and airlock-COMMAND.1 for every command into DIR (e.g.
+    /// /usr/local/share/man/man1) instead of printing one page.
+    #[arg(long = "dir", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = super::examples::INVENTORY)]
 pub struct InventoryArgs {
     /// The registry: host[:port], or http(s)://host[:port].
     #[arg(long, value_name = "REGISTRY", value_parser = RegistryTarget::parse)]
     pub registry: RegistryTarget,
     /// Parallel requests.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, env = "AIRLOCK_JOBS", default_value_t = 6)]
     pub jobs: usize,
     #[command(flatten)]
     pub registry_args: RegistryArgs,
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = super::examples::VERIFY)]
 pub struct VerifyArgs {
     /// The bundle file, its first part (bundle.tar.zst.000), the base name of its parts, or `-`
     /// for standard input (read in one sequential pass).
     pub bundle: PathBuf,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-    /// No progress output.
-    #[arg(short, long)]
-    pub quiet: bool,
+    /// Format of what is printed on standard output (--output works too).
+    #[arg(long = "format", alias = "output", value_name = "FORMAT", value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = super::examples::UNPACK)]
 pub struct UnpackArgs {
     /// The bundle file, its first part (bundle.tar.zst.000), the base name of its parts, or `-`
     /// for standard input (read in one sequential pass).
@@ -99,22 +145,22 @@ pub struct UnpackArgs {
     #[arg(long, value_name = "PATH", default_value = "")]
     pub prefix: String,
     /// Parallel uploads.
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, env = "AIRLOCK_JOBS", default_value_t = 6)]
     pub jobs: usize,
     /// Print where each image would go, push nothing.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
-    /// Output format of the closing report.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
-    /// No progress output.
-    #[arg(short, long)]
-    pub quiet: bool,
+    /// Format of the closing report on standard output (--output works too).
+    #[arg(long = "format", alias = "output", value_name = "FORMAT", value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
     #[command(flatten)]
     pub registry_args: RegistryArgs,
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = super::examples::PACK)]
 pub struct PackArgs {
     #[command(flatten)]
     pub select: SelectArgs,
@@ -131,17 +177,18 @@ pub struct PackArgs {
     #[arg(
         long = "platform",
         value_name = "PLATFORM",
-        conflicts_with = "all_platforms"
+        conflicts_with = "all_platforms",
+        value_parser = parse_from_str::<Platform>
     )]
-    pub platform: Vec<String>,
+    pub platform: Vec<Platform>,
     /// Keep every platform of multi-platform images, and their index, byte for byte.
     #[arg(long = "all-platforms")]
     pub all_platforms: bool,
     /// Parallel downloads.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, env = "AIRLOCK_JOBS", default_value_t = 8)]
     pub jobs: usize,
     /// Blob cache directory (default: ~/.cache/airlock).
-    #[arg(long = "cache", value_name = "DIR")]
+    #[arg(long = "cache", value_name = "DIR", env = "AIRLOCK_CACHE_DIR")]
     pub cache: Option<PathBuf>,
     /// Keep no cache: blobs are downloaded beside the output, at most 256 MiB ahead of the
     /// writer, and each is removed once it is in the bundle, so the bundle is about all that
@@ -153,6 +200,13 @@ pub struct PackArgs {
     /// stays non-zero; the failures are recorded in bundle.json).
     #[arg(long = "keep-going")]
     pub keep_going: bool,
+    /// What to print on standard output when done: nothing (text, the summary goes to
+    /// standard error), or a JSON report of the bundle (docs/json.md).
+    #[arg(long = "format", value_name = "FORMAT", value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Replace an existing output file that airlock did not write (without it, pack refuses).
+    #[arg(long = "force")]
+    pub force: bool,
     /// zstd level (gzip layers do not compress further; higher levels only cost time).
     #[arg(long = "level", default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=19))]
     pub level: i32,
@@ -180,9 +234,8 @@ pub struct PackArgs {
     pub keep_digests: bool,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
-    /// No progress output.
-    #[arg(short, long)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -195,8 +248,8 @@ pub struct UpstreamArgs {
     /// proxy cache, say): a prefix of registry/repository rewritten at a path boundary, e.g.
     /// docker.io=harbor.local/dockerhub-proxy. It applies to every place an image is known
     /// at (registry.k8s.io=... covers the gcr.io images). Repeatable.
-    #[arg(long = "relocate", value_name = "FROM=TO")]
-    pub relocate: Vec<String>,
+    #[arg(long = "relocate", value_name = "FROM=TO", value_parser = parse_from_str::<Relocation>)]
+    pub relocate: Vec<Relocation>,
     /// Check upstream digests against the pins in FILE (one `REFERENCE DIGEST` a line)
     /// instead of airlock's built-in table (the Kubernetes legacy backfill list of the
     /// gcr.io/google_containers images). bundle.json records the table used.
@@ -215,6 +268,44 @@ fn parse_authority(s: &str) -> Result<String, String> {
 
 fn parse_split(s: &str) -> Result<u64, String> {
     airlock::parts::parse_size(s).map_err(|e| e.to_string())
+}
+
+/// A value clap hands to a type's own parser, so that a wrong one is a usage error (exit 2)
+/// that names the flag, like every other.
+fn parse_from_str<T>(s: &str) -> Result<T, String>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e: T::Err| e.to_string())
+}
+
+/// `--mirror REGISTRY=URL`: requests for a registry sent to another endpoint.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    /// The registry whose requests go to the mirror (`docker.io` for Docker Hub's aliases).
+    pub from: String,
+    pub endpoint: Endpoint,
+}
+
+impl Mirror {
+    pub fn parse(s: &str) -> Result<Mirror, String> {
+        let (from, url) = s.split_once('=').ok_or_else(|| {
+            "expected REGISTRY=URL, e.g. docker.io=http://127.0.0.1:5001".to_string()
+        })?;
+        let endpoint = Endpoint::parse(url).map_err(|e| e.to_string())?;
+        let from = match from {
+            "index.docker.io" | "registry-1.docker.io" => "docker.io",
+            f => f,
+        };
+        if from.is_empty() {
+            return Err("expected REGISTRY=URL: the registry before `=` is empty".into());
+        }
+        Ok(Mirror {
+            from: from.to_string(),
+            endpoint,
+        })
+    }
 }
 
 /// The registry `unpack` and `inventory` talk to (`--registry`): `host[:port]`, or a URL that
@@ -259,12 +350,13 @@ impl RegistryTarget {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = super::examples::INSPECT)]
 pub struct InspectArgs {
     /// The bundle file, its first part (bundle.tar.zst.000) or the base name of its parts.
     pub bundle: PathBuf,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Format of what is printed on standard output (--output works too).
+    #[arg(long = "format", alias = "output", value_name = "FORMAT", value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 /// Which images of a release: the same flags for `list` and `pack`.
@@ -277,8 +369,8 @@ pub struct SelectArgs {
     #[arg(long = "k8s-template", value_name = "TAG")]
     pub k8s_template: Option<String>,
     /// Only these groups: pause, infra, addons (or k8saddons), stacks, server. Repeatable.
-    #[arg(long = "only", value_name = "GROUP")]
-    pub only: Vec<String>,
+    #[arg(long = "only", value_name = "GROUP", value_parser = parse_from_str::<Group>)]
+    pub only: Vec<Group>,
     /// Add the server group: rancher/server, the agent it requires and its load-balancer
     /// image (to install or upgrade Rancher itself behind the air gap).
     #[arg(long = "with-server")]
@@ -289,23 +381,61 @@ pub struct SelectArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_long_help = super::examples::LIST)]
 pub struct ListArgs {
     #[command(flatten)]
     pub select: SelectArgs,
     /// Print the known releases and their Kubernetes templates.
     #[arg(long = "versions", conflicts_with_all = ["version", "k8s_template", "only", "with_server"])]
     pub versions: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Format of what is printed on standard output (--output works too).
+    #[arg(long = "format", alias = "output", value_name = "FORMAT", value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
 }
 
+/// What a command prints on standard output: `--format` (`--output` too, except for pack,
+/// whose `-o/--output` is the bundle it writes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// For people.
     Text,
+    /// One JSON object (docs/json.md).
     Json,
+}
+
+/// How progress is shown: the same flags for `pack`, `verify` and `unpack`.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct ProgressArgs {
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// When to draw progress bars on standard error.
+    #[arg(long = "progress", value_name = "WHEN", value_enum, env = "AIRLOCK_PROGRESS", default_value_t = ProgressMode::Auto)]
+    pub mode: ProgressMode,
+}
+
+/// `--progress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    /// Bars on a terminal, a plain line every few seconds elsewhere.
+    Auto,
+    /// Bars, even where standard error is not a terminal.
+    Always,
+    /// No progress (as --quiet).
+    Never,
+}
+
+/// `list --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    /// Images per k8s template, with where each is fetched from (`pack --images` reads it).
+    Text,
+    /// One JSON object (docs/json.md).
+    Json,
+    /// One unique reference a line, for other tools and `pack --images`.
+    Refs,
 }
 
 /// Longest connect, read or request timeout accepted (a week): a deadline is now plus the
@@ -320,8 +450,8 @@ pub struct RegistryArgs {
     /// Send requests for REGISTRY to URL instead, same repository paths
     /// (e.g. docker.io=http://127.0.0.1:5001). Repeatable. A mirror gets only its own
     /// credentials (its host:port in config.json, or --login), never REGISTRY's.
-    #[arg(long = "mirror", value_name = "REGISTRY=URL")]
-    pub mirror: Vec<String>,
+    #[arg(long = "mirror", value_name = "REGISTRY=URL", value_parser = Mirror::parse)]
+    pub mirror: Vec<Mirror>,
     /// User name (the password is read from standard input) for ONE registry: the --registry
     /// of unpack and inventory; for pack, the registry named by --login. Other registries get
     /// their credentials from ~/.docker/config.json (auths, credHelpers, credsStore) or none.
@@ -351,7 +481,7 @@ pub struct ConnectArgs {
     pub insecure_registry: Vec<String>,
     /// Trust the CA certificates in this PEM file, on top of the system's (a private
     /// registry's CA, or its self-signed certificate itself).
-    #[arg(long = "ca-file", value_name = "PEM")]
+    #[arg(long = "ca-file", value_name = "PEM", env = "AIRLOCK_CA_FILE")]
     pub ca_file: Option<PathBuf>,
     /// Docker's per-registry certificate directory, read as Docker reads it: the *.crt files
     /// in DIR/HOST:PORT/ (or DIR/HOST/ for port 443) are trusted for that registry.
@@ -380,7 +510,7 @@ pub struct ConnectArgs {
           value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub connect_timeout: u64,
     /// Seconds a connection may stay silent during one read or write.
-    #[arg(long = "read-timeout", value_name = "SECS", env = "AIRLOCK_IO_TIMEOUT_SECS", default_value_t = 60,
+    #[arg(long = "read-timeout", alias = "io-timeout", value_name = "SECS", env = "AIRLOCK_IO_TIMEOUT_SECS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS))]
     pub read_timeout: u64,
     /// Seconds for a whole small request (manifest, token, HEAD, /v2/, error answer), and

@@ -6,20 +6,24 @@ use std::fmt::Write as _;
 
 use airlock::bundle::format::BundleManifest;
 use airlock::escape::Escaped;
-use airlock::progress::human_bytes;
+use airlock::units::{bytes as human_bytes, count};
 use anyhow::Result;
 
 use super::cli::{InspectArgs, OutputFormat};
-use super::out;
+use super::{exit, json, out};
 
 pub fn run(args: InspectArgs) -> Result<i32> {
     let (reader, _) = airlock::parts::open_bundle(&args.bundle)?;
     let bundle = reader.bundle_manifest()?;
-    match args.output {
-        OutputFormat::Json => out(&serde_json::to_string_pretty(&bundle)?),
+    match args.format {
+        OutputFormat::Json => json::print(
+            "inspect",
+            true,
+            serde_json::json!({ "bundle": args.bundle, "bundleJson": bundle }),
+        )?,
         OutputFormat::Text => out(render(&bundle).trim_end()),
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 /// The text `airlock inspect` prints.
@@ -51,10 +55,10 @@ fn render(b: &BundleManifest) -> String {
     );
     let _ = writeln!(
         s,
-        "{what}; platforms: {}; {} images, {} blobs, {}",
+        "{what}; platforms: {}; {}, {}, {}",
         Escaped(&b.platforms.join(", ")),
-        b.images.len(),
-        b.blobs.count,
+        count(b.images.len(), "image"),
+        count(b.blobs.count, "blob"),
         human_bytes(b.blobs.bytes)
     );
     for i in &b.images {

@@ -3,31 +3,44 @@
 use airlock::catalog;
 use anyhow::Result;
 
-use super::cli::{ListArgs, OutputFormat};
-use super::{out, print_error, selection, upstream_options};
+use super::cli::{ListArgs, ListFormat};
+use super::{exit, json, out, selection, upstream_options};
 
 pub fn run(args: ListArgs) -> Result<i32> {
     if args.versions {
-        print_text(&airlock::list::render_versions());
-        return Ok(0);
+        match args.format {
+            ListFormat::Text => print_text(&airlock::list::render_versions()),
+            ListFormat::Json => json::print(
+                "list",
+                true,
+                Releases {
+                    releases: airlock::list::versions(),
+                },
+            )?,
+            ListFormat::Refs => catalog::releases().iter().for_each(|v| out(v)),
+        }
+        return Ok(exit::OK);
     }
     let sel = selection(&args.select)?;
     let (relocations, pins) = upstream_options(&args.upstream)?;
-    let mut selected = match catalog::Selected::resolve(&sel) {
-        // Rancher 2 is another product, not a mistyped 1.6 release: a usage error.
-        Err(e @ catalog::CatalogError::OutOfScope { .. }) => {
-            print_error(&e.into());
-            return Ok(2);
-        }
-        r => r?,
-    };
+    let mut selected = catalog::Selected::resolve(&sel)?;
     selected.with_upstream(&relocations, &pins);
-    let text = match args.output {
-        OutputFormat::Text => airlock::list::render_text(&sel.version, &selected),
-        OutputFormat::Json => airlock::list::render_json(&sel.version, &selected),
-    };
-    print_text(&text);
-    Ok(0)
+    match args.format {
+        ListFormat::Text => print_text(&airlock::list::render_text(&sel.version, &selected)),
+        ListFormat::Json => json::print(
+            "list",
+            true,
+            airlock::list::listing(&sel.version, &selected),
+        )?,
+        ListFormat::Refs => print_text(&airlock::list::render_refs(&selected)),
+    }
+    Ok(exit::OK)
+}
+
+/// `list --versions --format json`.
+#[derive(serde::Serialize)]
+struct Releases {
+    releases: Vec<airlock::list::KnownRelease>,
 }
 
 /// Prints rendered lines (each ending with a newline) as they are.

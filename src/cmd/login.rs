@@ -5,7 +5,7 @@ use airlock::registry::config_file::{self, Removed, Saved};
 use airlock::registry::{self, Client, Credentials, LoginCheck};
 use anyhow::{bail, Context as _, Result};
 
-use super::cli::{LoginArgs, LogoutArgs};
+use super::cli::{LoginArgs, LogoutArgs, ProgressMode};
 use super::progress::Stderr;
 use super::{connect_options, err, out, prompt};
 
@@ -38,7 +38,9 @@ pub fn run(args: LoginArgs) -> Result<i32> {
     opts.credentials.insert(&host, creds.clone());
     let client = Client::new(opts)?;
     let check = client
-        .observe(&Stderr::new(false), || client.check_login(&host))
+        .observe(&Stderr::new(false, ProgressMode::Auto), || {
+            client.check_login(&host)
+        })
         .with_context(|| format!("logging in to {host}: nothing was saved"))?;
     if check == LoginCheck::NotAsked {
         err(&format!(

@@ -7,10 +7,15 @@
 //! cannot forge a line of airlock's own.
 
 mod cli;
+mod examples;
+pub mod exit;
 mod inspect;
 mod inventory;
+mod json;
 mod list;
+mod logging;
 mod login;
+mod manual;
 mod pack;
 mod progress;
 mod prompt;
@@ -21,16 +26,22 @@ use std::time::Duration;
 
 use airlock::catalog::{Group, Selection};
 use airlock::escape;
-use airlock::registry::{self, Client, Credentials, Endpoint};
+use airlock::registry::{self, Client, Credentials};
 use airlock::upstream::{Pins, Relocation};
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 
 pub use cli::Cli;
 use cli::{Command, ConnectArgs, RegistryArgs, RegistryTarget, SelectArgs, UpstreamArgs};
 
 /// Runs one command; the returned code is the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
-    match cli.command {
+    // A deliberate panic, so that a test can check what a bug in airlock exits with.
+    if std::env::var_os("AIRLOCK_TEST_PANIC").is_some() {
+        panic!("AIRLOCK_TEST_PANIC is set");
+    }
+    logging::init(cli.verbose);
+    let json_input = json_input(&cli.command);
+    let result = match cli.command {
         Command::List(args) => list::run(args),
         Command::Pack(args) => pack::run(args),
         Command::Inspect(args) => inspect::run(args),
@@ -39,12 +50,64 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Inventory(args) => inventory::run(args),
         Command::Login(args) => login::run(args),
         Command::Logout(args) => login::logout(args),
+        Command::Completions(args) => manual::completions(args),
+        Command::Man(args) => manual::man(args),
+    };
+    if let (Err(e), Some((command, input))) = (&result, json_input) {
+        json::print_failure(command, &input, e);
+    }
+    result
+}
+
+/// For a command asked for JSON: its name and its input, for the document a failure prints.
+fn json_input(c: &Command) -> Option<(&'static str, Vec<(&'static str, String)>)> {
+    use cli::{ListFormat, OutputFormat::Json};
+    let path = |p: &std::path::Path| p.display().to_string();
+    match c {
+        Command::List(a) if a.format == ListFormat::Json => Some((
+            "list",
+            a.select
+                .version
+                .iter()
+                .map(|v| ("release", v.clone()))
+                .collect(),
+        )),
+        Command::Pack(a) if a.format == Json => Some(("pack", vec![("bundle", path(&a.output))])),
+        Command::Inspect(a) if a.format == Json => {
+            Some(("inspect", vec![("bundle", path(&a.bundle))]))
+        }
+        Command::Verify(a) if a.format == Json => {
+            Some(("verify", vec![("bundle", path(&a.bundle))]))
+        }
+        Command::Unpack(a) if a.format == Json => Some((
+            "unpack",
+            vec![
+                ("bundle", path(&a.bundle)),
+                ("registry", a.registry.host.clone()),
+            ],
+        )),
+        _ => None,
     }
 }
 
 /// Prints a line of a command's result on standard output.
 pub fn out(line: &str) {
-    println!("{}", escape::terminal(line));
+    write_stdout(format!("{}\n", escape::terminal(line)).as_bytes());
+}
+
+/// Writes `bytes` to standard output as they are. A reader that went away (`airlock list |
+/// head`) ends the run quietly with exit code 0, as ripgrep does: what it read was what it
+/// wanted. Any other write error ends it with exit code 1 and says so.
+pub fn write_stdout(bytes: &[u8]) {
+    use std::io::Write as _;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(bytes).and_then(|_| o.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(exit::OK);
+        }
+        err(&format!("error: writing to standard output: {e}"));
+        std::process::exit(exit::FAILED);
+    }
 }
 
 /// Prints a line for the operator on standard error.
@@ -64,11 +127,7 @@ fn client_for(args: &RegistryArgs, target: &RegistryTarget) -> Result<Client> {
 
 /// The `--relocate` rules and the pin table the flags ask for.
 pub(crate) fn upstream_options(args: &UpstreamArgs) -> Result<(Vec<Relocation>, Pins)> {
-    let relocations = args
-        .relocate
-        .iter()
-        .map(|r| r.parse())
-        .collect::<Result<Vec<Relocation>, _>>()?;
+    let relocations = args.relocate.clone();
     let pins = match &args.pins {
         Some(f) => Pins::read(f)?,
         None => Pins::builtin(),
@@ -79,11 +138,10 @@ pub(crate) fn upstream_options(args: &UpstreamArgs) -> Result<(Vec<Relocation>, 
 /// The catalog selection the flags ask for.
 pub(crate) fn selection(args: &SelectArgs) -> Result<Selection> {
     let Some(version) = &args.version else {
-        bail!("give a Rancher release with --version (for example --version 1.6.14); `airlock list --versions` lists them");
+        return Err(exit::usage("give a Rancher release with --version (for example --version 1.6.14); `airlock list --versions` lists them"));
     };
     let mut groups = Vec::new();
-    for g in &args.only {
-        let group: Group = g.parse()?;
+    for &group in &args.only {
         if !groups.contains(&group) {
             groups.push(group);
         }
@@ -133,29 +191,23 @@ pub(crate) fn registry_options(
 ) -> Result<registry::Options> {
     let mut opts = connect_options(&args.connect);
     for m in &args.mirror {
-        let (from, url) = m
-            .split_once('=')
-            .with_context(|| format!("invalid --mirror {m:?}: expected REGISTRY=URL, e.g. docker.io=http://127.0.0.1:5001"))?;
-        let endpoint = Endpoint::parse(url).with_context(|| format!("invalid --mirror {m:?}"))?;
-        let from = match from {
-            "index.docker.io" | "registry-1.docker.io" => "docker.io",
-            f => f,
-        };
-        opts.endpoints.push((from.to_string(), endpoint));
+        opts.endpoints.push((m.from.clone(), m.endpoint.clone()));
     }
     opts.credentials
         .load_docker_config()
         .context("reading Docker credentials")?;
     if let Some(user) = &args.username {
         let host = match (target, &args.login) {
-            (Some(t), Some(l)) if registry::host_key(l) != registry::host_key(t) => bail!(
-                "--login {l}: --username is for the --registry target {t} here; drop --login"
-            ),
+            (Some(t), Some(l)) if registry::host_key(l) != registry::host_key(t) => {
+                return Err(exit::usage(format!(
+                    "--login {l}: --username is for the --registry target {t} here; drop --login"
+                )))
+            }
             (Some(t), _) => t.to_string(),
             (None, Some(l)) => l.clone(),
-            (None, None) => bail!(
+            (None, None) => return Err(exit::usage(
                 "pack talks to several registries: name the one --username is for with --login REGISTRY (e.g. --login docker.io, or a --mirror's HOST:PORT); the others get credentials from ~/.docker/config.json only"
-            ),
+            )),
         };
         let password = prompt::password_stdin(user, &host)?;
         if let Some((_, m)) = opts.endpoints.iter().find(|(r, e)| {
@@ -173,14 +225,18 @@ pub(crate) fn registry_options(
     Ok(opts)
 }
 
-/// Prints an error the way uv does: the message, each cause, then a hint where one helps.
-pub fn print_error(e: &anyhow::Error) {
+/// Prints an error the way uv does: the message, each cause, then a hint where one helps; a
+/// usage error ends as clap's own do.
+pub fn print_error(e: &anyhow::Error, usage: bool) {
     err(&format!("error: {e}"));
     for cause in e.chain().skip(1) {
         err(&format!("  caused by: {cause}"));
     }
     if let Some(h) = hint(e) {
         err(&format!("  hint: {h}"));
+    }
+    if usage {
+        err("\nFor more information, try '--help'.");
     }
 }
 

@@ -8,17 +8,29 @@ use airlock::digest::Digest;
 use airlock::escape::Escaped;
 use airlock::manifest::Platform;
 use airlock::pack::{CacheMode, PackOptions, PackSummary, PlannedImage, Platforms};
-use airlock::progress::human_bytes;
 use airlock::reference::Reference;
 use airlock::registry::Client;
+use airlock::units::{bytes as human_bytes, count, count_as, is_are, was_were};
 use airlock::upstream::{self, Pins, Relocation};
-use anyhow::{Context as _, Result};
+use std::path::Path;
 
+use airlock::parts;
+use anyhow::{bail, Context as _, Result};
+
+use super::cli::OutputFormat;
 use super::cli::PackArgs;
 use super::progress::Stderr;
-use super::{err, registry_options, selection, upstream_options};
+use super::{err, exit, json, registry_options, selection, upstream_options};
 
 pub fn run(args: PackArgs) -> Result<i32> {
+    if args.output.as_os_str() == "json" || args.output.as_os_str() == "text" {
+        // `pack --output json` wrote a bundle named `json` (issue 15).
+        return Err(exit::usage(format!(
+            "-o/--output names the bundle to write; for a JSON report use --format {0} (to write a bundle named {0}, say -o ./{0})",
+            args.output.display()
+        )));
+    }
+    check_output(&args.output, args.split.is_some(), args.force)?;
     let (relocations, pins) = upstream_options(&args.upstream)?;
     let (planned, mut request) = match &args.images {
         Some(file) => from_list(file, &relocations, &pins)?,
@@ -29,7 +41,7 @@ pub fn run(args: PackArgs) -> Result<i32> {
     request.keep_digests = args.keep_digests;
     let opts = options(&args)?;
     let client = Client::new(registry_options(&args.registry, None)?)?;
-    let reporter = Stderr::new(args.quiet);
+    let reporter = Stderr::new(args.progress.quiet, args.progress.mode);
     let summary = client
         .observe(&reporter, || {
             airlock::pack::pack(&client, &planned, request, &opts, &reporter)
@@ -39,7 +51,198 @@ pub fn run(args: PackArgs) -> Result<i32> {
         .stats()
         .retries
         .load(std::sync::atomic::Ordering::Relaxed);
-    Ok(report(&args, &summary, retries))
+    let code = report(&args, &summary, retries);
+    if args.format == OutputFormat::Json {
+        json::print(
+            "pack",
+            summary.failures.is_empty(),
+            Body::of(&args, &summary, retries),
+        )?;
+    }
+    Ok(code)
+}
+
+/// `pack --format json`: the bundle written.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    bundle: &'a Path,
+    /// Bytes of the bundle (all parts).
+    size: u64,
+    /// Of the whole bundle stream, as its `.sha256` file has it (one line per part when split).
+    sha256: String,
+    files: &'a [std::path::PathBuf],
+    images: &'a [airlock::bundle::format::ImageRecord],
+    conversions: Vec<airlock::bundle::format::ConversionNote>,
+    failures: &'a [airlock::bundle::format::Failure],
+    blobs: u64,
+    bytes_summed: u64,
+    bytes_dedup: u64,
+    bytes_downloaded: u64,
+    blobs_from_cache: u64,
+    omitted_blobs: u64,
+    omitted_bytes: u64,
+    retries: u64,
+    elapsed_seconds: f64,
+}
+
+impl<'a> Body<'a> {
+    fn of(args: &'a PackArgs, s: &'a PackSummary, retries: u64) -> Body<'a> {
+        Body {
+            bundle: &args.output,
+            size: s.bundle_size,
+            sha256: s.bundle_sha256.hex().to_string(),
+            files: &s.files,
+            images: &s.records,
+            conversions: airlock::bundle::format::conversions(&s.records),
+            failures: &s.failures,
+            blobs: s.blobs,
+            bytes_summed: s.bytes_summed,
+            bytes_dedup: s.bytes_dedup,
+            bytes_downloaded: s.bytes_downloaded,
+            blobs_from_cache: s.blobs_from_cache,
+            omitted_blobs: s.omitted_blobs,
+            omitted_bytes: s.omitted_bytes,
+            retries,
+            elapsed_seconds: s.elapsed.as_secs_f64(),
+        }
+    }
+}
+
+/// Refuses, before any download, an output pack could not write or should not replace: a
+/// missing directory (with the `mkdir -p` that creates it), or, without `--force`, an
+/// existing file airlock did not write (its bundle, parts, checksum or parts manifest).
+fn check_output(output: &Path, split: bool, force: bool) -> Result<()> {
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => bail!(
+            "{} is not a directory; -o must name a file in a directory",
+            dir.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "the output directory {} does not exist; create it first: mkdir -p {}",
+            dir.display(),
+            shell_quote(&dir.display().to_string())
+        ),
+        Err(e) => {
+            return Err(e).with_context(|| format!("reading the directory {}", dir.display()))
+        }
+    }
+    if output.is_dir() {
+        bail!(
+            "{} is a directory; -o names the bundle file to write, e.g. {}",
+            output.display(),
+            output.join("bundle.tar.zst").display()
+        );
+    }
+    if force {
+        return Ok(());
+    }
+    let mut ours = vec![(parts::sidecar_path(output), Kind::Checksums)];
+    if split {
+        ours.push((parts::manifest_path(output), Kind::PartsManifest));
+        let parts_ok = Kind::PartsManifest.holds(&parts::manifest_path(output));
+        for i in 0.. {
+            let p = parts::part_path(output, i);
+            if !p.exists() {
+                break;
+            }
+            ours.push((p, if parts_ok { Kind::Anything } else { Kind::Part }));
+        }
+    } else {
+        ours.push((output.to_path_buf(), Kind::Bundle));
+    }
+    for (path, kind) in ours {
+        if path.exists() && !kind.holds(&path) {
+            bail!(
+                "{} exists and was not written by airlock ({}); pack will not replace it. Choose another -o, or add --force to replace it",
+                path.display(),
+                kind.what()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What airlock writes at a path, to tell its own files from an operator's.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A bundle: a zstd frame first and a seek table last.
+    Bundle,
+    /// `FILE.NNN` of a split bundle whose `parts.json` is missing or not airlock's.
+    Part,
+    /// `FILE.NNN` beside an airlock `parts.json`.
+    Anything,
+    /// `FILE.sha256`: `sha256sum` lines, and the size comments airlock writes after them.
+    Checksums,
+    /// `FILE.parts.json`.
+    PartsManifest,
+}
+
+impl Kind {
+    fn what(self) -> &'static str {
+        match self {
+            Kind::Bundle => "not an airlock bundle",
+            Kind::Part => "a part without an airlock parts.json beside it",
+            Kind::Anything => "",
+            Kind::Checksums => "not a sha256sum checksum file",
+            Kind::PartsManifest => "not an airlock parts manifest",
+        }
+    }
+
+    /// True when `path` holds what airlock writes there (an empty file holds nothing to lose).
+    fn holds(self, path: &Path) -> bool {
+        use std::io::{Read as _, Seek as _, SeekFrom};
+        let Ok(mut f) = std::fs::File::open(path) else {
+            return false;
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if len == 0 || matches!(self, Kind::Anything) {
+            return true;
+        }
+        let mut head = vec![0u8; len.min(1 << 20) as usize];
+        if f.read_exact(&mut head).is_err() {
+            return false;
+        }
+        match self {
+            Kind::Bundle => {
+                let mut tail = [0u8; 4];
+                head.len() >= 4
+                    && u32::from_le_bytes([head[0], head[1], head[2], head[3]])
+                        == airlock::seekable::ZSTD_MAGIC
+                    && f.seek(SeekFrom::End(-4)).is_ok()
+                    && f.read_exact(&mut tail).is_ok()
+                    && u32::from_le_bytes(tail) == airlock::seekable::SEEKABLE_MAGIC
+            }
+            Kind::Part | Kind::Anything => false,
+            // The reader's own rules: sha256sum lines, and the size comments airlock adds
+            // (complete lines only, when the file is longer than what was read).
+            Kind::Checksums => {
+                let whole = match len > head.len() as u64 {
+                    true => head.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1),
+                    false => head.len(),
+                };
+                airlock::sidecar::parse(&head[..whole]).is_ok_and(|l| !l.is_empty())
+            }
+            Kind::PartsManifest => serde_json::from_slice::<serde_json::Value>(&head)
+                .is_ok_and(|v| v["format"] == airlock::parts::PARTS_FORMAT),
+        }
+    }
+}
+
+/// `s` as one shell word.
+fn shell_quote(s: &str) -> String {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// The images of an `--images` list, each at its own place, and the request that names the
@@ -134,9 +337,8 @@ fn list_target(r: &Reference) -> String {
 fn platforms(args: &PackArgs) -> Result<Platforms> {
     let mut asked: Vec<Platform> = Vec::new();
     for p in &args.platform {
-        let p: Platform = p.parse()?;
-        if !asked.contains(&p) {
-            asked.push(p);
+        if !asked.contains(p) {
+            asked.push(p.clone());
         }
     }
     Ok(match (args.all_platforms, asked.len()) {
@@ -150,11 +352,11 @@ fn platforms(args: &PackArgs) -> Result<Platforms> {
 /// `SOURCE_DATE_EPOCH`, when set: the only wall-clock time a bundle may carry.
 fn source_date_epoch() -> Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => {
-            Ok(Some(v.trim().parse().with_context(|| {
-                format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds")
-            })?))
-        }
+        Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().parse().map_err(|_| {
+            super::exit::usage(format!(
+                "SOURCE_DATE_EPOCH={v:?} is not a number of seconds"
+            ))
+        })?)),
         _ => Ok(None),
     }
 }
@@ -193,23 +395,23 @@ fn options(args: &PackArgs) -> Result<PackOptions> {
 /// Says what was packed; the exit code.
 fn report(args: &PackArgs, summary: &PackSummary, retries: u64) -> i32 {
     err(&format!(
-        "packed {} images, {} blobs: {} summed, {} after dedup, {} downloaded ({} blobs from cache); bundle {} is {} (sha256 {}) in {:.1}s{}",
-        summary.images,
-        summary.blobs,
+        "packed {}, {}: {} summed, {} after dedup, {} downloaded ({} from cache); bundle {} is {} (sha256 {}) in {:.1}s{}",
+        count(summary.images, "image"),
+        count(summary.blobs, "blob"),
         human_bytes(summary.bytes_summed),
         human_bytes(summary.bytes_dedup),
         human_bytes(summary.bytes_downloaded),
-        summary.blobs_from_cache,
+        count(summary.blobs_from_cache, "blob"),
         args.output.display(),
         human_bytes(summary.bundle_size),
         summary.bundle_sha256.hex(),
         summary.elapsed.as_secs_f64(),
-        if retries > 0 { format!(", {retries} retries") } else { String::new() }
+        if retries > 0 { format!(", {}", count_as(retries, "retry", "retries")) } else { String::new() }
     ));
     if summary.files.len() > 1 {
         err(&format!(
-            "{} parts: {} (checksums in {})",
-            summary.files.len(),
+            "{}: {} (checksums in {})",
+            count(summary.files.len(), "part"),
             summary
                 .files
                 .iter()
@@ -235,27 +437,36 @@ fn report(args: &PackArgs, summary: &PackSummary, retries: u64) -> i32 {
                 if c.dropped.is_empty() {
                     String::new()
                 } else {
-                    format!(", {} non-image index entries left out", c.dropped.len())
+                    format!(
+                        ", {} left out",
+                        count_as(
+                            c.dropped.len(),
+                            "non-image index entry",
+                            "non-image index entries"
+                        )
+                    )
                 }
             ));
         }
     }
     if summary.omitted_blobs > 0 {
         err(&format!(
-            "delta bundle: {} blobs ({}) the base carries were left out",
-            summary.omitted_blobs,
-            human_bytes(summary.omitted_bytes)
+            "delta bundle: {} ({}) the base carries {} left out",
+            count(summary.omitted_blobs, "blob"),
+            human_bytes(summary.omitted_bytes),
+            was_were(summary.omitted_blobs)
         ));
     }
     if summary.failures.is_empty() {
-        return 0;
+        return exit::OK;
     }
     err(&format!(
-        "error: {} images could not be fetched and are NOT in the bundle:",
-        summary.failures.len()
+        "error: {} could not be fetched and {} NOT in the bundle (--keep-going):",
+        count(summary.failures.len(), "image"),
+        is_are(summary.failures.len())
     ));
-    for f in &summary.failures {
-        err(&format!("  {}: {}", f.source, Escaped(&f.error)));
+    for line in airlock::pack::failure_lines(&summary.failures) {
+        err(&format!("  {}", Escaped(&line)));
     }
-    1
+    exit::PARTIAL
 }

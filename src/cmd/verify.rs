@@ -3,16 +3,20 @@
 use airlock::bundle::open::open;
 use airlock::escape::Escaped;
 use airlock::parts;
-use airlock::progress::{human_bytes, Reporter as _};
+use airlock::progress::Reporter as _;
+use airlock::units::{bytes as human_bytes, count, is_are};
 use airlock::verify::VerifyReport;
 use anyhow::{Context as _, Result};
 
 use super::cli::{OutputFormat, VerifyArgs};
 use super::progress::Stderr;
-use super::{err, out};
+use super::{err, exit, json, out};
 
 pub fn run(args: VerifyArgs) -> Result<i32> {
-    let reporter = Stderr::new(args.quiet || args.output == OutputFormat::Json);
+    let reporter = Stderr::new(
+        args.progress.quiet || args.format == OutputFormat::Json,
+        args.progress.mode,
+    );
     let stdin = args.bundle.as_os_str() == "-";
     let side = parts::sidecar_path(&parts::base_name(&args.bundle));
     let mut opened = open(&args.bundle);
@@ -63,26 +67,46 @@ pub fn run(args: VerifyArgs) -> Result<i32> {
     print(&args, &report, &checked)
 }
 
+/// `verify --format json`: the bundle, the report's keys, the time taken.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Body<'a> {
+    bundle: &'a std::path::Path,
+    #[serde(flatten)]
+    report: &'a VerifyReport,
+    elapsed_seconds: f64,
+}
+
 /// Prints a verify report (`checked`: what was done about the checksum file); the exit code.
 fn print(args: &VerifyArgs, report: &VerifyReport, checked: &str) -> Result<i32> {
-    if args.output == OutputFormat::Json {
-        out(&serde_json::to_string_pretty(report)?);
+    if args.format == OutputFormat::Json {
+        json::print(
+            "verify",
+            report.is_ok(),
+            Body {
+                bundle: &args.bundle,
+                report,
+                elapsed_seconds: report.elapsed.as_secs_f64(),
+            },
+        )?;
     }
     if report.is_ok() {
-        if args.output == OutputFormat::Text {
+        if args.format == OutputFormat::Text {
             out(&format!(
-                "{}: OK: {} images, {} blobs, {} verified in {:.1}s; {checked}",
+                "{}: OK: {}, {}, {} verified in {:.1}s; {checked}",
                 args.bundle.display(),
-                report.images,
-                report.blobs,
+                count(report.images, "image"),
+                count(report.blobs, "blob"),
                 human_bytes(report.bytes),
                 report.elapsed.as_secs_f64()
             ));
             if report.omitted_blobs > 0 {
                 out(&format!(
-                    "delta bundle: {} blobs ({}) are omitted; the target registry must already hold them (unpack checks)",
-                    report.omitted_blobs,
-                    human_bytes(report.omitted_bytes)
+                    "delta bundle: {} ({}) {} omitted; the target registry must already hold {} (unpack checks)",
+                    count(report.omitted_blobs, "blob"),
+                    human_bytes(report.omitted_bytes),
+                    is_are(report.omitted_blobs),
+                    if report.omitted_blobs == 1 { "it" } else { "them" }
                 ));
             }
             for c in &report.converted {
@@ -96,16 +120,16 @@ fn print(args: &VerifyArgs, report: &VerifyReport, checked: &str) -> Result<i32>
                 ));
             }
         }
-        return Ok(0);
+        return Ok(exit::OK);
     }
     err(&format!(
-        "error: {} is damaged: {} problems",
+        "error: {} is damaged: {}",
         args.bundle.display(),
-        report.problems.len()
+        count(report.problems.len(), "problem")
     ));
     for p in &report.problems {
         err(&format!("  {p}"));
     }
     err("  hint: copy the bundle again from the source (sha256sum -c bundle.tar.zst.sha256 tells whether the copy differs)");
-    Ok(1)
+    Ok(exit::FAILED)
 }

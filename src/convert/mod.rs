@@ -17,6 +17,7 @@
 //! (moby/moby#37359), hence the rewrite.
 
 pub mod gojson;
+pub mod jws;
 pub mod oci;
 pub mod schema1;
 

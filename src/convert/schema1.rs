@@ -7,9 +7,10 @@
 //!   answer in `Docker-Content-Digest`, and what a pin or `@sha256:` names) is the sha256 of the
 //!   JWS *payload*: the bytes up to `formatLength` followed by the base64url-decoded
 //!   `formatTail`, both from each signature's protected header (distribution
-//!   `manifest/schema1/sign.go`, libtrust `jsonsign.go` `PrettySignature`). The signatures are not
-//!   checked: anyone can sign with a key of their own, so they prove nothing about the content;
-//!   the digest does.
+//!   `manifest/schema1/sign.go`, libtrust `jsonsign.go` `PrettySignature`). A conversion does not
+//!   need the signatures: anyone can sign with a key of their own, so they prove nothing about
+//!   the content; the digest does. A manifest kept as served (`--keep-digests`) must carry
+//!   signatures a registry accepts ([`super::jws`]).
 //! - **Layers.** `fsLayers[0]` is the top layer and `history[i].v1Compatibility` describes
 //!   `fsLayers[i]`. Before using them Docker removes repeated layers and checks the parent chain
 //!   (moby 17.03 `distribution/pull_v2.go` `fixManifestLayers`), and skips layers whose
@@ -33,7 +34,7 @@ use serde_json::value::RawValue;
 
 use super::{gojson, ConvertError, Converted};
 use crate::digest::Digest;
-use crate::manifest::BlobRef;
+use crate::manifest::{BlobRef, Platform};
 use crate::media_type;
 
 /// A parsed schema 1 manifest whose digest has been computed.
@@ -111,7 +112,7 @@ struct HistoryEntry {
 
 /// base64url as JOSE writes it (no padding); padded input and non-zero trailing bits are
 /// accepted too, as Go's decoder accepts them.
-fn b64url(s: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn b64url(s: &str) -> Result<Vec<u8>, String> {
     let engine = base64::engine::GeneralPurpose::new(
         &base64::alphabet::URL_SAFE,
         base64::engine::GeneralPurposeConfig::new()
@@ -281,6 +282,17 @@ impl StrSlice {
     }
 }
 
+/// The platform fields of a v1Compatibility document.
+#[derive(Deserialize, Default)]
+struct V1Platform {
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    variant: String,
+}
+
 fn v1_image(what: &str, json: &str) -> Result<V1Image, ConvertError> {
     serde_json::from_str(json).map_err(|e| ConvertError::Schema1 {
         what: what.to_string(),
@@ -296,6 +308,30 @@ fn valid_id(id: &str) -> bool {
 }
 
 impl Schema1 {
+    /// The platform the image is for: the manifest's `architecture` (else the top
+    /// v1Compatibility's), with the top v1Compatibility's `os` (Linux when it does not say)
+    /// and `variant`. `None` when neither names an architecture.
+    pub fn platform(&self) -> Option<Platform> {
+        let top: V1Platform = self
+            .history
+            .first()
+            .and_then(|h| serde_json::from_str(h).ok())
+            .unwrap_or_default();
+        let architecture = [&self.architecture, &top.architecture]
+            .into_iter()
+            .find(|a| !a.is_empty())?
+            .clone();
+        Some(Platform {
+            os: if top.os.is_empty() {
+                "linux".into()
+            } else {
+                top.os
+            },
+            architecture,
+            variant: (!top.variant.is_empty()).then_some(top.variant),
+        })
+    }
+
     /// The layers Docker pulls, bottom first, after moby's `fixManifestLayers`: every entry
     /// needs a valid v1 ID, the bottom one no parent, each other one its lower neighbour as
     /// parent; an ID repeated right after itself is one layer, an ID repeated elsewhere is an
@@ -555,6 +591,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("base64url"), "{e}");
+    }
+
+    #[test]
+    fn the_platform_comes_from_the_manifest_and_the_top_history_entry() {
+        let body = pause_like_body();
+        let s = parse("x", &signed(&body, "\n}")).unwrap();
+        assert_eq!(s.platform().unwrap().to_string(), "linux/amd64");
+        let arm = parse(
+            "x",
+            &signed(
+                &body.replace("\"architecture\": \"amd64\"", "\"architecture\": \"arm64\""),
+                "\n}",
+            ),
+        )
+        .unwrap();
+        assert_eq!(arm.platform().unwrap().to_string(), "linux/arm64");
+        // No architecture in the manifest: the top entry's.
+        let mut s2 = s.clone();
+        s2.architecture.clear();
+        assert_eq!(s2.platform().unwrap().to_string(), "linux/amd64");
+        s2.history[0] = r#"{"os":"windows","architecture":"arm","variant":"v7"}"#.into();
+        assert_eq!(s2.platform().unwrap().to_string(), "windows/arm/v7");
+        s2.history[0] = "{}".into();
+        assert_eq!(s2.platform(), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::{Condvar, Mutex};
 use super::Wanted;
 use crate::cache::{Cache, CacheError, Cached};
 use crate::digest::Digest;
-use crate::progress::{Reporter, Silent};
+use crate::progress::{Phase, Reporter, Silent};
 use crate::registry::{Client, RegistryError};
 use crate::retry::Again;
 
@@ -175,7 +175,7 @@ pub(super) fn fetch_all(
                 let r = match fetched {
                     Ok(FetchOutcome::Cached) => {
                         stats.from_cache.fetch_add(1, Ordering::Relaxed);
-                        reporter.advance(w.blob.size);
+                        reporter.advance(Phase::Download, w.blob.size);
                         Ok(())
                     }
                     Ok(FetchOutcome::Downloaded) => {
@@ -204,6 +204,7 @@ pub(super) fn fetch_blob(
 ) -> Result<FetchOutcome, Box<dyn std::error::Error + Send + Sync>> {
     let b = &w.blob;
     if cache.check(&b.digest, b.size)? == Cached::Valid {
+        log::info!("{} ({} B): in the cache, not downloaded", b.digest, b.size);
         return Ok(FetchOutcome::Cached);
     }
     // Bytes already shown for this blob: a retry shows only what goes beyond them, so the
@@ -225,6 +226,7 @@ pub(super) fn fetch_blob(
             inner: Counting {
                 inner: stream.reader,
                 reporter: &Silent,
+                phase: Phase::Download,
             },
             reporter,
             read: 0,
@@ -252,8 +254,16 @@ pub(super) fn fetch_blob(
                 Err(e) if !final_error(e.as_ref()) => Again::Yes,
                 _ => Again::No,
             },
-            || {
+            |r| {
                 client.stats().retries.fetch_add(1, Ordering::Relaxed);
+                match r {
+                    Err(e) => format!(
+                        "downloading {}: {}",
+                        b.digest,
+                        crate::error_chain(e.as_ref())
+                    ),
+                    Ok(_) => format!("downloading {}", b.digest),
+                }
             },
         )
         .map(|_| FetchOutcome::Downloaded)
@@ -274,17 +284,19 @@ impl<R: Read> Read for Beyond<'_, R> {
         let n = self.inner.read(buf)?;
         self.read += n as u64;
         if self.read > self.shown {
-            self.reporter.advance(self.read - self.shown);
+            self.reporter
+                .advance(Phase::Download, self.read - self.shown);
             self.shown = self.read;
         }
         Ok(n)
     }
 }
 
-/// Reports bytes as they pass.
+/// Reports bytes as they pass, in `phase`.
 pub(super) struct Counting<'a, R> {
     pub(super) inner: R,
     pub(super) reporter: &'a dyn Reporter,
+    pub(super) phase: Phase,
 }
 
 impl<R: Read> Read for Counting<'_, R> {
@@ -292,7 +304,7 @@ impl<R: Read> Read for Counting<'_, R> {
         // A signal ends in-flight downloads and writes at their next read.
         crate::interrupt::check().map_err(io::Error::other)?;
         let n = self.inner.read(buf)?;
-        self.reporter.advance(n as u64);
+        self.reporter.advance(self.phase, n as u64);
         Ok(n)
     }
 }

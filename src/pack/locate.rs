@@ -19,6 +19,7 @@
 
 use std::collections::BTreeMap;
 
+use super::pull_limit::{LimitReached, PullLimits};
 use super::{PlannedImage, Platforms};
 use crate::cache::Cache;
 use crate::convert::oci::{self, EntryKind};
@@ -46,8 +47,14 @@ pub(super) struct Located {
     pub(super) index: Option<Manifest>,
 }
 
-/// Finds `plan` at the first of its places that has it (see the module docs).
-pub(super) fn locate(client: &Client, plan: &PlannedImage) -> Result<Located, ResolveError> {
+/// Finds `plan` at the first of its places that has it (see the module docs). A place whose
+/// registry answered with its pull limit is not asked ([`PullLimits`]); when that leaves the
+/// image nowhere, it fails with the limit's text.
+pub(super) fn locate(
+    client: &Client,
+    plan: &PlannedImage,
+    limits: &PullLimits,
+) -> Result<Located, ResolveError> {
     let image = &plan.reference;
     let places = if plan.places.is_empty() {
         vec![image.clone()]
@@ -58,34 +65,60 @@ pub(super) fn locate(client: &Client, plan: &PlannedImage) -> Result<Located, Re
     // The first place whose HEAD said 404: a HEAD answer has no body, so before giving up
     // one GET there tells what the registry says (MANIFEST_UNKNOWN, NAME_UNKNOWN, ...).
     let mut first_404: Option<(usize, &Reference)> = None;
+    // The pull limit that kept a place from being asked, and how many places it kept.
+    let mut limited: Option<LimitReached> = None;
+    let mut limited_places = 0;
     for place in &places {
-        let found = match client.head(place) {
-            Ok(Some(h)) => Some((h.digest, h.media_type, h.rate_limit)),
+        let registry = place.registry();
+        if let Err(l) = limits.check(registry) {
+            misses.push(format!(
+                "{place}: not asked, the pull rate limit of {registry} is reached"
+            ));
+            limited = Some(l);
+            limited_places += 1;
+            continue;
+        }
+        let answer = match client.head(place) {
+            Ok(Some(h)) => Ok(Some((h.digest, h.media_type, h.rate_limit))),
+            Ok(None) => Ok(None),
+            // A registry whose HEAD says nothing useful (no digest, or no HEAD at all): the
+            // manifest itself tells, at the price of a counted pull.
+            Err(RegistryError::Protocol { .. }) | Err(RegistryError::Api { status: 405, .. }) => {
+                client
+                    .get_manifest(place)
+                    .map(|m| Some((m.digest, m.media_type, None)))
+            }
+            Err(e) => Err(e),
+        };
+        let found = match answer {
+            Ok(Some(found)) => Some(found),
             Ok(None) => {
                 first_404.get_or_insert((misses.len(), place));
                 misses.push(format!("{place}: not found"));
                 None
             }
-            // A registry whose HEAD says nothing useful (no digest, or no HEAD at all): the
-            // manifest itself tells, at the price of a counted pull.
-            Err(RegistryError::Protocol { .. }) | Err(RegistryError::Api { status: 405, .. }) => {
-                match client.get_manifest(place) {
-                    Ok(m) => Some((m.digest, m.media_type, None)),
-                    Err(e) => {
-                        misses.push(format!("{place}: {}", crate::error_chain(&e)));
-                        None
-                    }
-                }
-            }
             // Not here, or this place is broken: the next one may have it (module docs).
             Err(e) => {
-                misses.push(format!("{place}: {}", crate::error_chain(&e)));
+                match limits.note(registry, e) {
+                    Ok(e) => misses.push(format!("{place}: {}", crate::error_chain(&e))),
+                    Err(l) => {
+                        misses.push(format!(
+                            "{place}: the pull rate limit of {registry} is reached"
+                        ));
+                        limited = Some(l);
+                        limited_places += 1;
+                    }
+                }
                 None
             }
         };
         let Some((digest, media_type, rate_limit)) = found else {
+            if let Some(miss) = misses.last() {
+                log::info!("{image}: {miss}; trying the next place");
+            }
             continue;
         };
+        log::info!("{image}: found at {place} as {digest}");
         if let Some(pin) = &plan.pin {
             if *pin != digest {
                 let at = if place == image {
@@ -111,9 +144,19 @@ pub(super) fn locate(client: &Client, plan: &PlannedImage) -> Result<Located, Re
             index: None,
         });
     }
+    // Every place was kept from being asked (or refused) by its pull limit: the image fails
+    // with the limit's text, which the report gives once for all such images.
+    if let Some(l) = limited.filter(|_| limited_places == places.len()) {
+        return Err(Box::new(l));
+    }
     if let Some((i, place)) = first_404 {
-        if let Err(e) = client.get_manifest(place) {
-            misses[i] = format!("{place}: {}", crate::error_chain(&e));
+        if limits.check(place.registry()).is_ok() {
+            if let Err(e) = client.get_manifest(place) {
+                misses[i] = match limits.note(place.registry(), e) {
+                    Ok(e) => format!("{place}: {}", crate::error_chain(&e)),
+                    Err(_) => format!("{place}: not found"),
+                };
+            }
         }
     }
     Err(format!("{image} is at none of its places: {}", misses.join("; ")).into())
@@ -121,7 +164,7 @@ pub(super) fn locate(client: &Client, plan: &PlannedImage) -> Result<Located, Re
 
 /// Why a pack stops before downloading: a registry's pull allowance is too small.
 #[derive(Debug, thiserror::Error)]
-#[error("{registry} allows {remaining} more manifest pulls{window}, and this pack needs {needed} ({images} images not in the cache, one pull per manifest and per platform); nothing was downloaded. Log in (`docker login`; airlock reads ~/.docker/config.json) for a larger allowance, or run again when the window has passed (manifests already fetched are kept in the cache)", window = window_text(*.limit, *.window))]
+#[error("{registry} allows {}{window}, and this pack needs {needed} ({} not in the cache, one pull per manifest and per platform); nothing was downloaded. Log in (`docker login`; airlock reads ~/.docker/config.json) for a larger allowance, or run again when the window has passed (manifests already fetched are kept in the cache)", crate::units::count(*.remaining, "more manifest pull"), crate::units::count(*.images, "image"), window = window_text(*.limit, *.window))]
 pub struct AllowanceExceeded {
     pub registry: String,
     pub remaining: u64,

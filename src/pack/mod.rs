@@ -18,11 +18,13 @@
 mod bounds;
 mod fetch;
 mod locate;
+mod pull_limit;
 mod resolve;
 mod sources;
 mod write;
 
 pub use locate::AllowanceExceeded;
+pub use pull_limit::failure_lines;
 
 pub use write::estimate_bundle;
 
@@ -44,7 +46,7 @@ use crate::delta::DeltaBase;
 use crate::digest::Digest;
 use crate::manifest::{BlobRef, Platform};
 use crate::parts;
-use crate::progress::Reporter;
+use crate::progress::{Phase, Reporter};
 use crate::reference::Reference;
 use crate::registry::Client;
 use crate::safe_write::{own_sibling, sibling_prefix};
@@ -157,7 +159,7 @@ pub struct PackSummary {
 /// Why a pack failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
-    #[error("{} of {total} images could not be fetched:\n{}", .failures.len(), list_failures(.failures))]
+    #[error("{} of {} could not be fetched:\n{}", .failures.len(), crate::units::count(*.total, "image"), list_failures(.failures))]
     ImagesFailed {
         failures: Vec<Failure>,
         total: usize,
@@ -215,11 +217,9 @@ pub enum PackError {
 }
 
 fn list_failures(f: &[Failure]) -> String {
-    f.iter()
-        .map(|f| {
-            let line = crate::said_of(&f.source, &f.error);
-            format!("  {}", crate::escape::Escaped(&line))
-        })
+    failure_lines(f)
+        .iter()
+        .map(|l| format!("  {}", crate::escape::Escaped(l)))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -342,13 +342,14 @@ fn resolve_all(
     pool: &rayon::ThreadPool,
     reporter: &dyn Reporter,
 ) -> Result<(Vec<Resolved>, Vec<Failure>, u64), PackError> {
-    reporter.phase("resolve", 0);
+    reporter.phase(Phase::Resolve, 0);
+    let limits = pull_limit::PullLimits::default();
     let located: Vec<Result<locate::Located, Failure>> = pool.install(|| {
         images
             .par_iter()
             .with_max_len(1)
             .map(|plan| {
-                locate::locate(client, plan).map_err(|e| Failure {
+                locate::locate(client, plan, &limits).map_err(|e| Failure {
                     source: plan.reference.to_string(),
                     error: crate::error_chain(e.as_ref()),
                 })
@@ -371,6 +372,7 @@ fn resolve_all(
         cache: keep_cache,
         pulls: &pulls,
         downloaded: &resolve_downloads,
+        limits: &limits,
     };
     locate::check_allowance(
         keep_cache,
@@ -404,7 +406,7 @@ fn resolve_all(
             })
             .collect()
     });
-    reporter.finish_phase();
+    reporter.finish_phase(Phase::Resolve);
     crate::interrupt::check()?;
     let mut resolved = Vec::new();
     for r in results {
@@ -632,7 +634,6 @@ impl Run<'_> {
         total: usize,
     ) -> Result<(Written, Layout, FetchStats), PackError> {
         let (opts, plan) = (self.opts, self.plan);
-        self.reporter.phase("download", plan.total_fetch);
         let stats = FetchStats::default();
         let board = Board::default();
         let order = plan.order(opts);
@@ -647,6 +648,8 @@ impl Run<'_> {
             );
             return Err(PackError::ImagesFailed { failures, total });
         }
+        self.reporter.phase(Phase::Download, plan.total_fetch);
+        // The download bar ends with the downloads, while the writer may still be at work.
         let fetch = |abort: &AtomicBool, window: Option<&Window>| {
             fetch_all(
                 self.client,
@@ -658,7 +661,8 @@ impl Run<'_> {
                 &stats,
                 abort,
                 window,
-            )
+            );
+            self.reporter.finish_phase(Phase::Download);
         };
         let omit = |d: &Digest| plan.omit(opts, d);
         let mut written = None;
@@ -688,7 +692,6 @@ impl Run<'_> {
         } else {
             fetch(&AtomicBool::new(false), None);
         }
-        self.reporter.finish_phase();
         crate::interrupt::check()?;
         let blob_failures = board.failures();
         let ok_images = split_failed(

@@ -11,7 +11,7 @@ use crate::bundle::format::{
     Conversion, ConvertedManifest, DroppedEntry, FromIndex, ImageRecord, OmittedBlob, Upstream,
 };
 use crate::convert::oci::{self, EntryKind};
-use crate::convert::{self, schema1, Converted};
+use crate::convert::{self, jws, schema1, Converted};
 use crate::digest::Digest;
 use crate::manifest::{self, BlobRef, Parsed, Platform};
 use crate::media_type::{self, Kind};
@@ -104,7 +104,7 @@ pub(super) fn resolve(
     };
     let (digest, media_type, size) = match media_type::kind(&top.media_type) {
         Kind::Manifest => r.image(&top)?,
-        Kind::Schema1 => r.schema1(&top)?,
+        Kind::Schema1 => r.schema1(&top, platforms)?,
         Kind::Index => r.index(&top, platforms)?,
         Kind::Unknown => {
             return Err(format!(
@@ -177,11 +177,19 @@ impl Resolution<'_> {
 
     /// A schema 1 manifest: kept with its layers' sizes (`--keep-digests`), or converted to
     /// schema 2 with a config built from its history and the layers' diff IDs.
-    fn schema1(&mut self, top: &Manifest) -> Result<Stored, ResolveError> {
+    fn schema1(&mut self, top: &Manifest, platforms: &Platforms) -> Result<Stored, ResolveError> {
         let what = &self.what;
         let s = schema1::parse(what, &top.raw)?;
+        schema1_platform(what, &s, platforms)?;
         let sizes = layer_sizes(self.src, self.place, &s.fs_layers)?;
         if self.keep {
+            // Kept as served, it must be what a registry stores: refused now, not at
+            // unpack after its layers were pushed.
+            jws::verify(&top.raw).map_err(|e| {
+                format!(
+                    "{what}: its schema 1 manifest cannot be carried unchanged: {e}; a registry refuses to store it (distribution: MANIFEST_UNVERIFIED). Pack it without --keep-digests to convert it to Docker schema 2"
+                )
+            })?;
             for d in s.fs_layers.iter().collect::<BTreeSet<_>>() {
                 self.store.blobs.push(BlobRef {
                     digest: d.clone(),
@@ -479,6 +487,38 @@ fn layer_sizes(
         out.insert(d.clone(), size);
     }
     Ok(out)
+}
+
+/// Refuses a schema 1 image (one platform, no index) for another platform than was asked:
+/// packed anyway, an arm64 pause would land where amd64 hosts pull it. The variant counts only
+/// when both say one (schema 1 images rarely do).
+fn schema1_platform(
+    what: &str,
+    s: &schema1::Schema1,
+    platforms: &Platforms,
+) -> Result<(), ResolveError> {
+    let Some(have) = s.platform() else {
+        return Ok(());
+    };
+    let fits = |want: &Platform| {
+        want.os == have.os
+            && want.architecture == have.architecture
+            && (want.variant.is_none() || have.variant.is_none() || want.variant == have.variant)
+    };
+    let asked: Vec<&Platform> = match platforms {
+        Platforms::One(p) => vec![p],
+        Platforms::Several(ps) => ps.iter().collect(),
+        Platforms::All => return Ok(()),
+    };
+    if asked.iter().any(|p| fits(p)) {
+        return Ok(());
+    }
+    let asked: Vec<String> = asked.iter().map(ToString::to_string).collect();
+    Err(format!(
+        "{what}: its schema 1 manifest is a {have} image, and {} was asked; a schema 1 manifest holds one platform only: refusing it (pack it with --platform {have} if that is the platform you want)",
+        asked.join(", ")
+    )
+    .into())
 }
 
 /// The error for an index without the asked platform, listing the ones it has.

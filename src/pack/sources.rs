@@ -5,6 +5,7 @@ use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::locate::ResolveError;
+use super::pull_limit::PullLimits;
 use crate::cache::{Cache, Cached};
 use crate::digest::{Digest, HashingWriter, VerifyingReader};
 use crate::manifest::BlobRef;
@@ -20,6 +21,8 @@ pub(super) struct Sources<'a> {
     pub(super) pulls: &'a AtomicU64,
     /// Layer bytes downloaded to compute diff IDs.
     pub(super) downloaded: &'a AtomicU64,
+    /// Registries not to ask any more.
+    pub(super) limits: &'a PullLimits,
 }
 
 impl Sources<'_> {
@@ -40,9 +43,16 @@ impl Sources<'_> {
                 });
             }
         }
+        self.limits.check(place.registry())?;
         let m = self
             .client
-            .get_manifest(&place.with_digest(digest.clone()))?;
+            .get_manifest(&place.with_digest(digest.clone()))
+            .map_err(|e| -> ResolveError {
+                match self.limits.note(place.registry(), e) {
+                    Ok(e) => Box::new(e),
+                    Err(l) => Box::new(l),
+                }
+            })?;
         self.pulls.fetch_add(1, Ordering::Relaxed);
         if let Some(c) = self.cache {
             c.insert_manifest(&m.digest, &m.raw)?;

@@ -17,7 +17,7 @@ use crate::bundle::writer::BundleWriter;
 use crate::cache::Cache;
 use crate::digest::{Digest, HashingWriter};
 use crate::parts::{self, SplitWriter};
-use crate::progress::Reporter;
+use crate::progress::{Phase, Reporter};
 use crate::safe_write::{sync_dir, temp_path_for, write_file, TempGuard};
 use crate::writeback::DropBehind;
 
@@ -143,9 +143,9 @@ pub(super) fn write_layout(
         base,
     };
     let index = OciIndex::for_images(&layout.records);
-    reporter.phase("write", layout.bytes_dedup());
+    reporter.phase(Phase::Write, layout.bytes_dedup());
     let r = write_bundle(cache, opts, &bundle, &index, layout, ready, reporter);
-    reporter.finish_phase();
+    reporter.finish_phase(Phase::Write);
     r
 }
 
@@ -306,13 +306,13 @@ pub(super) fn write_bundle(
         .map_err(werr)?;
     for (d, (_, raw)) in &layout.manifests {
         w.add_bytes(&format::blob_entry(d), raw).map_err(werr)?;
-        reporter.advance(raw.len() as u64);
+        reporter.advance(Phase::Write, raw.len() as u64);
     }
     let transient = matches!(opts.cache, super::CacheMode::Transient { .. });
     for (d, size) in layout.configs.iter().chain(layout.layers.iter()) {
         if let Some(raw) = layout.generated.get(d) {
             w.add_bytes(&format::blob_entry(d), raw).map_err(werr)?;
-            reporter.advance(raw.len() as u64);
+            reporter.advance(Phase::Write, raw.len() as u64);
             continue;
         }
         ready(d).map_err(|error| PackError::BlobFailed {
@@ -325,6 +325,7 @@ pub(super) fn write_bundle(
         let mut r = Counting {
             inner: file,
             reporter,
+            phase: Phase::Write,
         };
         w.add_reader(&format::blob_entry(d), *size, &mut r)
             .map_err(werr)?;

@@ -22,7 +22,7 @@ use ureq::http::{self, Response};
 use ureq::Body;
 
 use super::credentials::{Credentials, Lookup};
-use super::error::{redact_url, RegistryError};
+use super::error::{redact_url, token_error_text, RegistryError};
 use super::guard::{check_hop, Hop};
 use super::transport::{encode_query, Call, Client, Endpoint, Kind, Req, ReqBody, Retryable};
 
@@ -338,18 +338,29 @@ impl Client {
             reason,
         };
         let status = resp.status().as_u16();
-        if status == 401 || status == 403 {
-            return Err(terr(format!(
-                "HTTP {status}: the token server refused {}",
-                if with_creds {
-                    "the credentials"
-                } else {
-                    "anonymous access; give credentials"
-                }
-            )));
-        }
         if status != 200 {
-            return Err(terr(format!("HTTP {status}")));
+            // Why, in the server's words (gcr.io: "Project kubernetes-helm has been deleted."):
+            // a bounded read, and a bounded, escaped excerpt of it.
+            let body = resp
+                .body_mut()
+                .with_config()
+                .limit(64 * 1024)
+                .read_to_vec()
+                .unwrap_or_default();
+            let said = token_error_text(&body)
+                .map(|t| format!(" (it said: {t})"))
+                .unwrap_or_default();
+            return Err(terr(match status {
+                401 | 403 => format!(
+                    "HTTP {status}: the token server refused {}{said}",
+                    if with_creds {
+                        "the credentials"
+                    } else {
+                        "anonymous access; give credentials"
+                    }
+                ),
+                _ => format!("HTTP {status}{said}"),
+            }));
         }
         let body = resp
             .body_mut()

@@ -7,7 +7,6 @@
 use std::fmt;
 
 use crate::digest::Digest;
-use crate::escape::Escaped;
 
 /// One entry of a registry error body.
 #[derive(Debug, Clone, serde::Deserialize, PartialEq, Eq)]
@@ -31,6 +30,51 @@ pub fn parse_error_body(body: &[u8]) -> Vec<ErrorEntry> {
         .unwrap_or_default()
 }
 
+/// At most this many characters of what a server said are kept in an error.
+const EXCERPT_CHARS: usize = 200;
+
+/// `text` cut to `max` characters (an ellipsis marks the cut), with control characters escaped
+/// (`\n`, `\u{1b}`): what a server says reaches the operator's terminal, and must neither run
+/// on nor drive it.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let cut: String = text.chars().take(max).collect();
+    let mut out = crate::escape::escape(&cut).into_owned();
+    if text.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// What a token server said in its error body, for the operator to read: the distribution
+/// `{"errors":[{"code","message"}]}` entries (gcr.io: `DENIED: Project kubernetes-helm has
+/// been deleted.`), Docker Hub's `{"details": ..}` or OAuth2's `error_description`. Bounded and
+/// escaped ([`excerpt`]); `None` when the body says nothing readable.
+pub fn token_error_text(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Said {
+        #[serde(default)]
+        errors: Vec<ErrorEntry>,
+        details: Option<String>,
+        error: Option<String>,
+        error_description: Option<String>,
+    }
+    let said: Said = serde_json::from_slice(body).ok()?;
+    let mut parts: Vec<String> = said
+        .errors
+        .iter()
+        .map(|e| match (e.code.is_empty(), e.message.is_empty()) {
+            (false, false) => format!("{}: {}", e.code, e.message),
+            (false, true) => e.code.clone(),
+            _ => e.message.clone(),
+        })
+        .filter(|p| !p.is_empty())
+        .collect();
+    parts.extend(said.details);
+    parts.extend(said.error_description.or(said.error));
+    let text = parts.join("; ");
+    (!text.trim().is_empty()).then(|| excerpt(text.trim(), EXCERPT_CHARS))
+}
+
 /// The codes of an API error, joined for display: `MANIFEST_UNKNOWN: manifest unknown`.
 pub struct Codes<'a>(pub &'a [ErrorEntry]);
 
@@ -41,8 +85,12 @@ impl fmt::Display for Codes<'_> {
         }
         for (i, e) in self.0.iter().enumerate() {
             f.write_str(if i == 0 { ": " } else { "; " })?;
-            let msg: String = e.message.chars().take(200).collect();
-            write!(f, "{} ({})", Escaped(&e.code), Escaped(&msg))?;
+            write!(
+                f,
+                "{} ({})",
+                excerpt(&e.code, EXCERPT_CHARS),
+                excerpt(&e.message, EXCERPT_CHARS)
+            )?;
         }
         Ok(())
     }
@@ -322,6 +370,37 @@ mod tests {
         );
         assert!(!err.is_temporary());
         assert!(err.is_not_found());
+    }
+
+    #[test]
+    fn token_errors_keep_what_the_server_said_bounded_and_escaped() {
+        assert_eq!(
+            token_error_text(
+                br#"{"errors":[{"code":"DENIED","message":"Project kubernetes-helm has been deleted."}]}"#
+            )
+            .as_deref(),
+            Some("DENIED: Project kubernetes-helm has been deleted.")
+        );
+        assert_eq!(
+            token_error_text(br#"{"details":"incorrect username or password"}"#).as_deref(),
+            Some("incorrect username or password")
+        );
+        assert_eq!(
+            token_error_text(br#"{"error":"invalid_grant","error_description":"expired"}"#)
+                .as_deref(),
+            Some("expired")
+        );
+        for nothing in [&b"<html>denied</html>"[..], b"{}", br#"{"errors":[]}"#, b""] {
+            assert_eq!(token_error_text(nothing), None);
+        }
+        // A hostile body can neither drive the terminal nor flood it.
+        let long = format!(r#"{{"details":"\u001b[2Jgone\n{}"}}"#, "x".repeat(10_000));
+        let t = token_error_text(long.as_bytes()).unwrap();
+        assert!(t.starts_with("\\u{1b}[2Jgone\\nxxx"), "{t}");
+        assert!(!t.chars().any(char::is_control), "{t}");
+        // 200 characters kept, two of them escaped (`\u{1b}`, `\n`), and the ellipsis.
+        assert_eq!(t.chars().count(), EXCERPT_CHARS + 5 + 1 + 1);
+        assert!(t.ends_with('…'));
     }
 
     #[test]

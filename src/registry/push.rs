@@ -89,7 +89,10 @@ impl Client {
         open: &OpenBlob<'_>,
     ) -> Result<BlobOutcome, PushError> {
         match self.blob_exists(registry, repository, digest) {
-            Ok(Some(_)) => return Ok(BlobOutcome::Present),
+            Ok(Some(_)) => {
+                log::info!("{repository}: blob {digest} ({size} B) is there already, skipped");
+                return Ok(BlobOutcome::Present);
+            }
             Ok(None) => {}
             // A HEAD that fails on the registry's side (5xx, after its retries) says nothing
             // about the blob: distribution answers 500 for a blob whose repository link a crash
@@ -101,19 +104,35 @@ impl Client {
         // Only the streamed PUT is retried here, with a new session: every other request was
         // retried where it was sent.
         let policy = &self.options().retry;
-        policy.budget().run(
+        let outcome = policy.budget().run(
             policy,
             || self.upload_once(registry, repository, digest, size, mount_from, open),
             |r| match r {
                 Err(PushError::Upload { source, .. }) if source.is_temporary() => Again::Yes,
                 _ => Again::No,
             },
-            || {
+            |r| {
                 self.stats()
                     .retries
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                match r {
+                    Err(e) => format!(
+                        "uploading {digest} to {repository}: {}",
+                        crate::error_chain(e)
+                    ),
+                    Ok(_) => format!("uploading {digest} to {repository}"),
+                }
             },
-        )
+        );
+        match &outcome {
+            Ok(BlobOutcome::Mounted) => log::info!(
+                "{repository}: blob {digest} ({size} B) mounted from {}, not uploaded",
+                mount_from.unwrap_or("another repository")
+            ),
+            Ok(_) => log::info!("{repository}: blob {digest} ({size} B) uploaded"),
+            Err(_) => {}
+        }
+        outcome
     }
 
     fn upload_once(

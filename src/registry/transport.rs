@@ -568,8 +568,17 @@ impl Client {
                 Err(e) if self.may_retry(e, call.url, retryable) => Again::Yes,
                 Err(_) => Again::No,
             },
-            || {
+            |result| {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                match result {
+                    Ok(resp) => format!(
+                        "{} {} answered HTTP {}",
+                        call.method,
+                        redact_url(call.url),
+                        resp.status().as_u16()
+                    ),
+                    Err(e) => e.to_string(),
+                }
             },
         )
     }
@@ -689,7 +698,10 @@ impl Client {
         let _waiting = self
             .waits
             .begin(format!("{} {}", call.method, redact_url(call.url)));
-        match self.agent.run(request) {
+        let started = Instant::now();
+        let result = self.agent.run(request);
+        log_call(call, &result, started.elapsed());
+        match result {
             Ok(resp) => {
                 if let Some(o) = Endpoint::of_url(call.url) {
                     let base = o.base();
@@ -900,6 +912,37 @@ impl<R: Read> Read for SyncRead<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.0.get_mut().unwrap().read(buf)
     }
+}
+
+/// `-vv`: one line per request, with what went each way. The URL is redacted (no user
+/// information, no query values but digests and scopes: an upload location's signed state and
+/// a token request's account stay out), and no header is logged, so no credential is either.
+fn log_call(call: &Call<'_>, result: &Result<Response<Body>, ureq::Error>, took: Duration) {
+    if !log::log_enabled!(log::Level::Debug) {
+        return;
+    }
+    let sent = match call.body {
+        ReqBody::Empty => String::new(),
+        ReqBody::Bytes(b) => format!(", sent {} B", b.len()),
+        ReqBody::Stream { len, .. } => format!(", sending {len} B"),
+    };
+    let answer = match result {
+        Ok(resp) => {
+            let length = resp
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .map_or("length not given".to_string(), |n| format!("{n} B"));
+            format!("HTTP {}, answer {length}", resp.status().as_u16())
+        }
+        Err(e) => format!("failed: {e}"),
+    };
+    log::debug!(
+        "{} {} -> {answer}{sent}, {} ms",
+        call.method,
+        redact_url(call.url),
+        took.as_millis()
+    );
 }
 
 fn https(registry: &str) -> Endpoint {

@@ -88,6 +88,7 @@ impl ImageReport {
 
 /// What unpack did.
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UnpackReport {
     pub registry: String,
     pub images: Vec<ImageReport>,
@@ -98,9 +99,10 @@ pub struct UnpackReport {
     /// Requests that were tried again after a transient failure.
     pub retries: u64,
     /// What to set in Rancher ([`crate::rancher::settings`]).
+    #[serde(serialize_with = "crate::rancher::serialize_settings")]
     pub rancher_settings: Vec<(String, String)>,
     /// How to start the Rancher server, when the bundle holds its server group.
-    #[serde(rename = "rancherServer", skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rancher_server: Option<crate::rancher::ServerStart>,
     #[serde(skip)]
     pub elapsed: Duration,
@@ -153,7 +155,7 @@ pub enum UnpackError {
         first: String,
         second: String,
     },
-    #[error("this is a delta bundle and {registry} lacks {} blobs it relies on (unpack its base bundle there first); nothing was pushed:\n{}{}", .missing.len(), .missing.join("\n"), .unlisted.as_ref().map_or(String::new(), |e| format!("\n  (only the bundle's own repositories were searched: {registry} refused to list its other repositories: {e})")))]
+    #[error("this is a delta bundle and {registry} lacks {} it relies on (unpack its base bundle there first); nothing was pushed:\n{}{}", crate::units::count(.missing.len(), "blob"), .missing.join("\n"), .unlisted.as_ref().map_or(String::new(), |e| format!("\n  (only the bundle's own repositories were searched: {registry} refused to list its other repositories: {e})")))]
     BaseMissing {
         registry: String,
         missing: Vec<String>,

@@ -49,9 +49,17 @@ pub(super) fn run(
             .with_max_len(1)
             .zip(targets)
             .map(|(img, ts)| {
-                ts.iter().all(|t| {
-                    matches!(client.head_manifest(t), Ok(Some((d, _, _))) if d == *img.record.registry_digest())
-                })
+                let digest = img.record.registry_digest();
+                let there = ts.iter().all(
+                    |t| matches!(client.head_manifest(t), Ok(Some((d, _, _))) if d == *digest),
+                );
+                if there {
+                    log::info!(
+                        "{}: every target has {digest} already, skipped",
+                        img.record.source
+                    );
+                }
+                there
             })
             .collect()
     });

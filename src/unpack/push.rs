@@ -13,7 +13,7 @@ use crate::blob::{Bytes, OpenBlob};
 use crate::bundle::contract::{Checked, ImageContent};
 use crate::bundle::BundleSource;
 use crate::digest::Digest;
-use crate::progress::Reporter;
+use crate::progress::{Phase, Reporter};
 use crate::reference::Reference;
 use crate::registry::{Client, PushError};
 
@@ -69,7 +69,8 @@ pub(super) fn blobs(
 ) -> Result<Pushed, UnpackError> {
     // A delta's omitted blobs have sizes from bundle.json: a progress total, never wrapped.
     let total = crate::space::total(jobs.values().map(|j| j.size)).unwrap_or(u64::MAX);
-    reporter.phase("push", total);
+    reporter.phase(Phase::Push, total);
+    let in_flight = InFlight::default();
     let state = Mutex::new((
         BlobCounts::default(),
         BTreeMap::new(),
@@ -81,7 +82,9 @@ pub(super) fn blobs(
         }
         let job = &jobs[d];
         let first = mount_source.get(d).map(String::as_str);
+        in_flight.change(&job.repos, true, reporter);
         let result = push_blob(client, &opts.registry, d, job, first, bytes);
+        in_flight.change(&job.repos, false, reporter);
         let mut st = state.lock().unwrap();
         match result {
             Ok(counts) => {
@@ -96,7 +99,7 @@ pub(super) fn blobs(
             }
         }
         drop(st);
-        reporter.advance(job.size);
+        reporter.advance(Phase::Push, job.size);
     };
     // Omitted from a delta: in the registry (the preflight found it), never in the bundle.
     let omitted: Vec<&Digest> = jobs
@@ -119,7 +122,7 @@ pub(super) fn blobs(
         .map(|(d, j)| (d.clone(), j.size))
         .collect();
     let entries = src.blobs(&carried, opts.jobs, &push)?;
-    reporter.finish_phase();
+    reporter.finish_phase(Phase::Push);
     let (counts, mut failed, done) = state.into_inner().unwrap();
     for d in carried.keys().filter(|d| !done.contains(*d)) {
         failed
@@ -131,6 +134,32 @@ pub(super) fn blobs(
         failed,
         entries,
     })
+}
+
+/// The repositories whose blobs are being pushed: the images in flight, on the push bar.
+#[derive(Default)]
+struct InFlight(Mutex<BTreeMap<String, usize>>);
+
+impl InFlight {
+    /// Marks `repos` as having one more (`on`) or one fewer blob in flight, and tells the
+    /// reporter which are now.
+    fn change(&self, repos: &BTreeSet<String>, on: bool, reporter: &dyn Reporter) {
+        let mut m = self.0.lock().unwrap();
+        for r in repos {
+            let n = m.entry(r.clone()).or_default();
+            *n = if on { *n + 1 } else { n.saturating_sub(1) };
+            if *n == 0 {
+                m.remove(r);
+            }
+        }
+        let names: Vec<&str> = m.keys().map(String::as_str).collect();
+        let line = match names.len() {
+            0 => None,
+            1..=3 => Some(names.join(", ")),
+            n => Some(format!("{} +{}", names[..3].join(", "), n - 3)),
+        };
+        reporter.working_on(Phase::Push, line.as_deref());
+    }
 }
 
 /// Makes sure every repository of `job` holds blob `d`: the first by HEAD, mount (from
@@ -236,7 +265,9 @@ pub(super) fn manifests(
     reporter: &dyn Reporter,
     pool: &rayon::ThreadPool,
 ) -> Vec<ImageReport> {
-    reporter.phase("manifests", 0);
+    reporter.phase(Phase::Manifests, 0);
+    let todo = present.iter().filter(|p| !**p).count();
+    let finished = std::sync::atomic::AtomicUsize::new(0);
     let reports = pool.install(|| {
         images
             .par_iter()
@@ -258,6 +289,7 @@ pub(super) fn manifests(
                 } else {
                     Err(format!("not pushed, its blobs failed: {}", bad.join("; ")))
                 };
+                // The closing report names each image once: no line per image here.
                 match result {
                     Ok(()) => rep.status = Status::Pushed,
                     Err(e) => {
@@ -265,17 +297,14 @@ pub(super) fn manifests(
                         rep.error = Some(e);
                     }
                 }
-                reporter.item(&format!(
-                    "{:?} {} -> {}",
-                    rep.status,
-                    rep.source,
-                    rep.targets.join(", ")
-                ));
+                let n = 1 + finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let line = format!("{n} of {}", crate::units::count(todo, "image"));
+                reporter.working_on(Phase::Manifests, Some(&line));
                 rep
             })
             .collect()
     });
-    reporter.finish_phase();
+    reporter.finish_phase(Phase::Manifests);
     reports
 }
 

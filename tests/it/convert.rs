@@ -88,19 +88,25 @@ fn pause_as_docker_1_9_pushed_it(layer: fixtures::Blob) -> Schema1Image {
     }
 }
 
-#[test]
-fn r12_a_schema1_image_applying_the_same_empty_layer_twice_pulls_as_docker_17_03_builds_it() {
-    let name = "gcr.io/google_containers/pause-amd64:3.0-layout";
+/// A registry that stores schema 1, holding [`pause_as_docker_1_9_pushed_it`] over a layer of
+/// `size` bytes at `google_containers/pause-amd64:3.0-layout`.
+fn schema1_upstream(label: &str, size: usize) -> (Registry, Schema1Image) {
     let upstream = RegistryBuilder::new().schema1().start();
-    let img = pause_as_docker_1_9_pushed_it(fixtures::layer("pause-bin", SEED, 3000));
-    let artifact = Artifact::Schema1(img.clone());
+    let img = pause_as_docker_1_9_pushed_it(fixtures::layer(label, SEED, size));
     fixtures::push_raw(
         &upstream.url(),
         "google_containers/pause-amd64",
         "3.0-layout",
-        &artifact,
+        &Artifact::Schema1(img.clone()),
     )
     .unwrap();
+    (upstream, img)
+}
+
+#[test]
+fn r12_a_schema1_image_applying_the_same_empty_layer_twice_pulls_as_docker_17_03_builds_it() {
+    let name = "gcr.io/google_containers/pause-amd64:3.0-layout";
+    let (upstream, img) = schema1_upstream("pause-bin", 3000);
     let dir = tempfile::tempdir().unwrap();
     let target = Registry::start();
     for cache in [None, Some(dir.path().join("cache"))] {
@@ -150,16 +156,8 @@ fn r12_a_schema1_layer_corrupted_in_transit_is_reported_as_corrupt_not_as_not_gz
     // network), not that the layer is not gzip (use --keep-digests).
     use crate::harness::fake::FakeServer;
     use crate::harness::upstreams::forward;
-    let upstream = RegistryBuilder::new().schema1().start();
     // Bigger than one read of the download loop, so the deflate error comes before the end.
-    let img = pause_as_docker_1_9_pushed_it(fixtures::layer("pause-bin-big", SEED, 600_000));
-    fixtures::push_raw(
-        &upstream.url(),
-        "google_containers/pause-amd64",
-        "3.0-layout",
-        &Artifact::Schema1(img.clone()),
-    )
-    .unwrap();
+    let (upstream, img) = schema1_upstream("pause-bin-big", 600_000);
     let layer = img.layers[1].digest.hex().to_string();
     let backend = upstream.url();
     let proxy = FakeServer::start(move |r| {
@@ -233,4 +231,258 @@ fn r12_an_index_of_attestations_only_is_refused_not_packed_as_an_empty_list() {
         "{e}"
     );
     assert!(!out.exists());
+}
+
+#[test]
+fn r12_a_tampered_diff_id_in_the_cache_does_not_change_the_converted_config() {
+    // The diff IDs of a schema 1 image's layers are cached (computing one means decompressing
+    // the layer). An entry that was damaged, forged, copied from another layer or written by
+    // an older airlock is not believed: it is computed again, and the bundle is the same.
+    let name = "gcr.io/google_containers/pause-amd64:3.0-layout";
+    let (upstream, img) = schema1_upstream("pause-bin", 3000);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let out = dir.path().join("b.tar.zst");
+    let o = pack_from_gcr(&upstream.url(), name, &out, Some(&cache));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = std::fs::read(&out).unwrap();
+    // The converted config names the real diff IDs.
+    let b = manifest_of(&out);
+    let conversion = b.images[0].upstream.as_ref().unwrap().conversion.as_ref();
+    let config_digest = &conversion.unwrap().generated[0];
+    let raw = BundleReader::open(&out)
+        .unwrap()
+        .read_small(&airlock::bundle::format::blob_entry(config_digest), 1 << 20)
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let diff_ids: Vec<String> = img
+        .applied
+        .iter()
+        .map(|b| b.diff_id.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(config["rootfs"]["diff_ids"], serde_json::json!(diff_ids));
+    let entries = cache.join("diffids/sha256");
+    let entry = |b: &fixtures::Blob| entries.join(b.digest.hex());
+    let (empty, bin) = (&img.layers[0], &img.layers[1]);
+    assert!(entry(empty).exists() && entry(bin).exists());
+    let forged = Digest::of(b"not the layer's tar").to_string();
+    let good = std::fs::read_to_string(entry(bin)).unwrap();
+    let diff = bin.diff_id.as_ref().unwrap().to_string();
+    let tamperings = [
+        (
+            "an older airlock's bare diff ID, forged",
+            format!("{forged}\n"),
+        ),
+        (
+            "the diff ID changed, its checksum not",
+            good.replace(&diff, &forged),
+        ),
+        (
+            "another layer's entry copied over",
+            std::fs::read_to_string(entry(empty)).unwrap(),
+        ),
+    ];
+    for (what, tampered) in tamperings {
+        std::fs::write(entry(bin), tampered).unwrap();
+        std::fs::remove_file(&out).unwrap();
+        let o = pack_from_gcr(&upstream.url(), name, &out, Some(&cache));
+        assert!(o.status.success(), "{what}: {}", stderr(&o));
+        assert!(
+            std::fs::read(&out).unwrap() == want,
+            "{what}: the bundle changed"
+        );
+        assert_eq!(
+            std::fs::read_to_string(entry(bin)).unwrap(),
+            good,
+            "{what}: the entry is written again"
+        );
+    }
+}
+
+#[test]
+fn r12_a_schema1_image_of_another_architecture_is_refused_naming_both() {
+    // A schema 1 manifest holds one platform, and no index says which: an arm64 one packed
+    // for amd64 hosts would land where the kubelet pulls pause. Converted or kept, it is
+    // refused, naming both platforms; asked for, it is packed.
+    let upstream = RegistryBuilder::new().schema1().start();
+    let img = fixtures::schema1_image_for(
+        "arm64",
+        "google_containers/pause-arm64",
+        "3.0",
+        fixtures::layer("pause-arm64", SEED, 2000),
+        "pause-arm64",
+    );
+    fixtures::push_raw(
+        &upstream.url(),
+        "google_containers/pause-amd64",
+        "3.0-arm",
+        &Artifact::Schema1(img),
+    )
+    .unwrap();
+    let name = "gcr.io/google_containers/pause-amd64:3.0-arm";
+    let mirror = format!("gcr.io={}", upstream.url());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b.tar.zst");
+    for extra in [
+        &[][..],
+        &["--keep-digests"],
+        &["--platform", "linux/amd64", "--platform", "linux/arm/v7"],
+    ] {
+        let mut args = vec!["--mirror", &mirror, "--no-cache"];
+        args.extend_from_slice(extra);
+        let o = pack_images(&[name], &out, &args);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains(name) && e.contains("is a linux/arm64 image") && e.contains("linux/amd64"),
+            "{extra:?}: {e}"
+        );
+        assert!(!out.exists());
+    }
+    for extra in [&["--platform", "linux/arm64"][..], &["--all-platforms"]] {
+        let mut args = vec!["--mirror", &mirror, "--no-cache"];
+        args.extend_from_slice(extra);
+        let o = pack_images(&[name], &out, &args);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        std::fs::remove_file(&out).unwrap();
+    }
+}
+
+/// Variants of a signed schema 1 document: `(what, document, valid)`.
+fn signature_cases(payload: &[u8]) -> Vec<(String, Vec<u8>, bool)> {
+    use airlock::fixtures::jws::{sign_with, Curve, SigningKey};
+    let mut cases = Vec::new();
+    for (name, key) in [
+        ("RS256", SigningKey::test_rsa()),
+        ("ES256", SigningKey::generate_ec(Curve::P256)),
+        ("ES384", SigningKey::generate_ec(Curve::P384)),
+    ] {
+        for kid in [false, true] {
+            cases.push((
+                format!("{name}, kid {kid}"),
+                sign_with(payload, &key, kid),
+                true,
+            ));
+        }
+        let doc = String::from_utf8(sign_with(payload, &key, true)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        let h = &v["signatures"][0];
+        let s = h["signature"].as_str().unwrap();
+        let mid = s.len() / 2;
+        let c = if &s[mid..mid + 1] == "A" { "B" } else { "A" };
+        let flipped = format!("{}{c}{}", &s[..mid], &s[mid + 1..]);
+        cases.push((
+            format!("{name}, a signature changed"),
+            doc.replace(s, &flipped).into_bytes(),
+            false,
+        ));
+        let kid = h["header"]["jwk"]["kid"].as_str().unwrap();
+        let other_kid = format!(
+            "{}{}",
+            if kid.starts_with('A') { "B" } else { "A" },
+            &kid[1..]
+        );
+        cases.push((
+            format!("{name}, another key's kid"),
+            doc.replace(kid, &other_kid).into_bytes(),
+            false,
+        ));
+        let other_alg = if name == "RS256" { "RS512" } else { "ES512" };
+        cases.push((
+            format!("{name}, the header names {other_alg}"),
+            doc.replace(&format!("\"{name}\""), &format!("\"{other_alg}\""))
+                .into_bytes(),
+            false,
+        ));
+    }
+    cases.push(("unsigned".into(), payload.to_vec(), false));
+    cases
+}
+
+#[test]
+fn r12_schema1_signatures_are_judged_as_a_schema1_registry_judges_them() {
+    // What `pack --keep-digests` refuses is what distribution (schema 1 enabled) refuses to
+    // store: every variant is PUT there, and both verdicts must agree.
+    let reg = RegistryBuilder::new().schema1().start();
+    let img = fixtures::schema1_image("sig/x", "good", fixtures::layer("sig", SEED, 1500), "sig");
+    fixtures::push_raw(&reg.url(), "sig/x", "good", &Artifact::Schema1(img.clone())).unwrap();
+    let (payload, _) = airlock::convert::schema1::payload("x", &img.manifest).unwrap();
+    let cases = signature_cases(&payload);
+    assert!(cases.len() >= 16);
+    for (i, (what, doc, valid)) in cases.iter().enumerate() {
+        let ours = airlock::convert::jws::verify(doc);
+        assert_eq!(ours.is_ok(), *valid, "{what}: {ours:?}");
+        let url = format!("{}/v2/sig/x/manifests/case-{i}", reg.url());
+        let r = crate::harness::http::request(
+            "PUT",
+            &url,
+            &[("Content-Type", media_type::DOCKER_SCHEMA1_SIGNED)],
+            doc,
+        )
+        .unwrap();
+        assert_eq!(
+            r.status == 201,
+            *valid,
+            "{what}: the registry answered {} {}",
+            r.status,
+            r.text()
+        );
+    }
+    // An unsigned document under its own media type is refused too.
+    let r = crate::harness::http::request(
+        "PUT",
+        &format!("{}/v2/sig/x/manifests/unsigned", reg.url()),
+        &[("Content-Type", media_type::DOCKER_SCHEMA1)],
+        &payload,
+    )
+    .unwrap();
+    assert_ne!(r.status, 201, "{}", r.text());
+}
+
+#[test]
+fn r12_keep_digests_refuses_a_schema1_manifest_a_registry_would_not_store() {
+    // The upstream serves pause with a broken signature, or unsigned (the payload, and so the
+    // digest, unchanged): kept as served, unpack would push its layers and then be refused
+    // the manifest. pack refuses it, naming the image; converted, it packs.
+    use crate::harness::fake::FakeServer;
+    use crate::harness::upstreams::forward;
+    let (upstream, img) = schema1_upstream("pause-bin", 3000);
+    let (payload, _) = airlock::convert::schema1::payload("x", &img.manifest).unwrap();
+    let text = String::from_utf8(img.manifest.clone()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let s = v["signatures"][0]["signature"].as_str().unwrap();
+    let broken = text.replace(s, &s.chars().rev().collect::<String>());
+    let name = "gcr.io/google_containers/pause-amd64:3.0-layout";
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b.tar.zst");
+    for (what, served, says) in [
+        ("a broken signature", broken.into_bytes(), "does not verify"),
+        ("unsigned", payload.clone(), "not signed"),
+    ] {
+        let backend = upstream.url();
+        let body = served.clone();
+        let front = FakeServer::start(move |r| {
+            let reply = forward(&backend, r);
+            if r.method == "GET" && r.path.contains("/manifests/") {
+                return reply.body(body.clone());
+            }
+            reply
+        });
+        let mirror = format!("gcr.io={}", front.url());
+        let o = pack_images(
+            &[name],
+            &out,
+            &["--mirror", &mirror, "--no-cache", "--keep-digests"],
+        );
+        assert_eq!(o.status.code(), Some(1), "{what}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains(name) && e.contains(says) && e.contains("without --keep-digests"),
+            "{what}: {e}"
+        );
+        assert!(!out.exists());
+        let o = pack_images(&[name], &out, &["--mirror", &mirror, "--no-cache"]);
+        assert!(o.status.success(), "{what}: {}", stderr(&o));
+        std::fs::remove_file(&out).unwrap();
+    }
 }

@@ -283,7 +283,10 @@ fn other_host() -> FakeServer {
 }
 
 fn must_name(run: &Run, what: &str, needles: &[&str]) {
-    assert_eq!(run.code, Some(1), "{what}: exit code\n{}", run.out);
+    // An unpack that pushed the other images is a partial success, exit 3 (issue 15).
+    let partial = run.out.lines().any(|l| l.starts_with("pushed "));
+    let code = if partial { 3 } else { 1 };
+    assert_eq!(run.code, Some(code), "{what}: exit code\n{}", run.out);
     for n in needles {
         assert!(run.out.contains(n), "{what}: no {n:?} in:\n{}", run.out);
     }
@@ -1711,7 +1714,7 @@ fn r14_images_already_present_are_skipped_whichever_way_the_bundle_is_read() {
         assert!(
             again
                 .out
-                .contains(": 0 blobs uploaded (0 B), 0 mounted, 0 already there"),
+                .contains(" already, with the digests of the bundle: nothing to push"),
             "{way:?}: a rerun sent blobs\n{}",
             again.out
         );

@@ -3,6 +3,7 @@
 
 mod bounds;
 mod bundles;
+mod cli;
 mod convert;
 mod diagnose;
 mod faults;
@@ -13,6 +14,7 @@ mod interrupt;
 mod list;
 mod login;
 mod pack;
+mod progress;
 mod pull;
 mod rawbundle;
 mod rehearsal;
@@ -23,3 +25,4 @@ mod transport;
 mod trust;
 mod unpack;
 mod usb;
+mod verbose;

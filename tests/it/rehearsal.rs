@@ -328,10 +328,18 @@ fn r12_docker_hub_allowance_stops_the_pack_before_any_download() {
     assert!(!out.exists());
 
     // When the HEAD answers do not say what remains, the pack cannot know in advance: the
-    // 429 that comes is reported at once with its window, not retried for minutes.
+    // 429 that comes is reported at once with its window, not retried for minutes, and
+    // docker.io is asked nothing more: one report, the images it left counted, not one line
+    // each (issue 12 follow-up).
     t.set_docker_head_limits(false);
     let started = std::time::Instant::now();
-    let o = pack_1_6_14(&t, &out, Some(&dir.path().join("cache-429")), &[]);
+    let jobs = 4;
+    let o = pack_1_6_14(
+        &t,
+        &out,
+        Some(&dir.path().join("cache-429")),
+        &["--jobs", &jobs.to_string()],
+    );
     let took = started.elapsed();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let e = stderr(&o);
@@ -340,9 +348,32 @@ fn r12_docker_hub_allowance_stops_the_pack_before_any_download() {
         "{e}"
     );
     assert!(took < std::time::Duration::from_secs(20), "{took:?}");
-    // Every manifest GET is counted, the refused ones too; 5 were allowed.
+    assert_eq!(
+        e.matches("pull rate limit of").count(),
+        1,
+        "the limit is reported once: {e}"
+    );
+    assert!(
+        e.contains("airlock asked docker.io nothing more in this pack"),
+        "{e}"
+    );
+    // "N of 24 images could not be fetched": the N are the docker.io images the limit left,
+    // counted on the one line that names them.
+    let failed: usize = e
+        .split(" of 24 images could not be fetched")
+        .next()
+        .and_then(|h| h.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{e}"));
+    assert!(failed >= 2, "{e}");
+    assert!(e.contains(&format!("  {failed} images (docker.io/")), "{e}");
+    // Every manifest GET is counted, the refused ones too; 5 were allowed. Past the first
+    // refusal nothing more is asked: only the GETs already in flight (at most --jobs).
     let refused = t.docker_pulls() - 5;
-    assert!(refused <= 16, "{refused} GETs past the limit: retried");
+    assert!(
+        (1..=jobs).contains(&refused),
+        "{refused} GETs past the limit with --jobs {jobs}"
+    );
     assert!(!out.exists());
     t.set_docker_head_limits(true);
 
@@ -481,39 +512,57 @@ fn r12_all_platforms_turns_an_oci_index_into_a_docker_list_without_attestations(
 #[test]
 fn r12_the_real_pins_refuse_an_image_that_is_not_upstreams() {
     // The fixture pause is not Kubernetes' pause: airlock's built-in pins (no --pins) refuse
-    // it, naming both digests, and nothing is written.
-    let gcr = Registry::start();
-    seed(&gcr, &[fixture(PAUSE)]);
+    // it, naming both digests, and nothing is written. The pin holds under every name of the
+    // image: an image list that names it as it is served today (registry.k8s.io, or the old
+    // k8s.gcr.io) is checked the same way.
+    let reg = Registry::start();
+    seed(&reg, &[fixture(PAUSE)]);
+    airlock::fixtures::push_raw(&reg.url(), "pause-amd64", "3.0", &fixture(PAUSE).artifact)
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let list = dir.path().join("images.txt");
-    std::fs::write(&list, format!("{PAUSE}\n")).unwrap();
-    let out = dir.path().join("b.tar.zst");
-    let o = airlock_with(
-        &[
-            "pack",
-            "--images",
-            list.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--cache",
-            dir.path().join("cache").to_str().unwrap(),
-            "--mirror",
-            &format!("gcr.io={}", gcr.url()),
-        ],
-        None,
-        &[],
-    );
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let e = stderr(&o);
-    assert!(
-        e.contains(&fixture(PAUSE).artifact.digest().to_string())
-            && e.contains(
-                "sha256:163ac025575b775d1c0f9bf0bdd0f086883171eb475b5068e7defa4ca9e76516"
-            ),
-        "{e}"
-    );
-    assert!(e.contains("--pins"), "{e}");
-    assert!(!out.exists());
+    for name in [
+        PAUSE,
+        PAUSE_TODAY,
+        "k8s.gcr.io/pause-amd64:3.0",
+        "gcr.io/google-containers/pause-amd64:3.0",
+    ] {
+        let list = dir.path().join("images.txt");
+        std::fs::write(&list, format!("{name}\n")).unwrap();
+        let out = dir.path().join("b.tar.zst");
+        let o = airlock_with(
+            &[
+                "pack",
+                "--images",
+                list.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--cache",
+                dir.path().join("cache").to_str().unwrap(),
+                "--relocate",
+                "gcr.io/google-containers=gcr.io/google_containers",
+                "--mirror",
+                &format!("gcr.io={}", reg.url()),
+                "--mirror",
+                &format!("registry.k8s.io={}", reg.url()),
+                "--mirror",
+                &format!("k8s.gcr.io={}", reg.url()),
+            ],
+            None,
+            &[],
+        );
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(
+            e.contains(&fixture(PAUSE).artifact.digest().to_string())
+                && e.contains(
+                    "sha256:163ac025575b775d1c0f9bf0bdd0f086883171eb475b5068e7defa4ca9e76516"
+                )
+                && e.contains("pin table"),
+            "{name}: {e}"
+        );
+        assert!(e.contains("--pins"), "{e}");
+        assert!(!out.exists());
+    }
 }
 
 #[test]
@@ -578,11 +627,15 @@ fn r12_a_token_server_refusing_a_deleted_project_moves_on_to_the_next_place() {
         b.images[0].upstream.as_ref().unwrap().fetched_from,
         "ghcr.io/helm/tiller:v2.6.1"
     );
-    // gcr.io's answer is reported, not dropped.
+    // gcr.io's answer is reported, not dropped, with the token server's own words.
+    let e = stderr(&o);
     assert!(
-        stderr(&o).contains("not at gcr.io/kubernetes-helm/tiller:v2.6.1"),
-        "{}",
-        stderr(&o)
+        e.contains("not at gcr.io/kubernetes-helm/tiller:v2.6.1"),
+        "{e}"
+    );
+    assert!(
+        e.contains("(it said: DENIED: Project kubernetes-helm has been deleted.)"),
+        "{e}"
     );
 }
 

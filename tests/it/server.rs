@@ -226,7 +226,7 @@ fn r16_pack_and_unpack_carry_the_server_group_and_say_how_to_start_the_server() 
     assert_eq!(s["server"], format!("{proj}/rancher/server:v1.6.14"));
     assert_eq!(s["agent"], format!("{proj}/rancher/agent:v1.2.9"));
     assert_eq!(s["registryDefault"], proj);
-    assert_eq!(v["rancher_settings"][0][1], proj);
+    assert_eq!(v["rancherSettings"][0]["value"], proj);
     docker_17_03_pull(&target.url(), "mirror/rancher/agent", "v1.2.9").unwrap();
     // Read in one sequential pass (standard input), the report is the same.
     let bytes = std::fs::read(&out).unwrap();
@@ -248,7 +248,7 @@ fn r16_pack_and_unpack_carry_the_server_group_and_say_how_to_start_the_server() 
     assert!(o.status.success(), "{}", stderr(&o));
     let streamed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(streamed["rancherServer"], v["rancherServer"]);
-    assert_eq!(streamed["rancher_settings"], v["rancher_settings"]);
+    assert_eq!(streamed["rancherSettings"], v["rancherSettings"]);
 
     let o = airlock(&["inspect", out.to_str().unwrap()]);
     assert!(

@@ -39,15 +39,7 @@ pub fn fixture(name: &str) -> &'static Fixture {
 pub fn fixture_pins() -> &'static str {
     static P: OnceLock<String> = OnceLock::new();
     P.get_or_init(|| {
-        let builtin = airlock::upstream::Pins::builtin();
-        let mut text =
-            String::from("# the fixture images' digests, for the references airlock pins\n");
-        for f in rancher_fixtures() {
-            let r = Reference::parse(&f.name).unwrap();
-            if builtin.get(&r).is_some() {
-                text.push_str(&format!("{} {}\n", f.name, f.artifact.digest()));
-            }
-        }
+        let text = fixtures::pin_table(rancher_fixtures(), true);
         // Under Cargo's scratch directory for integration tests (not /tmp, where one file per
         // run would stay behind); written under a private name and renamed, as test binaries
         // may run side by side (the content is always the same).
@@ -350,4 +342,37 @@ pub fn noise(n: usize) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// A one-image bundle (pause) packed from a local registry, in `dir`, with the cache in
+/// `dir/cache` named by AIRLOCK_CACHE_DIR.
+pub fn small_bundle(dir: &std::path::Path) -> std::path::PathBuf {
+    let reg = crate::harness::Registry::start();
+    seed(&reg, &[fixture(PAUSE)]);
+    let list = dir.join("images.txt");
+    std::fs::write(
+        &list,
+        format!("{}/google_containers/pause-amd64:3.0\n", reg.host()),
+    )
+    .unwrap();
+    let bundle = dir.join("b.tar.zst");
+    let cache = dir.join("cache");
+    let mut args = vec![
+        "pack",
+        "--images",
+        list.to_str().unwrap(),
+        "-o",
+        bundle.to_str().unwrap(),
+        "--insecure",
+    ];
+    let fixture_args = fixture_pack_args();
+    args.extend(fixture_args.iter().map(String::as_str));
+    let o = airlock_with(
+        &args,
+        None,
+        &[("AIRLOCK_CACHE_DIR", cache.to_str().unwrap())],
+    );
+    assert_exit(&o, 0);
+    assert!(cache.is_dir(), "AIRLOCK_CACHE_DIR names the cache");
+    bundle
 }

@@ -166,9 +166,9 @@ fn r17_pack_username_needs_login_and_goes_only_to_that_registry() {
     }
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     // Without --login, pack does not guess which registry the password is for (and says so
-    // before reading standard input).
+    // before reading standard input): a usage error (issue 15).
     let o = airlock_with(&refs, None, &[]);
-    assert_exit(&o, 1);
+    assert_exit(&o, 2);
     assert!(stderr(&o).contains("--login"), "{}", stderr(&o));
     assert!(a.requests().is_empty() && b.requests().is_empty());
     let mut with_login = refs.clone();
@@ -925,12 +925,12 @@ struct Recording {
 }
 
 impl airlock::progress::Reporter for Recording {
-    fn phase(&self, name: &str, _: u64) {
-        *self.phase.lock().unwrap() = name.to_string();
+    fn phase(&self, phase: airlock::progress::Phase, _: u64) {
+        *self.phase.lock().unwrap() = phase.name().to_string();
     }
-    fn advance(&self, n: u64) {
+    fn advance(&self, phase: airlock::progress::Phase, n: u64) {
         self.advanced.fetch_add(n, Ordering::SeqCst);
-        if self.phase.lock().unwrap().as_str() == "download" {
+        if phase == airlock::progress::Phase::Download {
             self.download.fetch_add(n, Ordering::SeqCst);
         }
     }
@@ -938,7 +938,7 @@ impl airlock::progress::Reporter for Recording {
     fn warn(&self, w: &str) {
         self.warnings.lock().unwrap().push(w.to_string());
     }
-    fn finish_phase(&self) {}
+    fn finish_phase(&self, _: airlock::progress::Phase) {}
     fn waiting(&self, what: Option<&str>) {
         self.waits.lock().unwrap().push(what.map(str::to_string));
     }
@@ -1067,8 +1067,9 @@ fn r17_credential_helpers_are_run_as_docker_runs_them_and_answer_for_their_host_
             &[],
             &[("DOCKER_CONFIG", &cfg), ("PATH", &path)],
         );
-        // The registry the helper knows is packed; the other one is refused.
-        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        // The registry the helper knows is packed; the other one is refused: a partial
+        // success with --keep-going (issue 15).
+        assert_eq!(o.status.code(), Some(3), "{name}: {}", stderr(&o));
         assert!(
             stderr(&o).contains(&format!("{}/x/y:1", other.host())),
             "{}",

@@ -179,8 +179,8 @@ fn unpacks_every_image_at_rancher_paths_with_source_digests() {
     ));
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["blobs_uploaded"], 0);
-    assert_eq!(v["bytes_uploaded"], 0);
+    assert_eq!(v["blobsUploaded"], 0);
+    assert_eq!(v["bytesUploaded"], 0);
     assert!(
         v["images"]
             .as_array()
@@ -365,7 +365,8 @@ fn a_corrupted_layer_is_named_by_verify_and_only_its_image_is_not_pushed() {
 
     let target = Registry::start();
     let o = run(&unpack_args(&bad, &target.url(), &[]));
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // The other 16 images are in: a partial success, exit 3 (issue 15).
+    assert_exit(&o, 3);
     assert!(
         stdout(&o).contains("FAILED") && stdout(&o).contains(&layer.digest.to_string()),
         "{}",
@@ -457,7 +458,7 @@ fn an_interrupted_unpack_is_finished_by_a_rerun() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(
-        v["blobs_present"].as_u64().unwrap() > 0,
+        v["blobsPresent"].as_u64().unwrap() > 0,
         "blobs from the first run were kept: {v}"
     );
     let total: u64 = BundleReader::open(&p.bundle)
@@ -467,9 +468,9 @@ fn an_interrupted_unpack_is_finished_by_a_rerun() {
         .blobs
         .bytes;
     assert!(
-        v["bytes_uploaded"].as_u64().unwrap() < total,
+        v["bytesUploaded"].as_u64().unwrap() < total,
         "the rerun sent {} of {total} bytes after the first run sent {first_bytes}",
-        v["bytes_uploaded"]
+        v["bytesUploaded"]
     );
     assert_all_there(&p.bundle, &target.host(), "", &["--tls-verify=false"]);
 }

@@ -445,7 +445,7 @@ fn r5_a_delta_bundle_holds_only_new_blobs_and_needs_its_base_in_the_target() {
     ]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(v["blobs_mounted"].as_u64().unwrap() >= 1, "{v}");
+    assert!(v["blobsMounted"].as_u64().unwrap() >= 1, "{v}");
     let c = client_for(&target);
     for f in &rel.update_fixtures {
         let image = in_registry(&target.host(), f);

@@ -104,14 +104,8 @@ impl Today {
             match sets.iter().find(|(k, _)| *k == key) {
                 Some((_, f)) => f.clone(),
                 None => {
-                    let mut fixtures = fixtures::rancher_1_6_14_today(seed, scale);
-                    let extra: Vec<&str> = names
-                        .iter()
-                        .copied()
-                        .filter(|n| !fixtures.iter().any(|f| f.name == *n))
-                        .collect();
-                    fixtures.extend(fixtures::generic(&extra, seed, scale));
-                    let f = Arc::new(fixtures);
+                    let set = fixtures::rancher_1_6_14_today(seed, scale);
+                    let f = Arc::new(fixtures::with_extra(set, names, seed, scale));
                     sets.push((key, f.clone()));
                     f
                 }
@@ -277,16 +271,8 @@ impl Today {
     /// A pin table (`--pins`) of the fixtures' own digests for the references airlock's
     /// built-in table pins (the fixtures are not the upstream images).
     pub fn pins_file(&self) -> PathBuf {
-        let builtin = airlock::upstream::Pins::builtin();
-        let mut text = String::from("# rehearsal fixtures\n");
-        for f in self.fixtures.iter() {
-            let r = airlock::reference::Reference::parse(&f.name).unwrap();
-            if builtin.get(&r).is_some() {
-                text.push_str(&format!("{} {}\n", f.name, f.artifact.digest()));
-            }
-        }
         let p = self.dir.path().join("pins.txt");
-        std::fs::write(&p, text).unwrap();
+        std::fs::write(&p, fixtures::pin_table(&self.fixtures, true)).unwrap();
         p
     }
 
