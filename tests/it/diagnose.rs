@@ -186,6 +186,10 @@ fn i15_verify_says_whether_the_checksum_file_was_checked() {
         "{}",
         stdout(&o)
     );
+    // In JSON, the file checked.
+    let o = airlock(&["verify", bundle.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["checksumFile"].as_str(), Some(side.as_str()), "{v}");
     // Standard input: nothing about a seek table, and no checksum file.
     let raw = std::fs::read(&bundle).unwrap();
     let o = airlock_with(&["verify", "-"], Some(&raw), &[]);
@@ -196,6 +200,9 @@ fn i15_verify_says_whether_the_checksum_file_was_checked() {
         "{}",
         stdout(&o)
     );
+    let o = airlock_with(&["verify", "-", "--format", "json"], Some(&raw), &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["checksumFile"].is_null(), "{v}");
     std::fs::remove_file(&side).unwrap();
     let o = airlock(&["verify", bundle.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
