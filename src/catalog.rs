@@ -705,6 +705,30 @@ pub fn union(selected: &[(String, Vec<CatalogImage>)]) -> Vec<CatalogImage> {
     out
 }
 
+/// The image the catalog knows under `reference` in any release, its private path and
+/// alternates merged as [`union`] merges them: an `--images` list naming it gets the paths
+/// `pack --version` gives it (`busybox:latest` without `library/`, pause at both paths).
+pub fn known(reference: &Reference) -> Option<CatalogImage> {
+    static KNOWN: OnceLock<HashMap<Reference, CatalogImage>> = OnceLock::new();
+    let map = KNOWN.get_or_init(|| {
+        let every: Vec<(String, Vec<CatalogImage>)> = releases()
+            .into_iter()
+            .filter_map(|v| release(v).ok())
+            .flat_map(|r| {
+                r.templates
+                    .into_iter()
+                    .map(|t| (t.version, t.images))
+                    .chain([(Group::Server.to_string(), r.server.images)])
+            })
+            .collect();
+        union(&every)
+            .into_iter()
+            .map(|i| (i.reference.clone(), i))
+            .collect()
+    });
+    map.get(reference).cloned()
+}
+
 /// Reads a user image list: one reference per line; see [`parse_image_list`].
 pub fn read_image_list(path: &Path) -> Result<Vec<Reference>, CatalogError> {
     let text = std::fs::read_to_string(path).map_err(|source| CatalogError::ReadList {
@@ -1375,5 +1399,41 @@ mod tests {
             ("gcr.io/google_containers/pause-amd64", Some("3.0"))
         );
         assert_eq!(split_path("a/b"), ("a/b", None));
+    }
+
+    #[test]
+    fn known_images_have_the_paths_every_release_gives_them() {
+        for v in releases() {
+            let sel = Selection {
+                version: v.into(),
+                with_server: true,
+                ..Default::default()
+            };
+            for i in Selected::resolve(&sel).unwrap().images() {
+                let k = known(&i.reference).unwrap();
+                assert_eq!(
+                    (&k.private_path, &k.alt_paths, k.group),
+                    (&i.private_path, &i.alt_paths, i.group),
+                    "{v}: {}",
+                    i.reference
+                );
+            }
+        }
+        let busybox = known(&Reference::parse("busybox").unwrap()).unwrap();
+        assert_eq!(busybox.private_path, "busybox:latest");
+        assert!(known(&Reference::parse("docker.io/x/unknown:1").unwrap()).is_none());
+    }
+
+    #[test]
+    fn rancher_2_is_out_of_scope() {
+        for v in ["2.0.0", "v2.5.7", "2", "3.1"] {
+            let e = release(v).unwrap_err();
+            assert!(matches!(e, CatalogError::OutOfScope { .. }), "{v}: {e}");
+            assert!(e.to_string().contains("out of scope") && e.to_string().contains("1.6.30"));
+        }
+        assert!(matches!(
+            release("1.6.99").unwrap_err(),
+            CatalogError::UnknownRelease { .. }
+        ));
     }
 }

@@ -42,11 +42,13 @@ pub enum PartsError {
         manifest: PathBuf,
         count: usize,
     },
-    #[error("part {part} is {actual} bytes, the parts manifest says {expected} (a short or damaged copy)")]
+    #[error("{}", wrong_size(part, *expected, *actual, recorded_in))]
     WrongSize {
         part: PathBuf,
         expected: u64,
         actual: u64,
+        /// The parts manifest or checksum file that records the size.
+        recorded_in: PathBuf,
     },
     #[error("part {part} does not start with the bytes recorded for part {index} (parts swapped, renamed or damaged)")]
     OutOfOrder { part: PathBuf, index: usize },
@@ -85,6 +87,22 @@ pub enum PartsError {
     },
     #[error(transparent)]
     Bundle(#[from] BundleError),
+}
+
+/// Says how a part's size differs from the one recorded: cut short, or longer.
+fn wrong_size(part: &Path, expected: u64, actual: u64, recorded_in: &Path) -> String {
+    match actual < expected {
+        true => format!(
+            "part {} is cut short: cut at {actual} of {expected} bytes (the size {} records); copy it again from the source",
+            part.display(),
+            recorded_in.display()
+        ),
+        false => format!(
+            "part {} is {actual} bytes, {} records {expected} (bytes appended, or another file); copy it again from the source",
+            part.display(),
+            recorded_in.display()
+        ),
+    }
 }
 
 /// Parses `--split`: `fat32`, bytes, or a number with K, M, G or T (powers of 1024).
@@ -128,7 +146,7 @@ pub fn manifest_path(base: &Path) -> PathBuf {
 
 /// `<base>.sha256`.
 pub fn sidecar_path(base: &Path) -> PathBuf {
-    PathBuf::from(format!("{}.sha256", base.display()))
+    crate::sidecar::path_for(base)
 }
 
 fn file_name(p: &Path) -> String {
@@ -407,6 +425,7 @@ pub fn locate(path: &Path) -> Result<Layout, PartsError> {
                 part: p.clone(),
                 expected: *size,
                 actual,
+                recorded_in: layout_file.clone(),
             });
         }
         if let Some(m) = &manifest {
@@ -493,6 +512,7 @@ fn parts_from_sidecar(
             source: e,
         },
     })?;
+    let recorded = crate::sidecar::recorded_sizes(side);
     let mut parts = Vec::new();
     let mut first_size = None;
     for (i, (_, n)) in lines.iter().enumerate() {
@@ -504,12 +524,18 @@ fn parts_from_sidecar(
             });
         }
         let (_, size) = open_part(&p, side, lines.len())?;
-        let expect = *first_size.get_or_insert(size);
-        if i + 1 < lines.len() && size != expect {
+        // The size the checksum file records (airlock 0.x wrote none: then every part but the
+        // last is as long as the first).
+        let expect = match recorded.get(n) {
+            Some(&m) => Some(m),
+            None => Some(*first_size.get_or_insert(size)).filter(|_| i + 1 < lines.len()),
+        };
+        if let Some(expected) = expect.filter(|&m| m != size) {
             return Err(PartsError::WrongSize {
                 part: p,
-                expected: expect,
+                expected,
                 actual: size,
+                recorded_in: side.to_path_buf(),
             });
         }
         parts.push((p, size));

@@ -61,9 +61,35 @@ impl Drop for TempGuard {
 
 /// Writes a small file durably: temporary name, fsync, rename, fsync of the directory.
 pub fn write_file(path: &Path, data: &[u8]) -> io::Result<()> {
+    write_via(path, data, |tmp| File::create(tmp))
+}
+
+/// Writes a small file readable by its owner only (mode 0600, as a credentials file must be)
+/// durably, as [`write_file`] does. The temporary file is made with that mode, so the content
+/// is never readable by others, not even for a moment.
+pub fn write_private_file(path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    write_via(path, data, |tmp| {
+        // One left by a killed run of the same pid may have other permissions.
+        let _ = fs::remove_file(tmp);
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(tmp)
+    })
+}
+
+/// Writes `data` to a temporary sibling made by `create`, fsyncs it, renames it to `path` and
+/// fsyncs the directory.
+fn write_via(
+    path: &Path,
+    data: &[u8],
+    create: impl FnOnce(&Path) -> io::Result<File>,
+) -> io::Result<()> {
     let tmp = temp_path_for(path);
     let mut guard = TempGuard::new(tmp.clone());
-    let mut f = File::create(&tmp)?;
+    let mut f = create(&tmp)?;
     f.write_all(data)?;
     f.sync_all()?;
     drop(f);

@@ -2,6 +2,10 @@
 //! `sha256sum -c` reads: `<64 hex>  <file name>` per line, one line for a bundle file or one
 //! per part of a split bundle. `pack` hashes while it writes (never reading the output back);
 //! `verify` hashes the files again and names the one that differs.
+//!
+//! After the checksums, a comment line per file records its size (`# 1234 bytes  NAME`), which
+//! `sha256sum -c` skips as it skips every line that starts with `#`; airlock reads it to tell a
+//! copy cut short ("cut at N of M bytes") from another kind of damage.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -12,13 +16,48 @@ use crate::bundle::limits::{MAX_PARTS, MAX_SIDE_FILE_BYTES};
 use crate::digest::{Digest, Hasher};
 use crate::problem::Problem;
 
-/// Writes `path` (temporary name, fsync, rename) with one line per `(digest, file name)`.
-pub fn write(path: &Path, lines: &[(Digest, String)]) -> io::Result<()> {
-    let text: String = lines
+/// Writes `path` (temporary name, fsync, rename) with one line per `(digest, file name)`,
+/// then one size comment per `(file name, size)` of `sizes`.
+pub fn write(path: &Path, lines: &[(Digest, String)], sizes: &[(String, u64)]) -> io::Result<()> {
+    let mut text: String = lines
         .iter()
         .map(|(d, name)| format!("{}  {name}\n", d.hex()))
         .collect();
+    for (name, size) in sizes {
+        text.push_str(&format!("{COMMENT}{size}{SIZE_SEP}{name}\n"));
+    }
     crate::safe_write::write_file(path, text.as_bytes())
+}
+
+/// `<base>.sha256`: the checksum file beside a bundle file, or beside the parts of `base`.
+pub fn path_for(base: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.sha256", base.display()))
+}
+
+/// How a comment line begins (`sha256sum -c` skips such lines).
+const COMMENT: &str = "# ";
+/// Between the size and the file name in a size comment.
+const SIZE_SEP: &str = " bytes  ";
+
+/// The size the checksum file at `path` records for `name`, when it is readable and records
+/// one (a checksum file of an older airlock has none).
+pub fn recorded_size(path: &Path, name: &str) -> Option<u64> {
+    recorded_sizes(path).remove(name)
+}
+
+/// Every size the checksum file at `path` records, by file name (none when it is unreadable
+/// or records none).
+pub fn recorded_sizes(path: &Path) -> std::collections::HashMap<String, u64> {
+    let Ok(raw) = crate::input_file::read_capped(path, MAX_SIDE_FILE_BYTES) else {
+        return Default::default();
+    };
+    let text = String::from_utf8_lossy(&raw);
+    text.lines()
+        .filter_map(|line| {
+            let (size, n) = line.strip_prefix(COMMENT)?.split_once(SIZE_SEP)?;
+            Some((n.to_string(), size.parse().ok()?))
+        })
+        .collect()
 }
 
 /// Reads a checksum file: `(digest, file name)` per line (see [`parse`]). The file must be a
@@ -38,7 +77,8 @@ pub fn parse(raw: &[u8]) -> io::Result<Vec<(Digest, String)>> {
     };
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+        // Blank lines, and comments, which `sha256sum -c` skips too.
+        if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
         if out.len() == MAX_PARTS {
@@ -131,9 +171,21 @@ mod tests {
                 (Digest::of(b"hello"), "a.000".into()),
                 (Digest::of(b"world"), "a.001".into()),
             ],
+            &[("a.000".into(), 5), ("a.001".into(), 5)],
         )
         .unwrap();
         assert_eq!(read(&side).unwrap().len(), 2);
+        assert_eq!(recorded_size(&side, "a.001"), Some(5));
+        assert_eq!(recorded_size(&side, "a.002"), None);
+        // sha256sum -c reads it, comments and all.
+        let o = std::process::Command::new("sha256sum")
+            .arg("-c")
+            .arg("--strict")
+            .arg(&side)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         assert_eq!(check(&side).unwrap().unwrap(), vec![]);
         std::fs::write(dir.path().join("a.001"), b"worle").unwrap();
         let p = check(&side).unwrap().unwrap();

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod contract;
+pub mod diagnose;
 pub mod entries;
 pub mod format;
 pub mod limits;

@@ -6,6 +6,7 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::diagnose::diagnose_start;
 use super::reader::{BundleError, BundleReader};
 use super::sequential::Sequential;
 use super::BundleSource;
@@ -29,25 +30,40 @@ impl Opened {
         }
     }
 
-    /// Why the bundle is read in order, when it is: standard input, or a file without a
-    /// seek table.
+    /// Why a file is read in order, when it is: it has no seek table. Standard input, always
+    /// read in order, needs no saying.
     pub fn sequential_reason(&self) -> Option<String> {
         match self {
             Opened::Seekable(_) => None,
-            Opened::Sequential(s) => Some(match s.why_no_seek_table() {
-                Some(_) => format!("{} has no seek table", s.path().display()),
-                None => "standard input".into(),
-            }),
+            Opened::Sequential(s) => s.why_no_seek_table().map(str::to_string),
         }
     }
 }
 
 /// Opens `path`: `-` for standard input; else a bundle file, its first part, or the base name
 /// of its parts ([`parts::locate`] checks them all first). A file without a seek table is read
-/// in order; an empty one is refused.
+/// in order when it is a recompressed bundle, refused with a diagnosis otherwise
+/// ([`super::diagnose`]).
 pub fn open(path: &Path) -> Result<Opened, PartsError> {
     if path == Path::new("-") {
-        let stdin: Box<dyn Read + Send> = Box::new(std::io::stdin());
+        // Its first bytes tell whether it is zstd at all, before any pass starts.
+        let mut head = Vec::with_capacity(512);
+        let mut stdin = std::io::stdin();
+        (&mut stdin)
+            .take(512)
+            .read_to_end(&mut head)
+            .map_err(|source| BundleError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if let Some(diagnosis) = diagnose_start(&head) {
+            return Err(BundleError::NotABundle {
+                path: path.to_path_buf(),
+                diagnosis,
+            }
+            .into());
+        }
+        let stdin: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(head).chain(stdin));
         return Ok(Opened::Sequential(Box::new(Sequential::stdin(path, stdin))));
     }
     let layout = parts::locate(path)?;
@@ -64,9 +80,12 @@ pub fn open(path: &Path) -> Result<Opened, PartsError> {
     let base = layout.base();
     match BundleReader::from_source(base, src.clone()) {
         Ok(r) => Ok(Opened::Seekable(r)),
-        Err(e @ BundleError::NoSeekTable { len, .. }) if len > 0 => Ok(Opened::Sequential(
-            Box::new(Sequential::file(base, src, e.to_string())),
-        )),
+        Err(BundleError::NoSeekTable { diagnosis, .. }) if diagnosis.readable_in_order() => {
+            let why = format!("{} {diagnosis}", base.display());
+            Ok(Opened::Sequential(Box::new(Sequential::file(
+                base, src, why,
+            ))))
+        }
         Err(e) => Err(e.into()),
     }
 }

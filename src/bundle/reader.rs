@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::contract::{self, Refusal};
+use super::diagnose::{diagnose, recorded_size, Diagnosis};
 use super::entries::{self, EntryRules, Header};
 use super::format::{self, BundleManifest, OciIndex};
 use crate::digest::Digest;
@@ -38,8 +39,16 @@ pub enum BundleError {
         #[source]
         source: io::Error,
     },
-    #[error("{path} ({len} bytes) does not end in a seek table: it is truncated, has bytes appended, was not written by airlock pack, or was recompressed; this command needs one")]
-    NoSeekTable { path: PathBuf, len: u64 },
+    /// The file does not end in a seek table; the diagnosis says what it is instead.
+    #[error("{path} {diagnosis}{}", if diagnosis.readable_in_order() { "; this command needs the table" } else { "" })]
+    NoSeekTable {
+        path: PathBuf,
+        len: u64,
+        diagnosis: Diagnosis,
+    },
+    /// A stream that is not even zstd (standard input, told by its first bytes).
+    #[error("{path} {diagnosis}")]
+    NotABundle { path: PathBuf, diagnosis: Diagnosis },
     #[error("{path}: the compressed stream is damaged")]
     Stream {
         path: PathBuf,
@@ -66,7 +75,7 @@ pub enum BundleError {
         reason: String,
     },
     /// A file without its seek table, read in order instead, fails that way too.
-    #[error("{why}; read as a plain zstd stream instead, it fails too")]
+    #[error("{why}; read in one sequential pass instead, it fails")]
     Sequential {
         why: String,
         #[source]
@@ -126,6 +135,7 @@ impl BundleReader {
             .ok_or_else(|| BundleError::NoSeekTable {
                 path: path.to_path_buf(),
                 len: src.len(),
+                diagnosis: diagnose(&src, recorded_size(path)),
             })?;
         let entries = walk(path, src.as_ref(), &table)?;
         let by_name = entries

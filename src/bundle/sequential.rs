@@ -33,7 +33,7 @@ use super::BundleSource;
 use crate::blob::Bytes;
 use crate::digest::Digest;
 use crate::manifest::MAX_MANIFEST_BYTES;
-use crate::seekable::ReadAt;
+use crate::seekable::{InOrder, ReadAt};
 
 /// Largest blob held in memory while no manifest names it yet.
 pub const HELD_ONE: u64 = MAX_MANIFEST_BYTES;
@@ -100,10 +100,7 @@ impl Sequential {
     /// A new pass from the first byte (standard input: its only one).
     fn start(&mut self) -> Result<TarStream, BundleError> {
         let raw: Box<dyn Read + Send> = match &mut self.input {
-            Input::File(src) => Box::new(SourceReader {
-                src: src.clone(),
-                pos: 0,
-            }),
+            Input::File(src) => Box::new(InOrder::new(src.clone())),
             Input::Stdin(r) => r.take().ok_or_else(|| {
                 BundleError::refused(
                     &self.path,
@@ -468,19 +465,6 @@ impl Meta {
 }
 
 /// A [`ReadAt`] read from its first byte to its last.
-struct SourceReader {
-    src: Arc<dyn ReadAt>,
-    pos: u64,
-}
-
-impl Read for SourceReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.src.read_at(buf, self.pos)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
 /// A tar stream walked header by header with the bundle's [`EntryRules`], over the zstd
 /// stream decoded as it is read.
 struct TarStream {

@@ -54,6 +54,36 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff), or write every page into a directory.
     Man(ManArgs),
+    /// Check a user name and password against a registry and save them in Docker's
+    /// config.json (or its credential helper), as `docker login` does.
+    Login(LoginArgs),
+    /// Remove a registry's credentials from Docker's config.json (and its credential helper).
+    Logout(LogoutArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = super::examples::LOGIN)]
+pub struct LoginArgs {
+    /// The registry: HOST[:PORT], http(s)://HOST[:PORT], or docker.io for Docker Hub.
+    #[arg(value_name = "REGISTRY", value_parser = RegistryTarget::parse_login)]
+    pub registry: RegistryTarget,
+    /// User name (asked for on a terminal when not given).
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Read the password from standard input (asked for without echo when standard input is
+    /// a terminal). Without it, the password is asked for on the terminal.
+    #[arg(long = "password-stdin", requires = "username")]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = super::examples::LOGOUT)]
+pub struct LogoutArgs {
+    /// The registry: HOST[:PORT], http(s)://HOST[:PORT], or docker.io for Docker Hub.
+    #[arg(value_name = "REGISTRY", value_parser = RegistryTarget::parse_login)]
+    pub registry: RegistryTarget,
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +257,15 @@ pub struct UpstreamArgs {
     pub pins: Option<PathBuf>,
 }
 
+/// `--insecure-registry`: a host and an optional port, as Docker's `insecure-registries` takes.
+fn parse_authority(s: &str) -> Result<String, String> {
+    let a = s.trim().trim_end_matches('/').to_ascii_lowercase();
+    match a.is_empty() || a.contains(['/', '@', ' ', '?', '#']) {
+        true => Err("give HOST or HOST:PORT (no scheme, no path)".into()),
+        false => Ok(a),
+    }
+}
+
 fn parse_split(s: &str) -> Result<u64, String> {
     airlock::parts::parse_size(s).map_err(|e| e.to_string())
 }
@@ -295,6 +334,18 @@ impl RegistryTarget {
             );
         }
         Ok(RegistryTarget { host, endpoint })
+    }
+
+    /// Parses the registry of `login` and `logout`: as `--registry`, and Docker Hub under any
+    /// of the names Docker gives it (`https://index.docker.io/v1/` included).
+    pub fn parse_login(s: &str) -> Result<RegistryTarget, String> {
+        if airlock::registry::host_key(s) == "docker.io" {
+            return Ok(RegistryTarget {
+                host: "docker.io".into(),
+                endpoint: None,
+            });
+        }
+        RegistryTarget::parse(s)
     }
 }
 
@@ -394,11 +445,40 @@ const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
 /// How to reach registries: shared by every command that talks to one.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RegistryArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    /// Send requests for REGISTRY to URL instead, same repository paths
+    /// (e.g. docker.io=http://127.0.0.1:5001). Repeatable. A mirror gets only its own
+    /// credentials (its host:port in config.json, or --login), never REGISTRY's.
+    #[arg(long = "mirror", value_name = "REGISTRY=URL", value_parser = Mirror::parse)]
+    pub mirror: Vec<Mirror>,
+    /// User name (the password is read from standard input) for ONE registry: the --registry
+    /// of unpack and inventory; for pack, the registry named by --login. Other registries get
+    /// their credentials from ~/.docker/config.json (auths, credHelpers, credsStore) or none.
+    #[arg(long, requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the password from standard input (never from the command line); on a terminal it
+    /// is asked for without echo.
+    #[arg(long = "password-stdin", requires = "username")]
+    pub password_stdin: bool,
+    /// The registry --username is for, as HOST[:PORT] (docker.io, gcr.io, or a --mirror's
+    /// 127.0.0.1:5001). Needed by pack; unpack and inventory use --registry.
+    #[arg(long = "login", value_name = "REGISTRY", requires = "username")]
+    pub login: Option<String>,
+}
+
+/// TLS, plain http and time bounds: shared by every command that talks to a registry,
+/// `login` included.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConnectArgs {
     /// Allow plain http, and https without certificate verification. A registry given as
     /// HOST[:PORT] is asked once, over https, before any work: if it answers in plain http,
     /// plain http is used for it from then on.
     #[arg(long)]
     pub insecure: bool,
+    /// As --insecure, for this registry only (HOST:PORT, or HOST for every port); repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", value_parser = parse_authority)]
+    pub insecure_registry: Vec<String>,
     /// Trust the CA certificates in this PEM file, on top of the system's (a private
     /// registry's CA, or its self-signed certificate itself).
     #[arg(long = "ca-file", value_name = "PEM", env = "AIRLOCK_CA_FILE")]
@@ -412,23 +492,6 @@ pub struct RegistryArgs {
         default_value = airlock::registry::DEFAULT_CERTS_D
     )]
     pub certs_dir: PathBuf,
-    /// Send requests for REGISTRY to URL instead, same repository paths
-    /// (e.g. docker.io=http://127.0.0.1:5001). Repeatable. A mirror gets only its own
-    /// credentials (its host:port in config.json, or --login), never REGISTRY's.
-    #[arg(long = "mirror", value_name = "REGISTRY=URL", value_parser = Mirror::parse)]
-    pub mirror: Vec<Mirror>,
-    /// User name (the password is read from standard input) for ONE registry: the --registry
-    /// of unpack and inventory; for pack, the registry named by --login. Other registries get
-    /// their credentials from ~/.docker/config.json (auths, credHelpers, credsStore) or none.
-    #[arg(long, requires = "password_stdin")]
-    pub username: Option<String>,
-    /// Read the password from standard input (never from the command line).
-    #[arg(long = "password-stdin", requires = "username")]
-    pub password_stdin: bool,
-    /// The registry --username is for, as HOST[:PORT] (docker.io, gcr.io, or a --mirror's
-    /// 127.0.0.1:5001). Needed by pack; unpack and inventory use --registry.
-    #[arg(long = "login", value_name = "REGISTRY", requires = "username")]
-    pub login: Option<String>,
     /// Attempts per request in all, the first included (connection failures, 429, 5xx).
     #[arg(long = "retries", value_name = "N", env = "AIRLOCK_RETRY_ATTEMPTS", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(1..=20))]

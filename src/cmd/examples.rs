@@ -81,3 +81,19 @@ Examples:
 
   # Install the pages of airlock and each of its commands
   sudo airlock man --dir /usr/local/share/man/man1 && man airlock-pack";
+
+pub const LOGIN: &str = "\
+Examples:
+  # Asked for the user and the password (no echo), checked, saved in ~/.docker/config.json
+  airlock login reg.local:5000
+
+  # From a script: the password on standard input
+  airlock login docker.io --username ops --password-stdin < pw.txt";
+
+pub const LOGOUT: &str = "\
+Examples:
+  # Forget the credentials of a registry (from its credential helper too)
+  airlock logout reg.local:5000
+
+  # Docker Hub, under any of its names
+  airlock logout docker.io";

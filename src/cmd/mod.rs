@@ -14,23 +14,24 @@ mod inventory;
 mod json;
 mod list;
 mod logging;
+mod login;
 mod manual;
 mod pack;
 mod progress;
+mod prompt;
 mod unpack;
 mod verify;
 
-use std::io::Read as _;
 use std::time::Duration;
 
 use airlock::catalog::{Group, Selection};
 use airlock::escape;
 use airlock::registry::{self, Client, Credentials};
 use airlock::upstream::{Pins, Relocation};
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 
 pub use cli::Cli;
-use cli::{Command, RegistryArgs, RegistryTarget, SelectArgs, UpstreamArgs};
+use cli::{Command, ConnectArgs, RegistryArgs, RegistryTarget, SelectArgs, UpstreamArgs};
 
 /// Runs one command; the returned code is the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
@@ -47,6 +48,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Verify(args) => verify::run(args),
         Command::Unpack(args) => unpack::run(args),
         Command::Inventory(args) => inventory::run(args),
+        Command::Login(args) => login::run(args),
+        Command::Logout(args) => login::logout(args),
         Command::Completions(args) => manual::completions(args),
         Command::Man(args) => manual::man(args),
     };
@@ -154,17 +157,12 @@ pub(crate) fn selection(args: &SelectArgs) -> Result<Selection> {
     })
 }
 
-/// Builds registry client options from the command line, the environment and config.json.
-///
-/// `target` is the registry the credentials given on the command line are for (unpack's and
-/// inventory's `--registry`); `None` for pack, where `--login` must name it.
-pub(crate) fn registry_options(
-    args: &RegistryArgs,
-    target: Option<&str>,
-) -> Result<registry::Options> {
-    let defaults = registry::Options::default();
-    let mut opts = registry::Options {
+/// Client options for TLS, plain http and time bounds, from the command line and the
+/// environment: no endpoints, no credentials.
+pub(crate) fn connect_options(args: &ConnectArgs) -> registry::Options {
+    registry::Options {
         insecure: args.insecure,
+        insecure_registries: args.insecure_registry.clone(),
         ca_file: args.ca_file.clone(),
         certs_d: args.certs_dir.clone(),
         retry: registry::Retry {
@@ -179,8 +177,19 @@ pub(crate) fn registry_options(
             bytes: args.min_rate_kib.saturating_mul(1024),
             window: Duration::from_secs(args.rate_window),
         },
-        ..defaults
-    };
+        ..registry::Options::default()
+    }
+}
+
+/// Builds registry client options from the command line, the environment and config.json.
+///
+/// `target` is the registry the credentials given on the command line are for (unpack's and
+/// inventory's `--registry`); `None` for pack, where `--login` must name it.
+pub(crate) fn registry_options(
+    args: &RegistryArgs,
+    target: Option<&str>,
+) -> Result<registry::Options> {
+    let mut opts = connect_options(&args.connect);
     for m in &args.mirror {
         opts.endpoints.push((m.from.clone(), m.endpoint.clone()));
     }
@@ -200,14 +209,7 @@ pub(crate) fn registry_options(
                 "pack talks to several registries: name the one --username is for with --login REGISTRY (e.g. --login docker.io, or a --mirror's HOST:PORT); the others get credentials from ~/.docker/config.json only"
             )),
         };
-        let mut password = String::new();
-        std::io::stdin()
-            .read_to_string(&mut password)
-            .context("reading the password from standard input")?;
-        let password = password.trim_end_matches(['\r', '\n']).to_string();
-        if password.is_empty() {
-            bail!("--password-stdin: standard input was empty; pipe the password in, e.g. `cat pw.txt | airlock ... --username {user} --password-stdin`");
-        }
+        let password = prompt::password_stdin(user, &host)?;
         if let Some((_, m)) = opts.endpoints.iter().find(|(r, e)| {
             registry::host_key(r) == registry::host_key(&host) && e.host != r.as_str()
         }) {

@@ -177,7 +177,7 @@ enum Kind {
     Part,
     /// `FILE.NNN` beside an airlock `parts.json`.
     Anything,
-    /// `FILE.sha256`: `sha256sum` lines.
+    /// `FILE.sha256`: `sha256sum` lines, and the size comments airlock writes after them.
     Checksums,
     /// `FILE.parts.json`.
     PartsManifest,
@@ -219,13 +219,15 @@ impl Kind {
                     && u32::from_le_bytes(tail) == airlock::seekable::SEEKABLE_MAGIC
             }
             Kind::Part | Kind::Anything => false,
-            Kind::Checksums => std::str::from_utf8(&head).is_ok_and(|t| {
-                t.lines().all(|l| {
-                    l.len() > 66
-                        && l.as_bytes()[..64].iter().all(u8::is_ascii_hexdigit)
-                        && &l[64..66] == "  "
-                })
-            }),
+            // The reader's own rules: sha256sum lines, and the size comments airlock adds
+            // (complete lines only, when the file is longer than what was read).
+            Kind::Checksums => {
+                let whole = match len > head.len() as u64 {
+                    true => head.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1),
+                    false => head.len(),
+                };
+                airlock::sidecar::parse(&head[..whole]).is_ok_and(|l| !l.is_empty())
+            }
             Kind::PartsManifest => serde_json::from_slice::<serde_json::Value>(&head)
                 .is_ok_and(|v| v["format"] == airlock::parts::PARTS_FORMAT),
         }
@@ -252,15 +254,22 @@ fn from_list(
 ) -> Result<(Vec<PlannedImage>, Request)> {
     let refs = catalog::read_image_list(file)?;
     let content = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    // An image the catalog knows goes where `pack --version` puts it (Rancher's paths).
     let planned = refs
         .into_iter()
-        .map(|r| PlannedImage {
-            target: list_target(&r),
-            alt_targets: vec![],
-            group: "list".into(),
-            places: places(&r, relocations),
-            pin: pins.get(&r).cloned(),
-            reference: r,
+        .map(|r| {
+            let (target, alt_targets, group) = match catalog::known(&r) {
+                Some(c) => (c.private_path, c.alt_paths, c.group.as_str().into()),
+                None => (list_target(&r), vec![], "list".into()),
+            };
+            PlannedImage {
+                target,
+                alt_targets,
+                group,
+                places: places(&r, relocations),
+                pin: pins.get(&r).cloned(),
+                reference: r,
+            }
         })
         .collect();
     let request = Request {

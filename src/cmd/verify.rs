@@ -55,8 +55,27 @@ pub fn run(args: VerifyArgs) -> Result<i32> {
         }
         (None, Ok(_)) => unreachable!("verified whenever the bundle opened"),
     };
+    let checked = Checked {
+        file: (!stdin && sidecar.is_some()).then_some(side.as_path()),
+        text: match (stdin, &sidecar) {
+            (true, _) => "no checksum file for standard input".to_string(),
+            (false, Some(_)) => format!("checksum file {} checked", side.display()),
+            (false, None) => format!(
+                "no checksum file {} beside it: only the bundle's own digests checked",
+                side.display()
+            ),
+        },
+    };
     report.problems.extend(sidecar.into_iter().flatten());
-    print(&args, &report)
+    print(&args, &report, &checked)
+}
+
+/// What was done about the checksum file beside the bundle.
+struct Checked<'a> {
+    /// The file checked, when there was one.
+    file: Option<&'a std::path::Path>,
+    /// The same in words, for the OK line.
+    text: String,
 }
 
 /// `verify --format json`: the bundle, the report's keys, the time taken.
@@ -66,11 +85,13 @@ struct Body<'a> {
     bundle: &'a std::path::Path,
     #[serde(flatten)]
     report: &'a VerifyReport,
+    /// The checksum file checked beside the bundle; `null` when there was none.
+    checksum_file: Option<&'a std::path::Path>,
     elapsed_seconds: f64,
 }
 
-/// Prints a verify report; the exit code.
-fn print(args: &VerifyArgs, report: &VerifyReport) -> Result<i32> {
+/// Prints a verify report (`checked`: what was done about the checksum file); the exit code.
+fn print(args: &VerifyArgs, report: &VerifyReport, checked: &Checked<'_>) -> Result<i32> {
     if args.format == OutputFormat::Json {
         json::print(
             "verify",
@@ -78,6 +99,7 @@ fn print(args: &VerifyArgs, report: &VerifyReport) -> Result<i32> {
             Body {
                 bundle: &args.bundle,
                 report,
+                checksum_file: checked.file,
                 elapsed_seconds: report.elapsed.as_secs_f64(),
             },
         )?;
@@ -85,12 +107,13 @@ fn print(args: &VerifyArgs, report: &VerifyReport) -> Result<i32> {
     if report.is_ok() {
         if args.format == OutputFormat::Text {
             out(&format!(
-                "{}: OK: {}, {}, {} verified in {:.1}s",
+                "{}: OK: {}, {}, {} verified in {:.1}s; {}",
                 args.bundle.display(),
                 count(report.images, "image"),
                 count(report.blobs, "blob"),
                 human_bytes(report.bytes),
-                report.elapsed.as_secs_f64()
+                report.elapsed.as_secs_f64(),
+                checked.text
             ));
             if report.omitted_blobs > 0 {
                 out(&format!(

@@ -364,7 +364,8 @@ fn finish(
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            crate::sidecar::write(&side, &[(sha.clone(), name)]).map_err(werr)?;
+            crate::sidecar::write(&side, &[(sha.clone(), name.clone())], &[(name, len)])
+                .map_err(werr)?;
             Ok((len, sha, vec![output.to_path_buf()]))
         }
         Out::Split(out) => {
@@ -381,7 +382,12 @@ fn finish(
                     .iter()
                     .map(|p| (p.sha256.clone(), p.name.clone()))
                     .collect();
-                crate::sidecar::write(&side, &lines)
+                let sizes: Vec<(String, u64)> = layout
+                    .parts
+                    .iter()
+                    .map(|p| (p.name.clone(), p.size))
+                    .collect();
+                crate::sidecar::write(&side, &lines, &sizes)
             })();
             if let Err(e) = written {
                 // Without their layout the parts cannot be read: take them back.

@@ -61,22 +61,39 @@ impl Client {
 
     /// The credentials configured for `origin`'s host, if they may go there. Credentials are
     /// keyed by host and port only (as Docker keys `config.json`), so over plain http they go
-    /// only to an origin the operator chose plain http for (an `http://` rule, or
-    /// `--insecure`): a redirect from a plain-http registry to `http://ghcr.io` (which anyone
+    /// only to an origin the operator chose plain http for (an `http://` rule,
+    /// `--insecure-registry` naming it, or `--insecure`): a redirect from a plain-http registry to `http://ghcr.io` (which anyone
     /// on that link can inject) must not carry ghcr.io's credentials in the clear, nor hand
     /// them to a token realm that host picks.
     fn lookup(&self, origin: &Endpoint) -> Lookup {
-        let chosen = self.opts.insecure || self.opts.endpoints.iter().any(|(_, e)| e == origin);
+        let chosen = self.opts.insecure_for(&origin.host)
+            || self.opts.endpoints.iter().any(|(_, e)| e == origin);
         if origin.scheme == "http" && !chosen {
             return Lookup {
                 problem: Some(format!(
-                    "airlock sends no credentials over plain http to {}, where a registry's answer pointed it (name it with http:// in --mirror, or give --insecure, to allow it)",
-                    origin.host
+                    "airlock sends no credentials over plain http to {}, where a registry's answer pointed it (name it with http:// in --mirror, or give --insecure-registry {} or --insecure, to allow it)",
+                    origin.host, origin.host
                 )),
                 ..Lookup::default()
             };
         }
         self.opts.credentials.lookup(&origin.host)
+    }
+
+    /// Checks the credentials given for `registry` as `docker login` does: `GET /v2/`, answering
+    /// its challenge (a token fetched from its realm with them, or Basic), then `GET /v2/`
+    /// again with what they earned. A refusal is the error ([`RegistryError::Token`] or
+    /// [`RegistryError::Unauthorized`]); a registry that asks for no credentials cannot
+    /// check them ([`LoginCheck::NotAsked`]).
+    pub fn check_login(&self, registry: &str) -> Result<LoginCheck, RegistryError> {
+        let tokens = self.stats.token_fetches.load(Ordering::Relaxed);
+        self.ping(registry)?;
+        let asked = self.stats.token_fetches.load(Ordering::Relaxed) > tokens
+            || !self.basic.lock().unwrap().is_empty();
+        Ok(match asked {
+            true => LoginCheck::Accepted,
+            false => LoginCheck::NotAsked,
+        })
     }
 
     /// Where the credentials for `origin` come from, for `-v` ("credentials for X from
@@ -117,13 +134,16 @@ impl Client {
             _ => None,
         });
         if let Some((realm, service, challenge_scope)) = bearer {
-            check_hop(url, realm, self.opts.insecure).map_err(|reason| {
+            check_hop(url, realm, self.opts.insecure_for_url(realm)).map_err(|reason| {
                 RegistryError::Forbidden {
                     request: format!("{} {}", req.method, redact_url(url)),
                     refused: format!("{} {}", Hop::Realm.what(), redact_url(realm)),
                     reason,
                 }
             })?;
+            if let Some(to) = Endpoint::of_url(realm) {
+                self.trust.adopt(&to.host, &origin.host);
+            }
             // Whatever token we sent (if any) was not good enough: expired during a long push,
             // or scoped too narrowly. Fetch a new one; a second refusal ends in an error.
             let key = token_key(origin, req);
@@ -350,6 +370,15 @@ impl Client {
             .map_err(|e| terr(format!("reading the answer: {e}")))?;
         Token::from_response(&redact_url(realm), &body)
     }
+}
+
+/// What [`Client::check_login`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginCheck {
+    /// The registry asked for credentials and accepted them.
+    Accepted,
+    /// The registry answered without asking for any: they could not be checked.
+    NotAsked,
 }
 
 /// Adds why there were no credentials (a failed helper) to a token error.

@@ -282,7 +282,7 @@ fn date(t: UnixTime) -> String {
 pub(crate) fn explain(e: &rustls::Error, host: &str, ca_dir: &str) -> (String, String) {
     let trust = format!(
         "give the registry's CA certificate with --ca-file ca.pem, or install it as \
-         {ca_dir}/ca.crt (where Docker reads it); --insecure skips verification"
+         {ca_dir}/ca.crt (where Docker reads it); --insecure-registry HOST:PORT (or --insecure) skips verification"
     );
     let rustls::Error::InvalidCertificate(c) = e else {
         return (
@@ -331,13 +331,13 @@ pub(crate) fn explain(e: &rustls::Error, host: &str, ca_dir: &str) -> (String, S
             format!("its certificate expired on {}", date(*not_after)),
             format!(
                 "renew the registry's certificate (this machine's clock says {}); \
-                 --insecure skips verification",
+                 --insecure-registry HOST:PORT (or --insecure) skips verification",
                 date(*time)
             ),
         ),
         CertificateError::Expired => (
             "its certificate has expired".into(),
-            "renew the registry's certificate; --insecure skips verification".into(),
+            "renew the registry's certificate; --insecure-registry HOST:PORT (or --insecure) skips verification".into(),
         ),
         CertificateError::NotValidYetContext { time, not_before } => (
             format!("its certificate is not valid before {}", date(*not_before)),

@@ -167,12 +167,8 @@ impl CredentialStore {
 
     /// Reads `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`; a missing file is fine.
     pub fn load_docker_config(&mut self) -> Result<(), RegistryError> {
-        let path = match std::env::var_os("DOCKER_CONFIG") {
-            Some(dir) => PathBuf::from(dir).join("config.json"),
-            None => match std::env::var_os("HOME") {
-                Some(home) => PathBuf::from(home).join(".docker/config.json"),
-                None => return Ok(()),
-            },
+        let Some(path) = docker_config_path() else {
+            return Ok(());
         };
         if !path.exists() {
             return Ok(());
@@ -344,12 +340,30 @@ impl CredentialStore {
         if let Some(e) = self.config.get(key) {
             return e.key.clone();
         }
-        if key == "docker.io" {
-            return "https://index.docker.io/v1/".into();
-        }
-        key.to_string()
+        config_key(key)
     }
 }
+
+/// Where Docker keeps its `config.json`: `$DOCKER_CONFIG/config.json`, else
+/// `~/.docker/config.json`; `None` without either variable.
+pub fn docker_config_path() -> Option<PathBuf> {
+    match std::env::var_os("DOCKER_CONFIG") {
+        Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir).join("config.json")),
+        _ => std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".docker/config.json")),
+    }
+}
+
+/// The `config.json` key Docker writes for a registry: Docker Hub's historic
+/// `https://index.docker.io/v1/`, else the host as [`host_key`] gives it.
+pub fn config_key(registry: &str) -> String {
+    match host_key(registry).as_str() {
+        "docker.io" => DOCKER_HUB_KEY.to_string(),
+        host => host.to_string(),
+    }
+}
+
+/// The key (and credential helper server URL) Docker uses for Docker Hub.
+const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 
 /// The host a credential belongs to, as Docker normalises `config.json` keys: no scheme, no
 /// path, lower case, `:443` dropped, and Docker Hub's aliases folded into `docker.io`.

@@ -1,7 +1,8 @@
 //! Docker credential helpers, run the way Docker runs them
 //! (<https://github.com/docker/docker-credential-helpers>): `docker-credential-NAME get`, the
-//! server URL on standard input, `{"ServerURL","Username","Secret"}` on standard output. A
-//! `Username` of `<token>` means the secret is an identity token (OAuth2 refresh token).
+//! server URL on standard input, `{"ServerURL","Username","Secret"}` on standard output;
+//! `store` (that JSON on standard input) and `erase` (the server URL), for `airlock login` and
+//! `logout`. A `Username` of `<token>` means the secret is an identity token (OAuth2 refresh token).
 //! A helper is killed at its timeout, and a process it leaves behind (`dbus-launch`, an agent)
 //! that keeps its output pipes open cannot hold airlock past a short grace.
 
@@ -43,17 +44,104 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
 
 /// Runs `docker-credential-<name> get` for `server_url`, killing it after `timeout`.
 pub(crate) fn get(name: &str, server_url: &str, timeout: Duration) -> HelperAnswer {
-    run(
-        std::ffi::OsStr::new(&format!("docker-credential-{name}")),
-        server_url,
-        timeout,
-    )
+    run(&program(name), server_url, timeout)
+}
+
+/// Runs `docker-credential-<name> store`, as `docker login` does with a `credsStore` or
+/// `credHelpers` entry: `{"ServerURL","Username","Secret"}` on standard input. An identity
+/// token is stored as Docker stores one, under the user name `<token>`. The error says why,
+/// in words that follow "docker-credential-NAME ...".
+pub(crate) fn store(
+    name: &str,
+    server_url: &str,
+    creds: &Credentials,
+    timeout: Duration,
+) -> Result<(), String> {
+    let input = serde_json::json!({
+        "ServerURL": server_url,
+        "Username": if creds.is_identity_token() { "<token>" } else { creds.username.as_str() },
+        "Secret": creds.password(),
+    })
+    .to_string();
+    let done = exec(&program(name), "store", input.as_bytes(), timeout)?;
+    done.success()
+}
+
+/// Runs `docker-credential-<name> erase` for `server_url`, as `docker logout` does. A helper
+/// that holds nothing for it is no failure.
+pub(crate) fn erase(name: &str, server_url: &str, timeout: Duration) -> Result<(), String> {
+    let done = exec(&program(name), "erase", server_url.as_bytes(), timeout)?;
+    match done.success() {
+        Err(why) if why.contains("credentials not found") => Ok(()),
+        r => r,
+    }
+}
+
+fn program(name: &str) -> std::ffi::OsString {
+    format!("docker-credential-{name}").into()
 }
 
 /// Runs `program get` for `server_url`, killing it after `timeout`.
 fn run(program: &std::ffi::OsStr, server_url: &str, timeout: Duration) -> HelperAnswer {
+    let done = match exec(program, "get", server_url.as_bytes(), timeout) {
+        Ok(d) => d,
+        Err(why) => return HelperAnswer::Failed(why),
+    };
+    if !done.status.success() {
+        let said = done.said();
+        // The helpers' protocol error for "nothing stored for this server".
+        if said.contains("credentials not found") {
+            return HelperAnswer::NotFound;
+        }
+        return HelperAnswer::Failed(format!(
+            "failed ({}): {}",
+            done.status,
+            first_line_escaped(&said)
+        ));
+    }
+    parse_answer(&done.out)
+}
+
+/// A helper run that ended: its exit status and what it printed.
+struct Done {
+    status: std::process::ExitStatus,
+    out: Vec<u8>,
+    err: Vec<u8>,
+}
+
+impl Done {
+    /// What the helper said: its standard output, else its standard error (helpers print
+    /// their errors on either).
+    fn said(&self) -> String {
+        let text = if self.out.is_empty() {
+            &self.err
+        } else {
+            &self.out
+        };
+        String::from_utf8_lossy(text).into_owned()
+    }
+
+    fn success(&self) -> Result<(), String> {
+        if self.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "failed ({}): {}",
+            self.status,
+            first_line_escaped(&self.said())
+        ))
+    }
+}
+
+/// Runs `program action` with `input` on standard input, killing it after `timeout`.
+fn exec(
+    program: &std::ffi::OsStr,
+    action: &str,
+    input: &[u8],
+    timeout: Duration,
+) -> Result<Done, String> {
     let mut child = match Command::new(program)
-        .arg("get")
+        .arg(action)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -61,13 +149,13 @@ fn run(program: &std::ffi::OsStr, server_url: &str, timeout: Duration) -> Helper
     {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return HelperAnswer::Failed("is not installed (not found on PATH)".into())
+            return Err("is not installed (not found on PATH)".into())
         }
-        Err(e) => return HelperAnswer::Failed(format!("could not be started: {e}")),
+        Err(e) => return Err(format!("could not be started: {e}")),
     };
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that exits without reading gives a broken pipe; its exit status tells.
-        let _ = stdin.write_all(server_url.as_bytes());
+        let _ = stdin.write_all(input);
     }
     // Read both pipes on threads so a chatty helper cannot block on a full pipe.
     let stdout = Pipe::read(child.stdout.take());
@@ -81,12 +169,9 @@ fn run(program: &std::ffi::OsStr, server_url: &str, timeout: Duration) -> Helper
                 // Our own child: kill and reap it.
                 let _ = child.kill();
                 let _ = child.wait();
-                return HelperAnswer::Failed(format!(
-                    "did not answer within {} s",
-                    timeout.as_secs()
-                ));
+                return Err(format!("did not answer within {} s", timeout.as_secs()));
             }
-            Err(e) => return HelperAnswer::Failed(format!("could not be waited for: {e}")),
+            Err(e) => return Err(format!("could not be waited for: {e}")),
         }
     };
     // Once the helper has exited its output is in the pipes; a process it left behind may
@@ -94,15 +179,7 @@ fn run(program: &std::ffi::OsStr, server_url: &str, timeout: Duration) -> Helper
     let until = Instant::now() + PIPE_GRACE;
     let out = stdout.finish(until);
     let err = stderr.finish(until);
-    if !status.success() {
-        let said = String::from_utf8_lossy(if out.is_empty() { &err } else { &out }).to_string();
-        // The helpers' protocol error for "nothing stored for this server".
-        if said.contains("credentials not found") {
-            return HelperAnswer::NotFound;
-        }
-        return HelperAnswer::Failed(format!("failed ({status}): {}", first_line_escaped(&said)));
-    }
-    parse_answer(&out)
+    Ok(Done { status, out, err })
 }
 
 /// How long the pipes of a helper that exited may stay open before what they gave is taken.

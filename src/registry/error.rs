@@ -121,7 +121,7 @@ pub enum RegistryError {
         cause: std::sync::Arc<ureq::Error>,
     },
     /// An https request was answered in plain http: the registry does not speak TLS.
-    #[error("{host_e} answers plain http, not https: give --insecure to use plain http for it, or name it with http:// (--registry http://{host_e}; for pack, --mirror {host_e}=http://{host_e})", host_e = crate::escape::Escaped(.host))]
+    #[error("{host_e} answers plain http, not https: give --insecure-registry {host_e} to use plain http for it (--insecure for every registry), or name it with http:// (--registry http://{host_e}; for pack, --mirror {host_e}=http://{host_e})", host_e = crate::escape::Escaped(.host))]
     PlainHttp { host: String },
     /// The TLS handshake failed for a reason retrying cannot fix (certificate, protocol).
     /// `fix` says which flag or file helps.

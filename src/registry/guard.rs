@@ -3,7 +3,8 @@
 //!
 //! A registry's answer is hostile input (docs/security.md). It may point airlock at:
 //! - plain http while the registry itself was reached over https (a downgrade: credentials and
-//!   content would cross the network in the clear). Refused unless `--insecure`.
+//!   content would cross the network in the clear). Refused unless `--insecure`, or
+//!   `--insecure-registry` naming the host it leads to.
 //! - a link-local address (169.254.0.0/16, fe80::/10) or a cloud metadata service
 //!   (169.254.169.254, fd00:ec2::254, `metadata.google.internal`): a blind request forgery
 //!   against the machine airlock runs on. Always refused, before any connection. A host name
@@ -95,7 +96,7 @@ pub(crate) fn check_hop(from: &str, to: &str, insecure: bool) -> Result<(), Stri
     let from_https = from.starts_with("https://");
     if from_https && target.scheme == "http" && !insecure {
         return Err(
-            "it downgrades https to plain http (give --insecure to allow plain http)".into(),
+            format!("it downgrades https to plain http (give --insecure-registry {} or --insecure to allow plain http)", target.host),
         );
     }
     Ok(())

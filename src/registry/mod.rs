@@ -7,6 +7,7 @@
 mod auth;
 mod catalog;
 mod cert;
+pub mod config_file;
 mod credentials;
 mod credhelper;
 mod deadline;
@@ -18,8 +19,11 @@ mod push;
 mod tls;
 mod transport;
 
-pub use auth::{parse_challenges, Challenge};
-pub use credentials::{host_key, CredentialStore, Credentials, Lookup, Source, HELPER_TIMEOUT};
+pub use auth::{parse_challenges, Challenge, LoginCheck};
+pub use credentials::{
+    config_key, docker_config_path, host_key, CredentialStore, Credentials, Lookup, Source,
+    HELPER_TIMEOUT,
+};
 pub use deadline::{MinRate, TooSlow};
 pub use error::{redact_url, ErrorEntry, RegistryError};
 pub use probe::{Schema1Support, PROBE as SCHEMA1_PROBE};

@@ -32,8 +32,12 @@ pub enum PushError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     /// The upload of the bytes failed (retried as a whole with a new session).
-    #[error(transparent)]
-    Upload(RegistryError),
+    #[error("uploading blob {digest}")]
+    Upload {
+        digest: Digest,
+        #[source]
+        source: RegistryError,
+    },
     /// The bytes read from the source did not match the digest: nothing was committed. (The
     /// check's message names the blob; it is not chained, or it would be said twice.)
     #[error("{error}; it was not uploaded")]
@@ -104,7 +108,7 @@ impl Client {
             policy,
             || self.upload_once(registry, repository, digest, size, mount_from, open),
             |r| match r {
-                Err(PushError::Upload(e)) if e.is_temporary() => Again::Yes,
+                Err(PushError::Upload { source, .. }) if source.is_temporary() => Again::Yes,
                 _ => Again::No,
             },
             |r| {
@@ -206,14 +210,14 @@ impl Client {
                 error,
             });
         }
-        let resp = result.map_err(PushError::Upload)?;
+        let upload = |source| PushError::Upload {
+            digest: digest.clone(),
+            source,
+        };
+        let resp = result.map_err(upload)?;
         let url = self.display_url(registry, &req.path);
         if resp.status().as_u16() != 201 {
-            return Err(PushError::Upload(Client::api_error(
-                &req.method,
-                &url,
-                resp,
-            )));
+            return Err(upload(Client::api_error(&req.method, &url, resp)));
         }
         // The registry hashed what it stored; it must be what we meant to send.
         if let Some(h) = resp

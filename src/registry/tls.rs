@@ -62,6 +62,22 @@ impl TlsFailure {
     }
 }
 
+/// Whether `authority` (`host[:port]`) is one of `entries` (`--insecure-registry`): an entry
+/// with a port names that port only, one without names the host on every port.
+pub(crate) fn insecure_host(entries: &[String], authority: &str) -> bool {
+    let authority = authority.to_ascii_lowercase();
+    let host = match authority.rsplit_once(':') {
+        Some((h, p))
+            if p.bytes().all(|b| b.is_ascii_digit())
+                && (!h.starts_with('[') || h.ends_with(']')) =>
+        {
+            h
+        }
+        _ => authority.as_str(),
+    };
+    entries.iter().any(|e| *e == authority || *e == host)
+}
+
 /// A host's own config (from its `certs.d` directory), none, or why it cannot be built.
 type HostConfig = Result<Option<Arc<ClientConfig>>, String>;
 
@@ -70,11 +86,16 @@ type HostConfig = Result<Option<Arc<ClientConfig>>, String>;
 #[derive(Debug)]
 pub(crate) struct Trust {
     insecure: bool,
+    /// `--insecure-registry`: the registries verified by no one.
+    insecure_hosts: Vec<String>,
     provider: Arc<CryptoProvider>,
     ca_file: Vec<CertificateDer<'static>>,
     certs_d: PathBuf,
     default: OnceLock<Result<Arc<ClientConfig>, String>>,
     per_host: Mutex<HashMap<String, HostConfig>>,
+    /// For a host a registry sent airlock to (its token realm, a redirect), the `certs.d`
+    /// directories of the registries that did: their CAs are trusted for it too.
+    adopted: Mutex<HashMap<String, Vec<PathBuf>>>,
 }
 
 impl Trust {
@@ -82,6 +103,7 @@ impl Trust {
     /// host when it is first contacted.
     pub(crate) fn new(
         insecure: bool,
+        insecure_hosts: Vec<String>,
         ca_file: Option<&Path>,
         certs_d: PathBuf,
     ) -> Result<Trust, RegistryError> {
@@ -91,11 +113,13 @@ impl Trust {
         };
         Ok(Trust {
             insecure,
+            insecure_hosts,
             provider: Arc::new(rustls::crypto::ring::default_provider()),
             ca_file,
             certs_d,
             default: OnceLock::new(),
             per_host: Mutex::new(HashMap::new()),
+            adopted: Mutex::new(HashMap::new()),
         })
     }
 
@@ -104,13 +128,44 @@ impl Trust {
         self.certs_d.join(authority)
     }
 
+    /// `registry` (`host[:port]`) sends airlock to `hop` (its token realm, a redirect): the
+    /// CAs of the registry's `certs.d` directory, and of those it adopted, are trusted for
+    /// `hop` too, as Docker trusts a registry's CA for the hosts that registry delegates to.
+    pub(crate) fn adopt(&self, hop: &str, registry: &str) {
+        if hop == registry {
+            return;
+        }
+        let mut dirs = vec![self.ca_dir(registry)];
+        dirs.extend(
+            self.adopted
+                .lock()
+                .unwrap()
+                .get(registry)
+                .cloned()
+                .unwrap_or_default(),
+        );
+        dirs.retain(|d| has_certs(d));
+        let mut adopted = self.adopted.lock().unwrap();
+        let known = adopted.entry(hop.to_string()).or_default();
+        let before = known.len();
+        for d in dirs {
+            if !known.contains(&d) {
+                known.push(d);
+            }
+        }
+        if known.len() != before {
+            // Built again, with the new CAs, at the next connection.
+            self.per_host.lock().unwrap().remove(hop);
+        }
+    }
+
     fn config_for(&self, authority: &str) -> Result<Arc<ClientConfig>, TlsFailure> {
         let setup = |problem: String, fix: String| TlsFailure::Refused {
             authority: authority.to_string(),
             problem,
             fix,
         };
-        if self.insecure {
+        if self.insecure || insecure_host(&self.insecure_hosts, authority) {
             let c = self
                 .default
                 .get_or_init(|| Ok(self.build(Arc::new(NoVerify(self.provider.clone())))));
@@ -118,10 +173,19 @@ impl Trust {
         }
         let dir = self.ca_dir(authority);
         let own = {
+            let mut dirs = vec![dir.clone()];
+            dirs.extend(
+                self.adopted
+                    .lock()
+                    .unwrap()
+                    .get(authority)
+                    .cloned()
+                    .unwrap_or_default(),
+            );
             let mut per_host = self.per_host.lock().unwrap();
             per_host
                 .entry(authority.to_string())
-                .or_insert_with(|| self.host_config(&dir))
+                .or_insert_with(|| self.host_config(&dirs))
                 .clone()
         };
         match own {
@@ -148,28 +212,23 @@ impl Trust {
         })
     }
 
-    /// A config for a host that has its own `certs.d` directory; `None` when it has none.
-    fn host_config(&self, dir: &Path) -> HostConfig {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
-        };
-        let mut names: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "crt"))
-            .collect();
-        if names.is_empty() {
+    /// A config for a host with `certs.d` directories (its own first, then those it adopted);
+    /// `None` when none of them holds a certificate.
+    fn host_config(&self, dirs: &[PathBuf]) -> HostConfig {
+        let mut certs = self.ca_file.clone();
+        let mut any = false;
+        for dir in dirs {
+            for p in crt_files(dir)? {
+                certs.extend(read_certs(&p)?);
+                any = true;
+            }
+        }
+        if !any {
             return Ok(None);
         }
-        names.sort();
-        let mut certs = self.ca_file.clone();
-        for p in &names {
-            certs.extend(read_certs(p)?);
-        }
+        let shown: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         let v = Verifier::new(certs, self.provider.clone())
-            .map_err(|e| format!("the certificates in {} are unusable: {e}", dir.display()))?;
+            .map_err(|e| format!("the certificates in {} are unusable: {e}", shown.join(", ")))?;
         Ok(Some(self.build(Arc::new(v))))
     }
 
@@ -185,6 +244,27 @@ impl Trust {
             .with_no_client_auth();
         Arc::new(config)
     }
+}
+
+/// The `*.crt` files of a `certs.d` directory, sorted; none when it does not exist.
+fn crt_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
+    };
+    let mut names: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "crt"))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Whether a `certs.d` directory holds a certificate file.
+fn has_certs(dir: &Path) -> bool {
+    crt_files(dir).is_ok_and(|f| !f.is_empty())
 }
 
 /// The certificates of a PEM file; an error names the file.
@@ -331,5 +411,55 @@ impl Transport for TlsTransport {
 
     fn is_tls(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_a_registry_sends_airlock_to_adopt_its_certs_d_cas() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let pem = params.self_signed(&key).unwrap().pem();
+        std::fs::create_dir_all(dir.path().join("reg:5000")).unwrap();
+        std::fs::write(dir.path().join("reg:5000/ca.crt"), pem).unwrap();
+        let t = Trust::new(false, vec![], None, dir.path().to_path_buf()).unwrap();
+        let default = t.config_for("realm:443").unwrap();
+        let registry = t.config_for("reg:5000").unwrap();
+        assert!(!Arc::ptr_eq(&default, &registry));
+        // The realm, then a redirect the realm sends airlock to: both get the registry's CA.
+        t.adopt("realm:443", "reg:5000");
+        t.adopt("blobs:443", "realm:443");
+        for hop in ["realm:443", "blobs:443"] {
+            assert!(!Arc::ptr_eq(&t.config_for(hop).unwrap(), &default), "{hop}");
+        }
+        // A registry without a certs.d directory passes nothing on.
+        t.adopt("elsewhere:443", "plain:5000");
+        assert!(Arc::ptr_eq(
+            &t.config_for("elsewhere:443").unwrap(),
+            &default
+        ));
+    }
+
+    #[test]
+    fn an_insecure_registry_names_a_port_or_every_port() {
+        let e = vec![
+            "reg.local:5000".to_string(),
+            "[::1]".into(),
+            "10.0.0.1".into(),
+        ];
+        assert!(insecure_host(&e, "reg.local:5000"));
+        assert!(insecure_host(&e, "REG.local:5000"));
+        assert!(!insecure_host(&e, "reg.local:5001"));
+        assert!(!insecure_host(&e, "reg.local"));
+        assert!(insecure_host(&e, "[::1]:5000"));
+        assert!(insecure_host(&e, "10.0.0.1:443"));
+        assert!(insecure_host(&e, "10.0.0.1"));
+        assert!(!insecure_host(&e, "10.0.0.11"));
+        assert!(!insecure_host(&[], "reg.local:5000"));
     }
 }

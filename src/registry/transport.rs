@@ -2,12 +2,13 @@
 //!
 //! Every request goes through [`Client::send`], which
 //! - picks the endpoint: a `--mirror`, an explicit `http://` registry, `https://host`, or,
-//!   with `--insecure`, the scheme found once per registry by [`Client::discover`];
+//!   with `--insecure` (or `--insecure-registry` naming it), the scheme found once per
+//!   registry by [`Client::discover`];
 //! - attaches the cached bearer token or Basic credentials **of the origin it goes to**
 //!   (scheme, host and port): a redirect to another host is a stranger until that host asks
 //!   for credentials, and then it gets its own (auth.rs), never the first host's;
 //! - refuses redirects and upload locations that downgrade https to http without
-//!   `--insecure`, or that lead to link-local and cloud metadata addresses (guard.rs);
+//!   `--insecure` (or `--insecure-registry` naming their host), or that lead to link-local and cloud metadata addresses (guard.rs);
 //! - retries connection failures, 429 (honouring `Retry-After`) and 5xx with jittered backoff,
 //!   within one budget for the whole request (redirect hops included), never 4xx, never a
 //!   TLS or plain-http answer, and never a refused connection to a host not yet reached;
@@ -30,7 +31,7 @@ use super::credentials::CredentialStore;
 use super::deadline::{MinRate, RateGuard, Waits};
 use super::error::{parse_error_body, redact_url, RegistryError};
 use super::guard::{check_hop, ForbiddenAddress, GuardedResolver, Hop};
-use super::tls::{TlsConnector, TlsFailure, Trust, DEFAULT_CERTS_D};
+use super::tls::{insecure_host, TlsConnector, TlsFailure, Trust, DEFAULT_CERTS_D};
 use crate::progress::Reporter;
 pub use crate::retry::Retry;
 use crate::retry::{Again, Budget};
@@ -40,6 +41,9 @@ use crate::retry::{Again, Budget};
 pub struct Options {
     /// Allow plain http (found by discovery), and https without certificate verification.
     pub insecure: bool,
+    /// The same for these registries only (`--insecure-registry`): `host[:port]`, lower case;
+    /// an entry without a port stands for the host on every port.
+    pub insecure_registries: Vec<String>,
     /// A PEM file of extra CA certificates to trust (a private registry's CA, or its
     /// self-signed certificate), on top of the system roots.
     pub ca_file: Option<PathBuf>,
@@ -67,6 +71,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             insecure: false,
+            insecure_registries: Vec::new(),
             ca_file: None,
             certs_d: PathBuf::from(DEFAULT_CERTS_D),
             endpoints: Vec::new(),
@@ -78,6 +83,19 @@ impl Default for Options {
             min_rate: MinRate::default(),
             wait_notice: Duration::from_secs(5),
         }
+    }
+}
+
+impl Options {
+    /// Whether plain http and unverified TLS are allowed for `authority` (`host[:port]`):
+    /// `--insecure`, or `--insecure-registry` naming it.
+    pub fn insecure_for(&self, authority: &str) -> bool {
+        self.insecure || insecure_host(&self.insecure_registries, authority)
+    }
+
+    /// [`Options::insecure_for`] the host of an absolute URL.
+    pub(crate) fn insecure_for_url(&self, url: &str) -> bool {
+        self.insecure || Endpoint::of_url(url).is_some_and(|e| self.insecure_for(&e.host))
     }
 }
 
@@ -237,6 +255,9 @@ pub struct Client {
     contacted: RwLock<HashSet<String>>,
     /// Host names the operator named; only they may resolve to link-local addresses.
     trusted_hosts: Arc<RwLock<HashSet<String>>>,
+    /// The TLS trust the connector uses: a registry's `certs.d` CAs are adopted by the hosts
+    /// it sends airlock to.
+    pub(super) trust: Arc<Trust>,
     waits: Waits,
     /// Things the operator should know (a missing credential helper), for [`Client::observe`].
     warnings: Mutex<(Vec<String>, HashSet<String>)>,
@@ -254,6 +275,7 @@ impl Client {
     pub fn new(opts: Options) -> Result<Client, RegistryError> {
         let trust = Arc::new(Trust::new(
             opts.insecure,
+            opts.insecure_registries.clone(),
             opts.ca_file.as_deref(),
             opts.certs_d.clone(),
         )?);
@@ -270,7 +292,7 @@ impl Client {
         let connector =
             ().chain(ConnectProxyConnector::default())
                 .chain(TcpConnector::default())
-                .chain(TlsConnector(trust));
+                .chain(TlsConnector(trust.clone()));
         let (resolver, trusted_hosts) = GuardedResolver::new();
         Ok(Client {
             agent: ureq::Agent::with_parts(config, connector, resolver),
@@ -281,6 +303,7 @@ impl Client {
             discovered: RwLock::new(HashMap::new()),
             contacted: RwLock::new(HashSet::new()),
             trusted_hosts,
+            trust,
             waits: Waits::default(),
             warnings: Mutex::new((Vec::new(), HashSet::new())),
             stats: Arc::new(Stats::default()),
@@ -325,7 +348,7 @@ impl Client {
         if let Some(e) = self.fixed_endpoint(registry) {
             return Ok(e);
         }
-        if !self.opts.insecure {
+        if !self.opts.insecure_for(registry) {
             return Ok(https(registry));
         }
         if let Some(e) = self.discovered.read().unwrap().get(registry) {
@@ -413,7 +436,8 @@ impl Client {
                     ),
                 });
             }
-            check_hop(&endpoint.base(), &req.path, self.opts.insecure).map_err(|reason| {
+            let insecure = self.opts.insecure_for_url(&req.path);
+            check_hop(&endpoint.base(), &req.path, insecure).map_err(|reason| {
                 RegistryError::Forbidden {
                     request: format!(
                         "{} {}/v2/{}",
@@ -493,13 +517,16 @@ impl Client {
                             redact_url(&location)
                         ),
                     })?;
-                check_hop(&url, &next, self.opts.insecure).map_err(|reason| {
+                check_hop(&url, &next, self.opts.insecure_for_url(&next)).map_err(|reason| {
                     RegistryError::Forbidden {
                         request: format!("{} {}", req.method, redact_url(&url)),
                         refused: format!("{} {}", Hop::Redirect.what(), redact_url(&next)),
                         reason,
                     }
                 })?;
+                if let Some(to) = Endpoint::of_url(&next) {
+                    self.trust.adopt(&to.host, &origin.host);
+                }
                 url = next;
                 continue;
             }
@@ -660,7 +687,10 @@ impl Client {
         let request = match call.kind {
             Kind::Small => scoped.timeout_global(Some(deadline)),
             Kind::BlobGet => scoped.timeout_recv_response(Some(deadline)),
+            // A write blocked for a whole rate window moved nothing in it: below the minimum
+            // rate, which the body's RateGuard only sees between writes.
             Kind::Upload => scoped
+                .timeout_per_write(Some(self.opts.io_timeout.min(self.opts.min_rate.window)))
                 .timeout_recv_response(Some(deadline.saturating_mul(5)))
                 .timeout_recv_body(Some(deadline)),
         }
@@ -719,6 +749,13 @@ impl Client {
                     ureq::Timeout::Connect | ureq::Timeout::Resolve => format!(
                         "timed out: no connection within {} s (AIRLOCK_CONNECT_TIMEOUT_SECS)",
                         o.connect_timeout.as_secs()
+                    ),
+                    ureq::Timeout::PerWrite if kind == Kind::Upload => format!(
+                        "the upload stalled: the registry took no bytes for {} s, less than the \
+                         minimum rate of {} bytes in every {} s (--min-rate, --rate-window)",
+                        o.io_timeout.min(o.min_rate.window).as_secs(),
+                        o.min_rate.bytes,
+                        o.min_rate.window.as_secs()
                     ),
                     ureq::Timeout::Global | ureq::Timeout::RecvResponse if kind != Kind::Upload => {
                         format!(

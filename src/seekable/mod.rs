@@ -15,6 +15,7 @@
 
 use std::io::{self, Read};
 
+pub mod frames;
 mod reader;
 mod stored;
 mod table;
@@ -103,6 +104,26 @@ impl ReadAt for Vec<u8> {
     }
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         self.as_slice().read_at(buf, offset)
+    }
+}
+
+/// Reads a [`ReadAt`] in order from its first byte (for a streaming decoder).
+pub struct InOrder {
+    src: std::sync::Arc<dyn ReadAt>,
+    pos: u64,
+}
+
+impl InOrder {
+    pub fn new(src: std::sync::Arc<dyn ReadAt>) -> InOrder {
+        InOrder { src, pos: 0 }
+    }
+}
+
+impl Read for InOrder {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.src.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 

@@ -372,15 +372,20 @@ fn zstd_error(index: usize, c_offset: u64, code: usize) -> SeekableError {
     }
 }
 
-/// What the frame header says about memory: the window size and the declared content size.
+/// What the frame header says about memory (the window size and the declared content size),
+/// and about where the blocks start.
 #[derive(Debug, PartialEq, Eq)]
-struct FrameHeader {
-    window: u64,
-    content_size: Option<u64>,
+pub(super) struct FrameHeader {
+    pub(super) window: u64,
+    pub(super) content_size: Option<u64>,
+    /// Bytes of the header, magic included: the first block starts here.
+    pub(super) len: usize,
+    /// A 4-byte content checksum follows the last block.
+    pub(super) checksum: bool,
 }
 
 /// Parses a zstd frame header (RFC 8878 section 3.1.1.1).
-fn parse_header(b: &[u8]) -> Result<FrameHeader, &'static str> {
+pub(super) fn parse_header(b: &[u8]) -> Result<FrameHeader, &'static str> {
     const SHORT: &str = "truncated zstd frame header";
     if b.len() < 5 {
         return Err(SHORT);
@@ -434,6 +439,8 @@ fn parse_header(b: &[u8]) -> Result<FrameHeader, &'static str> {
     Ok(FrameHeader {
         window,
         content_size,
+        len: at + fcs_len,
+        checksum: fhd & 0x04 != 0,
     })
 }
 
@@ -679,7 +686,9 @@ mod tests {
             parse_header(&frame),
             Ok(FrameHeader {
                 window: 1 << 31,
-                content_size: None
+                content_size: None,
+                len: 6,
+                checksum: true,
             })
         );
         // The crafted frame is valid: allowed a 2^31 window, one-shot decoding reproduces it.
@@ -723,7 +732,9 @@ mod tests {
             parse_header(b"\x28\xb5\x2f\xfd\x00\x00"),
             Ok(FrameHeader {
                 window: 1024,
-                content_size: None
+                content_size: None,
+                len: 6,
+                checksum: false,
             })
         );
         // 2-byte FCS is offset by 256.
@@ -731,7 +742,9 @@ mod tests {
             parse_header(b"\x28\xb5\x2f\xfd\x60\x01\x00"),
             Ok(FrameHeader {
                 window: 257,
-                content_size: Some(257)
+                content_size: Some(257),
+                len: 7,
+                checksum: false,
             })
         );
         assert_eq!(

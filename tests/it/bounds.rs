@@ -568,7 +568,7 @@ pub(crate) fn write_parts(base: &Path, bundle: &[u8], split: u64) -> Vec<PathBuf
         .iter()
         .map(|p| (p.sha256.clone(), p.name.clone()))
         .collect();
-    airlock::sidecar::write(&airlock::parts::sidecar_path(base), &lines).unwrap();
+    airlock::sidecar::write(&airlock::parts::sidecar_path(base), &lines, &[]).unwrap();
     (0..m.parts.len())
         .map(|i| airlock::parts::part_path(base, i))
         .collect()
@@ -656,6 +656,7 @@ fn r17_a_checksum_file_naming_a_fifo_or_dev_zero_does_not_hang_verify() {
             (zero.clone(), "zero".into()),
             (zero, "fifo".into()),
         ],
+        &[],
     )
     .unwrap();
     run(&["verify", path.to_str().unwrap()], &Opts::default()).refused(
@@ -718,15 +719,7 @@ fn r17_a_part_that_is_a_fifo_is_refused_not_opened() {
 
 /// The base bundle with one more (ignored) file of incompressible bytes, so it is large.
 fn large_bundle(extra: usize) -> Vec<u8> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let noise: Vec<u8> = (0..extra)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = crate::support::noise(extra);
     let chunks = before_end(
         Model::base().chunks(),
         file_chunks(b"notes.bin", &noise, b'0'),

@@ -488,13 +488,15 @@ fn r15_list_refs_is_one_unique_reference_a_line() {
 }
 
 /// The commands every completion script and the help must know.
-const COMMANDS: [&str; 8] = [
+const COMMANDS: [&str; 10] = [
     "list",
     "pack",
     "inspect",
     "verify",
     "unpack",
     "inventory",
+    "login",
+    "logout",
     "completions",
     "man",
 ];

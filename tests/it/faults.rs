@@ -383,3 +383,61 @@ fn an_unreachable_registry_is_reported_once_with_what_to_check() {
         "the cause is said once: {all}"
     );
 }
+
+/// A registry that stops taking an upload's bytes (its window full, nothing read) fails the
+/// upload within the minimum-rate window, as a stalled download does, not after the 60 s
+/// per-write timeout, and the error names the blob.
+#[test]
+fn a_stalled_upload_fails_within_the_rate_window_naming_the_blob() {
+    let target = Registry::start();
+    let proxy = Proxy::start(
+        &target.host(),
+        Faults {
+            hang_after_request_bytes: Some(256 << 10),
+            ..Faults::default()
+        },
+    );
+    // More than loopback's socket buffers hold on both sides, so the writes really block.
+    let blob: std::sync::Arc<[u8]> = noise(48 << 20).into();
+    let digest = airlock::digest::Digest::of(&blob);
+    let mut o = fast_options();
+    o.endpoints
+        .push((proxy.host(), Endpoint::parse(&proxy.url()).unwrap()));
+    o.retry.attempts = 1;
+    o.min_rate = airlock::registry::MinRate {
+        bytes: 32 << 10,
+        window: Duration::from_secs(2),
+    };
+    o.io_timeout = Duration::from_secs(60);
+    let client = Client::new(o).unwrap();
+    let open = {
+        let blob = blob.clone();
+        move || -> std::io::Result<Box<dyn std::io::Read + Send>> {
+            Ok(Box::new(std::io::Cursor::new(blob.clone())))
+        }
+    };
+    let started = Instant::now();
+    let e = client
+        .push_blob(
+            &proxy.host(),
+            "x/stall",
+            &digest,
+            blob.len() as u64,
+            None,
+            &open,
+        )
+        .unwrap_err();
+    let took = started.elapsed();
+    let chain: Vec<String> =
+        std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+            .map(|e| e.to_string())
+            .collect();
+    let all = chain.join("\n");
+    assert!(
+        took < Duration::from_secs(20),
+        "gave up after {took:?}: {all}"
+    );
+    assert!(all.contains(&format!("uploading blob {digest}")), "{all}");
+    assert!(all.contains("the upload stalled"), "{all}");
+    assert!(all.contains("--min-rate"), "{all}");
+}

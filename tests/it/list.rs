@@ -166,3 +166,82 @@ fn r15_list_of_rancher_2_says_it_is_out_of_scope() {
     let e = stderr(&airlock(&["list", "--version", "1.6.99"]));
     assert!(!e.contains("out of scope"), "{e}");
 }
+
+/// Every image of a bundle: source, target, and alternate targets (sorted).
+fn targets(bundle: &std::path::Path) -> Vec<(String, String, Vec<String>)> {
+    let mut out: Vec<_> = manifest_of(bundle)
+        .images
+        .into_iter()
+        .map(|i| {
+            let mut alt = i.alt_targets;
+            alt.sort();
+            (i.source, i.target, alt)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn i15_list_output_packed_as_images_gives_the_targets_of_pack_version() {
+    // `airlock list --version 1.6.14 > l.txt; airlock pack --images l.txt` against
+    // `airlock pack --version 1.6.14`, both through the stand-ins of today's places.
+    let per = airlock::catalog::select(&airlock::catalog::Selection {
+        version: "1.6.14".into(),
+        ..Default::default()
+    })
+    .unwrap();
+    let names: Vec<String> = airlock::catalog::union(&per)
+        .iter()
+        .map(|i| i.reference.to_string())
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let t = crate::harness::upstreams::Today::start(SEED, SCALE, &refs, 1000);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let by_version = dir.path().join("version.tar.zst");
+    let o = pack_today(&t, "1.6.14", &by_version, Some(&cache), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let pins = t.pins_file().display().to_string();
+    // `list`'s text, and one reference a line (`--format refs`), each packed as a list.
+    let by_list = |name: &str, format: &str| {
+        let o = airlock(&["list", "--version", "1.6.14", "--format", format]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let list = dir.path().join(format!("{name}.txt"));
+        std::fs::write(&list, &o.stdout).unwrap();
+        let out = dir.path().join(format!("{name}.tar.zst"));
+        let mut args: Vec<String> = [
+            "pack",
+            "--images",
+            list.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--pins",
+            &pins,
+            "--cache",
+            cache.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(t.mirror_args());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = airlock(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        targets(&out)
+    };
+    let want = targets(&by_version);
+    assert_eq!(by_list("text", "text"), want);
+    assert_eq!(by_list("refs", "refs"), want);
+    // What the round trip is for: Rancher's paths, not the references' own.
+    assert!(want.contains(&(
+        "docker.io/library/busybox:latest".into(),
+        "busybox:latest".into(),
+        vec![]
+    )));
+    assert!(want.contains(&(
+        "gcr.io/google_containers/pause-amd64:3.0".into(),
+        "google_containers/pause-amd64:3.0".into(),
+        vec!["gcr.io/google_containers/pause-amd64:3.0".into()]
+    )));
+}

@@ -58,11 +58,19 @@ impl Model {
                 }
             }
             let (_, repo, tag) = fixtures::upstream_path(&f.name);
+            // As `pack --images` plans it: Rancher's paths for an image the catalog knows.
+            let known = airlock::reference::Reference::parse(&f.name)
+                .ok()
+                .and_then(|r| airlock::catalog::known(&r));
+            let (target, alt_targets, group) = match known {
+                Some(c) => (c.private_path, c.alt_paths, c.group.as_str().to_string()),
+                None => (format!("{repo}:{tag}"), vec![], "list".to_string()),
+            };
             images.push(ImageRecord {
                 source: f.name.clone(),
-                target: format!("{repo}:{tag}"),
-                alt_targets: vec![],
-                group: "list".into(),
+                target,
+                alt_targets,
+                group,
                 digest: f.artifact.digest().clone(),
                 media_type: f.artifact.media_type().to_string(),
                 size: f.artifact.manifest().len() as u64,

@@ -482,14 +482,14 @@ fn r12_all_platforms_turns_an_oci_index_into_a_docker_list_without_attestations(
     let target = Registry::start();
     let o = unpack(&out, &target);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    let pulled = docker_17_03_pull(&target.url(), "library/busybox", "latest").unwrap();
+    let pulled = docker_17_03_pull(&target.url(), "busybox", "latest").unwrap();
     assert_eq!(pulled.media_type, media_type::DOCKER_LIST);
     assert!(pulled.image_digest.is_some());
     // The list names only the two images, with their platforms.
     let raw = manifest_request(
         "GET",
         &target.url(),
-        "library/busybox",
+        "busybox",
         "latest",
         media_type::DOCKER_LIST,
     );

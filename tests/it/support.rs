@@ -302,6 +302,48 @@ pub fn blob_entries(bundle: &std::path::Path) -> std::collections::BTreeSet<Dige
         .collect()
 }
 
+/// A bundle of the pause fixture, packed from a plain-http registry started for it (and
+/// stopped again), written into `dir`.
+pub fn pause_bundle(dir: &std::path::Path) -> std::path::PathBuf {
+    let up = Registry::start();
+    seed(&up, &[fixture(PAUSE)]);
+    let list = dir.join("pause.images.txt");
+    std::fs::write(&list, format!("{PAUSE}\n")).unwrap();
+    let bundle = dir.join("pause.tar.zst");
+    let mirror = format!("gcr.io={}", up.url());
+    let cache = dir.join("cache");
+    let mut args = vec![
+        "pack",
+        "--images",
+        list.to_str().unwrap(),
+        "-o",
+        bundle.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+        "--mirror",
+        &mirror,
+    ];
+    // The fixture is not upstream's pause (issue 12's pins).
+    let fixture_args = fixture_pack_args();
+    args.extend(fixture_args.iter().map(String::as_str));
+    let o = airlock(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    bundle
+}
+
+/// `n` incompressible bytes, the same every run (xorshift).
+pub fn noise(n: usize) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// A one-image bundle (pause) packed from a local registry, in `dir`, with the cache in
 /// `dir/cache` named by AIRLOCK_CACHE_DIR.
 pub fn small_bundle(dir: &std::path::Path) -> std::path::PathBuf {

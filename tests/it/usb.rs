@@ -270,8 +270,8 @@ fn r5_missing_swapped_short_or_stale_parts_are_refused_before_any_push() {
                 std::fs::write(&p, &d[..d.len() - 10]).unwrap();
             }),
             vec![
-                "bundle.tar.zst.001 is ".into(),
-                "bytes, the parts manifest says".into(),
+                "bundle.tar.zst.001 is cut short: cut at ".into(),
+                "bytes (the size ".into(),
             ],
         ),
         (

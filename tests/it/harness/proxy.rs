@@ -28,6 +28,9 @@ pub struct Faults {
     /// Stop forwarding answers once this many response bytes went through in all: every
     /// connection hangs (a stalled registry), until the proxy is dropped.
     pub hang_after_response_bytes: Option<u64>,
+    /// Once a connection forwarded this many request bytes, stop reading its requests (an
+    /// upload the registry no longer accepts), until the proxy is dropped.
+    pub hang_after_request_bytes: Option<u64>,
 }
 
 pub struct Proxy {
@@ -109,7 +112,10 @@ impl Proxy {
                     down_after: fl.down_after_bytes,
                     hellos: hl.clone(),
                 };
-                std::thread::spawn(move || pump(client, server, cut_at, fl.stall, &shared));
+                let hang_up = fl.hang_after_request_bytes;
+                std::thread::spawn(move || {
+                    pump(client, server, cut_at, fl.stall, hang_up, &shared)
+                });
             }
         });
         Proxy {
@@ -183,6 +189,7 @@ fn pump(
     server: TcpStream,
     cut_at: Option<u64>,
     stall: Option<Duration>,
+    hang_up: Option<u64>,
     shared: &Shared,
 ) {
     let (mut c_read, mut s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
@@ -224,7 +231,15 @@ fn pump(
     let mut sent = 0u64;
     let mut buf = [0u8; 16 << 10];
     loop {
-        let n = match c_read.read(&mut buf) {
+        if hang_up.is_some_and(|h| sent >= h) {
+            while !shared.stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            break;
+        }
+        // Never read past the hang point, so that the bytes after it stay with the client.
+        let want = hang_up.map_or(buf.len(), |h| (h - sent).min(buf.len() as u64) as usize);
+        let n = match c_read.read(&mut buf[..want]) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };

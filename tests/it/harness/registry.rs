@@ -42,6 +42,9 @@ pub struct RegistryBuilder {
     self_signed: bool,
     auth: Auth,
     schema1: bool,
+    /// Serve the token realm over https, on its own port, with a certificate from the
+    /// registry's CA (as a registry and its auth server under one private CA are).
+    realm_tls: bool,
 }
 
 impl RegistryBuilder {
@@ -80,6 +83,14 @@ impl RegistryBuilder {
         self
     }
 
+    /// With [`RegistryBuilder::tls`] and [`RegistryBuilder::token_auth`]: the token realm is
+    /// `https://127.0.0.1:OTHER/token`, a front with a certificate from the registry's CA that
+    /// forwards to the token server.
+    pub fn realm_tls(mut self) -> RegistryBuilder {
+        self.realm_tls = true;
+        self
+    }
+
     /// Store Docker schema 1 manifests (`compatibility.schema1.enabled`), which distribution
     /// refuses by default since 2.7: pause-amd64:3.0 is served as schema 1 to this day.
     pub fn schema1(mut self) -> RegistryBuilder {
@@ -101,7 +112,19 @@ impl RegistryBuilder {
             Auth::Token(policy) => Some(TokenServer::start(policy.clone(), dir.path())),
             _ => None,
         };
+        let realm_front = match (&ca, &token, self.realm_tls) {
+            (Some(ca), Some(t), true) => {
+                let backend = t.realm().trim_end_matches("/token").to_string();
+                Some(super::fake::FakeServer::start_with_cert(
+                    &ca.issue_server_cert("realm"),
+                    move |r| super::upstreams::forward(&backend, r),
+                ))
+            }
+            (_, _, true) => panic!("realm_tls needs tls() and token_auth()"),
+            _ => None,
+        };
         let mut registry = Registry {
+            realm_front,
             child: None,
             port: 0,
             config_file: dir.path().join("config.yml"),
@@ -141,6 +164,8 @@ pub struct Registry {
     self_signed: Option<super::tls::ServerCert>,
     // Dropped after the registry process, which may still be verifying its tokens.
     token: Option<TokenServer>,
+    /// The https front of the token realm ([`RegistryBuilder::realm_tls`]).
+    realm_front: Option<super::fake::FakeServer>,
     builder: RegistryBuilder,
     dir: TempDir,
 }
@@ -194,6 +219,11 @@ impl Registry {
     }
 
     /// The token server of a token-auth registry.
+    /// The https front of the token realm, with [`RegistryBuilder::realm_tls`].
+    pub fn realm_front(&self) -> Option<&super::fake::FakeServer> {
+        self.realm_front.as_ref()
+    }
+
     pub fn token_server(&self) -> Option<&TokenServer> {
         self.token.as_ref()
     }
@@ -278,8 +308,12 @@ impl Registry {
                     .token
                     .as_ref()
                     .expect("token server started with the registry");
+                let realm = match &self.realm_front {
+                    Some(f) => format!("{}/token", f.url()),
+                    None => server.realm(),
+                };
                 config["auth"] = json!({"token": {
-                    "realm": server.realm(),
+                    "realm": realm,
                     "service": token::SERVICE,
                     "issuer": token::ISSUER,
                     "rootcertbundle": server.root_cert_file(),
