@@ -420,7 +420,8 @@ pack_airlock() {
   case $mode in
   cache) args=(--cache "$run/cache" "${BENCH_SELECT[@]}" "${UP_MIRRORS[@]}") ;;
   public) args+=(--images "$BENCH_WORK/images-public.txt" "${UP_MIRRORS[@]}") ;;
-  hostport) args+=(--images "$BENCH_WORK/images-hostport.txt" --insecure) ;;
+  # The same manifests as the public way stores (--keep-digests): the ratio is the transport's.
+  hostport) args+=(--images "$BENCH_WORK/images-hostport.txt" --insecure --keep-digests) ;;
   *) args+=("${BENCH_SELECT[@]}" "${UP_MIRRORS[@]}") ;;
   esac
   t=$(now)

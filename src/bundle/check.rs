@@ -6,8 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rayon::prelude::*;
-
 use super::contract::{self, Checked, Resolver};
 use super::format;
 use super::reader::{BundleError, BundleReader};
@@ -97,19 +95,27 @@ impl BundleSource for BundleReader {
                 source: std::io::Error::other(e),
             })?;
         let this = &*self;
-        pool.install(|| {
-            // One stealable job per blob: without `with_max_len(1)` rayon cuts the list into
-            // one run per thread and splits further only when a run is stolen, so the run
-            // holding the largest blobs was hashed by one thread while the other idled (1.07
-            // cores busy on 2).
-            present.par_iter().with_max_len(1).for_each(|(d, e)| {
-                let open = || -> std::io::Result<Box<dyn std::io::Read + Send + 'static>> {
-                    Ok(Box::new(crate::interrupt::Guarded(
-                        this.open_entry_owned(e),
-                    )))
-                };
-                each(d, Bytes::Reopen(&open));
-            })
+        // Workers take the next blob from one shared queue, so the largest blobs start first
+        // and at once. rayon's `par_iter` splits the list in halves: a second worker stole
+        // the half of small blobs, and the 120 MB one started 2.5 s into a 4.4 s unpack over
+        // a 25 ms link.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        pool.scope(|s| {
+            for _ in 0..jobs.max(1) {
+                s.spawn(|_| {
+                    while let Some((d, e)) =
+                        present.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    {
+                        let open =
+                            || -> std::io::Result<Box<dyn std::io::Read + Send + 'static>> {
+                                Ok(Box::new(crate::interrupt::Guarded(
+                                    this.open_entry_owned(e),
+                                )))
+                            };
+                        each(d, Bytes::Reopen(&open));
+                    }
+                })
+            }
         });
         Ok(blob_entries(self))
     }

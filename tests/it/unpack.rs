@@ -494,3 +494,43 @@ fn transient_resets_are_retried_within_one_run() {
     assert!(proxy.cuts() >= 3, "{}", proxy.cuts());
     assert_all_there(&p.bundle, &target.host(), "", &["--tls-verify=false"]);
 }
+
+/// Blobs go out largest first, each worker taking the next from one queue: with two
+/// workers the two largest start first and a small one ends the run (rayon's halving gave
+/// a worker the half of small blobs at once, and the largest blob of a slow link could start
+/// last).
+#[test]
+fn blobs_are_delivered_largest_first_to_every_worker() {
+    use airlock::bundle::BundleSource;
+    let p = packed();
+    let mut r = BundleReader::open(&p.bundle).unwrap();
+    let wanted: std::collections::BTreeMap<_, _> = r
+        .entries()
+        .iter()
+        .filter_map(|e| {
+            let hex = e.name.strip_prefix("blobs/sha256/")?;
+            Some((
+                airlock::digest::Digest::parse(&format!("sha256:{hex}")).unwrap(),
+                e.size,
+            ))
+        })
+        .collect();
+    assert!(wanted.len() > 10, "{} blobs", wanted.len());
+    let started = std::sync::Mutex::new(Vec::new());
+    r.blobs(&wanted, 2, &|d, _| {
+        started.lock().unwrap().push(wanted[d]);
+        std::thread::sleep(std::time::Duration::from_millis(15));
+    })
+    .unwrap();
+    let started = started.into_inner().unwrap();
+    let mut sizes: Vec<u64> = wanted.values().copied().collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(started.len(), sizes.len());
+    let mut first_two = started[..2].to_vec();
+    first_two.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(first_two, sizes[..2], "started: {started:?}");
+    assert!(
+        sizes[sizes.len() - 2..].contains(started.last().unwrap()),
+        "started: {started:?}"
+    );
+}
