@@ -88,18 +88,23 @@ impl Client {
         mount_from: Option<&str>,
         open: &OpenBlob<'_>,
     ) -> Result<BlobOutcome, PushError> {
-        match self.blob_exists(registry, repository, digest) {
-            Ok(Some(_)) => {
-                log::info!("{repository}: blob {digest} ({size} B) is there already, skipped");
-                return Ok(BlobOutcome::Present);
+        // With another repository to mount from, ask first: a mount of a blob the target
+        // already has would be counted as mounted. Without one, the upload's own POST asks
+        // (see `upload_once`): one round trip per blob less than HEAD, then POST.
+        if mount_from.is_some() {
+            match self.blob_exists(registry, repository, digest) {
+                Ok(Some(_)) => {
+                    log::info!("{repository}: blob {digest} ({size} B) is there already, skipped");
+                    return Ok(BlobOutcome::Present);
+                }
+                Ok(None) => {}
+                // A HEAD that fails on the registry's side (5xx, after its retries) says
+                // nothing about the blob: distribution answers 500 for a blob whose repository
+                // link a crash left empty. The upload rewrites that link; a registry that is
+                // really failing fails the upload too, with its own error.
+                Err(RegistryError::Api { status, .. }) if status >= 500 => {}
+                Err(e) => return Err(e.into()),
             }
-            Ok(None) => {}
-            // A HEAD that fails on the registry's side (5xx, after its retries) says nothing
-            // about the blob: distribution answers 500 for a blob whose repository link a crash
-            // left empty. The upload rewrites that link; a registry that is really failing
-            // fails the upload too, with its own error.
-            Err(RegistryError::Api { status, .. }) if status >= 500 => {}
-            Err(e) => return Err(e.into()),
         }
         // Only the streamed PUT is retried here, with a new session: every other request was
         // retried where it was sent.
@@ -125,6 +130,9 @@ impl Client {
             },
         );
         match &outcome {
+            Ok(BlobOutcome::Present) => {
+                log::info!("{repository}: blob {digest} ({size} B) is there already, skipped")
+            }
             Ok(BlobOutcome::Mounted) => log::info!(
                 "{repository}: blob {digest} ({size} B) mounted from {}, not uploaded",
                 mount_from.unwrap_or("another repository")
@@ -144,16 +152,29 @@ impl Client {
         mount_from: Option<&str>,
         open: &OpenBlob<'_>,
     ) -> Result<BlobOutcome, PushError> {
-        let mount = mount_from.map(|f| (digest, f));
+        // Without another repository, the mount is from the target repository itself: the
+        // registry answers 201 when that repository has the blob, and otherwise starts the
+        // upload session (202), as the distribution spec has a registry do with a mount it
+        // cannot make (distribution `linkedBlobStore.Create`).
+        let from = mount_from.unwrap_or(repository);
         let started =
-            match self.start_upload(registry, repository, mount) {
+            match self.start_upload(registry, repository, Some((digest, from))) {
                 // A mount needs pull access to the other repository; without it, upload instead.
                 Err(
                     RegistryError::Unauthorized { .. } | RegistryError::Api { status: 403, .. },
-                ) if mount.is_some() => self.start_upload(registry, repository, None)?,
+                ) if mount_from.is_some() => self.start_upload(registry, repository, None)?,
+                // A registry that refuses the question, or fails on it (distribution answers 500
+                // for a blob whose repository link a crash left empty): asked by HEAD instead.
+                Err(RegistryError::Api { status, .. }) if mount_from.is_none() && status != 401 => {
+                    if let Ok(Some(_)) = self.blob_exists(registry, repository, digest) {
+                        return Ok(BlobOutcome::Present);
+                    }
+                    self.start_upload(registry, repository, None)?
+                }
                 r => r?,
             };
         let location = match started {
+            Started::Mounted if mount_from.is_none() => return Ok(BlobOutcome::Present),
             Started::Mounted => return Ok(BlobOutcome::Mounted),
             Started::Location(l) => l,
         };

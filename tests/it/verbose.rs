@@ -226,3 +226,70 @@ fn r15_settings_come_from_airlock_variables_shown_in_help() {
     assert_exit(&o, 2);
     assert!(stderr(&o).contains("--read-timeout"), "{}", stderr(&o));
 }
+
+/// A blob's first upload asks "is it there?" and starts the session in one request (a mount
+/// from its own repository: 201 when it is there, 202 and a session when not), so no blob is
+/// asked by HEAD before its first upload; a rerun after the manifests were lost finds every
+/// blob there by the same request and sends no byte again.
+#[test]
+fn a_blob_is_asked_for_and_its_upload_started_in_one_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = pause_bundle(dir.path());
+    let b = bundle.to_str().unwrap();
+    let target = Registry::start();
+    let url = target.url();
+    let o = airlock(&["unpack", b, "--registry", &url, "-vv"]);
+    assert_exit(&o, 0);
+    let lines = log_lines(&o);
+    let uploaded: Vec<(String, String)> = lines
+        .iter()
+        .filter_map(|l| {
+            let rest = l.split("] ").nth(1)?;
+            let (repo, rest) = rest.split_once(": blob ")?;
+            let digest = rest.split(' ').next()?;
+            rest.ends_with(") uploaded")
+                .then(|| (repo.to_string(), digest.replace(':', "%3A")))
+        })
+        .collect();
+    assert!(!uploaded.is_empty(), "{}", lines.join("\n"));
+    for (repo, digest) in &uploaded {
+        let post = format!("POST {url}/v2/{repo}/blobs/uploads/?mount={digest}&from=");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&post) && l.contains("HTTP 202")),
+            "{repo} {digest}: no upload started by a mount from its own repository\n{}",
+            lines.join("\n")
+        );
+        let head = format!("HEAD {url}/v2/{repo}/blobs/{digest}");
+        assert!(
+            !lines.iter().any(|l| l.contains(&head)),
+            "{repo} {digest}: asked by HEAD before its first upload\n{}",
+            lines.join("\n")
+        );
+    }
+    // The manifests lost (as after a crash): the rerun finds every blob by the same request.
+    std::fs::remove_dir_all(
+        target
+            .storage_dir()
+            .join("docker/registry/v2/repositories/google_containers/pause-amd64/_manifests"),
+    )
+    .unwrap();
+    let o = airlock(&["unpack", b, "--registry", &url, "-vv"]);
+    assert_exit(&o, 0);
+    let lines = log_lines(&o);
+    assert!(
+        !lines.iter().any(|l| l.ends_with(") uploaded")),
+        "a blob was sent again\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with("is there already, skipped")
+                && l.contains("google_containers/pause-amd64: blob")),
+        "{}",
+        lines.join("\n")
+    );
+    assert_targets(&bundle, &target, "");
+}
