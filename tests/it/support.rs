@@ -303,31 +303,52 @@ pub fn blob_entries(bundle: &std::path::Path) -> std::collections::BTreeSet<Dige
 }
 
 /// A bundle of the pause fixture, packed from a plain-http registry started for it (and
-/// stopped again), written into `dir`.
+/// stopped again), written into `dir`: listed by its public name, with `--mirror`.
 pub fn pause_bundle(dir: &std::path::Path) -> std::path::PathBuf {
+    pack_pause(dir, false)
+}
+
+/// The same, listed by the registry's own `HOST:PORT` name with `--insecure`, the cache in
+/// `dir/cache` named by AIRLOCK_CACHE_DIR.
+pub fn small_bundle(dir: &std::path::Path) -> std::path::PathBuf {
+    pack_pause(dir, true)
+}
+
+/// Packs the pause fixture from a registry started for it: by `HOST:PORT` name with
+/// `--insecure` and the cache from AIRLOCK_CACHE_DIR, or by its public name with `--mirror`.
+fn pack_pause(dir: &std::path::Path, host_port: bool) -> std::path::PathBuf {
     let up = Registry::start();
     seed(&up, &[fixture(PAUSE)]);
+    let image = if host_port {
+        format!("{}/google_containers/pause-amd64:3.0", up.host())
+    } else {
+        PAUSE.to_string()
+    };
     let list = dir.join("pause.images.txt");
-    std::fs::write(&list, format!("{PAUSE}\n")).unwrap();
+    std::fs::write(&list, format!("{image}\n")).unwrap();
     let bundle = dir.join("pause.tar.zst");
-    let mirror = format!("gcr.io={}", up.url());
     let cache = dir.join("cache");
+    let mirror = format!("gcr.io={}", up.url());
     let mut args = vec![
         "pack",
         "--images",
         list.to_str().unwrap(),
         "-o",
         bundle.to_str().unwrap(),
-        "--cache",
-        cache.to_str().unwrap(),
-        "--mirror",
-        &mirror,
     ];
+    let mut env = vec![];
+    if host_port {
+        args.push("--insecure");
+        env.push(("AIRLOCK_CACHE_DIR", cache.to_str().unwrap()));
+    } else {
+        args.extend(["--cache", cache.to_str().unwrap(), "--mirror", &mirror]);
+    }
     // The fixture is not upstream's pause (issue 12's pins).
     let fixture_args = fixture_pack_args();
     args.extend(fixture_args.iter().map(String::as_str));
-    let o = airlock(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = airlock_with(&args, None, &env);
+    assert_exit(&o, 0);
+    assert!(cache.is_dir(), "the cache is where it was named");
     bundle
 }
 
@@ -342,37 +363,4 @@ pub fn noise(n: usize) -> Vec<u8> {
             x as u8
         })
         .collect()
-}
-
-/// A one-image bundle (pause) packed from a local registry, in `dir`, with the cache in
-/// `dir/cache` named by AIRLOCK_CACHE_DIR.
-pub fn small_bundle(dir: &std::path::Path) -> std::path::PathBuf {
-    let reg = crate::harness::Registry::start();
-    seed(&reg, &[fixture(PAUSE)]);
-    let list = dir.join("images.txt");
-    std::fs::write(
-        &list,
-        format!("{}/google_containers/pause-amd64:3.0\n", reg.host()),
-    )
-    .unwrap();
-    let bundle = dir.join("b.tar.zst");
-    let cache = dir.join("cache");
-    let mut args = vec![
-        "pack",
-        "--images",
-        list.to_str().unwrap(),
-        "-o",
-        bundle.to_str().unwrap(),
-        "--insecure",
-    ];
-    let fixture_args = fixture_pack_args();
-    args.extend(fixture_args.iter().map(String::as_str));
-    let o = airlock_with(
-        &args,
-        None,
-        &[("AIRLOCK_CACHE_DIR", cache.to_str().unwrap())],
-    );
-    assert_exit(&o, 0);
-    assert!(cache.is_dir(), "AIRLOCK_CACHE_DIR names the cache");
-    bundle
 }
