@@ -163,9 +163,13 @@ impl Client {
                 Err(
                     RegistryError::Unauthorized { .. } | RegistryError::Api { status: 403, .. },
                 ) if mount_from.is_some() => self.start_upload(registry, repository, None)?,
-                // A registry that refuses the question, or fails on it (distribution answers 500
-                // for a blob whose repository link a crash left empty): asked by HEAD instead.
-                Err(RegistryError::Api { status, .. }) if mount_from.is_none() && status != 401 => {
+                // A registry that refuses the question (or the pull access it needs), or fails
+                // on it (distribution answers 500 for a blob whose repository link a crash left
+                // empty): asked by HEAD instead, then a plain upload, which fails on its own
+                // if the credentials cannot push.
+                Err(RegistryError::Unauthorized { .. } | RegistryError::Api { .. })
+                    if mount_from.is_none() =>
+                {
                     if let Ok(Some(_)) = self.blob_exists(registry, repository, digest) {
                         return Ok(BlobOutcome::Present);
                     }

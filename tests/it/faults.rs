@@ -240,7 +240,14 @@ fn the_registry_killed_mid_push_and_restarted_then_a_rerun_completes() {
     target.stop();
     target.restart();
     let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    // Nothing or not everything pushed (1), or some small images in before the stall (3).
+    assert!(
+        matches!(o.status.code(), Some(1 | 3)),
+        "exit {:?}\n{}\n{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
     // The rerun, straight to the restarted registry, completes with every digest right.
     let o = airlock(&[
         "unpack",
