@@ -435,11 +435,25 @@ fn a_corrupt_frame_is_reported_with_its_offset() {
 fn an_interrupted_unpack_is_finished_by_a_rerun() {
     let p = packed();
     let target = Registry::start();
-    // The registry "goes away" for good after the first 500 kB of requests.
+    // The registry "goes away" for good once the two largest blobs (which the two workers
+    // take first) and 64 KiB more went up: some blobs are in, the run cannot finish.
+    let mut sizes: Vec<u64> = BundleReader::open(&p.bundle)
+        .unwrap()
+        .entries()
+        .iter()
+        .filter(|e| e.name.starts_with("blobs/sha256/"))
+        .map(|e| e.size)
+        .collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let down_after = sizes[0] + sizes[1] + 64 * 1024;
+    assert!(
+        down_after < sizes.iter().sum::<u64>() / 2,
+        "{down_after} of {sizes:?}"
+    );
     let proxy = Proxy::start(
         &target.host(),
         Faults {
-            down_after_bytes: Some(500_000),
+            down_after_bytes: Some(down_after),
             ..Faults::default()
         },
     );
