@@ -40,6 +40,7 @@ pub mod units;
 pub mod unpack;
 pub mod upstream;
 pub mod verify;
+pub mod work_queue;
 pub mod writeback;
 
 /// `message` as said of `subject`: `subject: message`, unless the message names the subject

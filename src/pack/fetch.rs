@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 
 use super::Wanted;
@@ -154,39 +154,32 @@ pub(super) fn fetch_all(
     abort: &AtomicBool,
     window: Option<&Window>,
 ) {
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        for _ in 0..jobs.min(order.len()).max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(w) = order.get(i) else { break };
-                if let Some(win) = window {
-                    win.enter(i);
-                }
-                if abort.load(Ordering::SeqCst) || crate::interrupt::received().is_some() {
-                    board.set(&w.blob.digest, Err("not fetched: the pack stopped".into()));
-                    continue;
-                }
-                // A panic must still be posted: the writer may be waiting for this blob.
-                let fetched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    fetch_blob(client, cache, w, reporter)
-                }))
-                .unwrap_or_else(|_| Err("internal error while fetching (a bug in airlock)".into()));
-                let r = match fetched {
-                    Ok(FetchOutcome::Cached) => {
-                        stats.from_cache.fetch_add(1, Ordering::Relaxed);
-                        reporter.advance(Phase::Download, w.blob.size);
-                        Ok(())
-                    }
-                    Ok(FetchOutcome::Downloaded) => {
-                        stats.downloaded.fetch_add(w.blob.size, Ordering::Relaxed);
-                        Ok(())
-                    }
-                    Err(e) => Err(crate::error_chain(e.as_ref())),
-                };
-                board.set(&w.blob.digest, r);
-            });
+    crate::work_queue::in_order(jobs, order, |i, w| {
+        if let Some(win) = window {
+            win.enter(i);
         }
+        if abort.load(Ordering::SeqCst) || crate::interrupt::received().is_some() {
+            board.set(&w.blob.digest, Err("not fetched: the pack stopped".into()));
+            return;
+        }
+        // A panic must still be posted: the writer may be waiting for this blob.
+        let fetched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            fetch_blob(client, cache, w, reporter)
+        }))
+        .unwrap_or_else(|_| Err("internal error while fetching (a bug in airlock)".into()));
+        let r = match fetched {
+            Ok(FetchOutcome::Cached) => {
+                stats.from_cache.fetch_add(1, Ordering::Relaxed);
+                reporter.advance(Phase::Download, w.blob.size);
+                Ok(())
+            }
+            Ok(FetchOutcome::Downloaded) => {
+                stats.downloaded.fetch_add(w.blob.size, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => Err(crate::error_chain(e.as_ref())),
+        };
+        board.set(&w.blob.digest, r);
     });
 }
 

@@ -24,7 +24,9 @@ use ureq::Body;
 use super::credentials::{Credentials, Lookup};
 use super::error::{redact_url, token_error_text, RegistryError};
 use super::guard::{check_hop, Hop};
-use super::transport::{encode_query, Call, Client, Endpoint, Kind, Req, ReqBody, Retryable};
+use super::transport::{
+    encode_query, error_body, Call, Client, Endpoint, Kind, Req, ReqBody, Retryable,
+};
 
 impl Client {
     /// The `Authorization` for a request to `origin`: its own fresh token, or its own Basic
@@ -341,12 +343,7 @@ impl Client {
         if status != 200 {
             // Why, in the server's words (gcr.io: "Project kubernetes-helm has been deleted."):
             // a bounded read, and a bounded, escaped excerpt of it.
-            let body = resp
-                .body_mut()
-                .with_config()
-                .limit(64 * 1024)
-                .read_to_vec()
-                .unwrap_or_default();
+            let body = error_body(&mut resp);
             let said = token_error_text(&body)
                 .map(|t| format!(" (it said: {t})"))
                 .unwrap_or_default();

@@ -91,44 +91,45 @@ impl Client {
         // With another repository to mount from, ask first: a mount of a blob the target
         // already has would be counted as mounted. Without one, the upload's own POST asks
         // (see `upload_once`): one round trip per blob less than HEAD, then POST.
-        if mount_from.is_some() {
-            match self.blob_exists(registry, repository, digest) {
-                Ok(Some(_)) => {
-                    log::info!("{repository}: blob {digest} ({size} B) is there already, skipped");
-                    return Ok(BlobOutcome::Present);
-                }
-                Ok(None) => {}
+        let there = match mount_from {
+            None => false,
+            Some(_) => match self.blob_exists(registry, repository, digest) {
+                Ok(found) => found.is_some(),
                 // A HEAD that fails on the registry's side (5xx, after its retries) says
                 // nothing about the blob: distribution answers 500 for a blob whose repository
                 // link a crash left empty. The upload rewrites that link; a registry that is
                 // really failing fails the upload too, with its own error.
-                Err(RegistryError::Api { status, .. }) if status >= 500 => {}
+                Err(RegistryError::Api { status, .. }) if status >= 500 => false,
                 Err(e) => return Err(e.into()),
-            }
-        }
+            },
+        };
         // Only the streamed PUT is retried here, with a new session: every other request was
         // retried where it was sent.
         let policy = &self.options().retry;
-        let outcome = policy.budget().run(
-            policy,
-            || self.upload_once(registry, repository, digest, size, mount_from, open),
-            |r| match r {
-                Err(PushError::Upload { source, .. }) if source.is_temporary() => Again::Yes,
-                _ => Again::No,
-            },
-            |r| {
-                self.stats()
-                    .retries
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                match r {
-                    Err(e) => format!(
-                        "uploading {digest} to {repository}: {}",
-                        crate::error_chain(e)
-                    ),
-                    Ok(_) => format!("uploading {digest} to {repository}"),
-                }
-            },
-        );
+        let outcome = if there {
+            Ok(BlobOutcome::Present)
+        } else {
+            policy.budget().run(
+                policy,
+                || self.upload_once(registry, repository, digest, size, mount_from, open),
+                |r| match r {
+                    Err(PushError::Upload { source, .. }) if source.is_temporary() => Again::Yes,
+                    _ => Again::No,
+                },
+                |r| {
+                    self.stats()
+                        .retries
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    match r {
+                        Err(e) => format!(
+                            "uploading {digest} to {repository}: {}",
+                            crate::error_chain(e)
+                        ),
+                        Ok(_) => format!("uploading {digest} to {repository}"),
+                    }
+                },
+            )
+        };
         match &outcome {
             Ok(BlobOutcome::Present) => {
                 log::info!("{repository}: blob {digest} ({size} B) is there already, skipped")

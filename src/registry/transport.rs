@@ -624,7 +624,7 @@ impl Client {
         let what = format!("{} {}", call.method, redact_url(call.url));
         let mut text = Vec::new();
         let _ = RateGuard::new(body.into_reader(), self.opts.min_rate, what)
-            .take(64 * 1024)
+            .take(ERROR_BODY_MAX)
             .read_to_end(&mut text);
         let said = String::from_utf8_lossy(&text).to_ascii_lowercase();
         if exhausted || said.contains("pull rate limit") {
@@ -843,12 +843,7 @@ impl Client {
     ) -> RegistryError {
         let status = resp.status().as_u16();
         let retry_after = retry_after(&resp);
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(64 * 1024)
-            .read_to_vec()
-            .unwrap_or_default();
+        let body = error_body(&mut resp);
         RegistryError::Api {
             method: req_method.to_string(),
             url: redact_url(url),
@@ -857,6 +852,18 @@ impl Client {
             retry_after,
         }
     }
+}
+
+/// The most of an error answer's body airlock reads (its reasons are short).
+pub(super) const ERROR_BODY_MAX: u64 = 64 * 1024;
+
+/// An error answer's body, at most [`ERROR_BODY_MAX`] bytes of it; empty if it cannot be read.
+pub(super) fn error_body(resp: &mut Response<Body>) -> Vec<u8> {
+    resp.body_mut()
+        .with_config()
+        .limit(ERROR_BODY_MAX)
+        .read_to_vec()
+        .unwrap_or_default()
 }
 
 /// Which failures a call may retry.
